@@ -1,0 +1,12 @@
+//! rayconform: an end-to-end conformance harness for Ray on Kubernetes
+//! networking.
+//!
+//! Data flows one way: a scenario file is loaded into a [`scenario::Scenario`],
+//! planned for a target, run by the runner against a [`target::Target`], and
+//! its outcomes are written as reports.
+
+pub mod probe;
+pub mod scenario;
+pub mod target;
+pub mod tls;
+pub mod verdict;

@@ -1,0 +1,178 @@
+//! The shapes of the `probe` step, as written in scenario files.
+//!
+//! Every string field may contain `${VAR}` templates; they are resolved by
+//! the runner before a probe runs, so probes only ever see final values.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One probe. Exactly one field is set; the loader checks that.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProbeSpec {
+    /// The Ray client's gRPC channel reaches READY and a real Ray RPC is answered.
+    pub grpc_ready: Option<GrpcReadyProbe>,
+    /// The endpoint refuses plaintext, no client cert and a foreign-CA cert,
+    /// and accepts the right cert.
+    pub mtls: Option<MtlsProbe>,
+    /// One HTTP request and checks on its response.
+    pub http: Option<HttpProbe>,
+    /// A page loaded the way a browser does, with every asset it references.
+    pub page: Option<PageProbe>,
+    /// A raw TCP connection, optionally with a protocol check on top.
+    pub tcp: Option<TcpProbe>,
+}
+
+/// TLS settings of a probe. Names refer to certificate authorities generated
+/// for the run (`certificates:` in the scenario); `foreign` is always there.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TlsSpec {
+    /// SNI and the name the server certificate must match. Defaults to the
+    /// address's host.
+    pub server_name: Option<String>,
+    /// The authority whose CA certificate verifies the server.
+    pub ca: Option<String>,
+    /// The authority whose client certificate is presented (none if unset).
+    pub client_cert: Option<String>,
+    /// Pin the TLS version: `"1.2"` or `"1.3"`; both allowed when unset.
+    pub version: Option<String>,
+}
+
+/// How a gRPC probe is expected to end.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum GrpcExpectation {
+    /// The channel is READY (and the Ray RPC answered when `rayPing`).
+    #[default]
+    Ready,
+    /// The channel must not become READY.
+    NotReady,
+}
+
+/// `probe.grpcReady`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GrpcReadyProbe {
+    /// `host:port` to connect to.
+    pub address: String,
+    /// TLS settings; plaintext HTTP/2 when absent.
+    pub tls: Option<TlsSpec>,
+    /// Also call `/ray.rpc.RayletDriver/ClusterInfo` with type PING.
+    #[serde(default = "yes")]
+    pub ray_ping: bool,
+    /// Ready (default) or notReady.
+    #[serde(default)]
+    pub expect: GrpcExpectation,
+}
+
+/// `probe.mtls`: the four-cell matrix against one endpoint.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MtlsProbe {
+    /// `host:port` to connect to.
+    pub address: String,
+    /// SNI / server name; defaults to the address's host.
+    pub server_name: Option<String>,
+    /// The authority that signs the server and the good client certificate.
+    pub ca: String,
+    /// Pin the TLS version for every cell: `"1.2"` or `"1.3"`.
+    pub tls_version: Option<String>,
+}
+
+/// `probe.http`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpProbe {
+    /// The URL to request.
+    pub url: String,
+    /// HTTP method; GET when unset.
+    pub method: Option<String>,
+    /// Request headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Follow redirects (default false: the first response is checked).
+    #[serde(default)]
+    pub follow_redirects: bool,
+    /// Expected status code.
+    pub expect_status: Option<u16>,
+    /// Expected `Location` header (redirects), compared exactly.
+    pub expect_location: Option<String>,
+    /// Expected content type prefix, e.g. `application/json`.
+    pub expect_content_type: Option<String>,
+    /// Substring the body must contain.
+    pub body_contains: Option<String>,
+    /// JSON fields the body must have: keys are JSON pointers (`/ray_version`)
+    /// or top-level names; values are compared exactly.
+    #[serde(default)]
+    pub expect_json: BTreeMap<String, serde_json::Value>,
+    /// TLS settings for https URLs.
+    pub tls: Option<TlsSpec>,
+}
+
+/// `probe.page`: fetch a page and everything it references, like a browser.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PageProbe {
+    /// The page URL.
+    pub url: String,
+    /// Page-relative API paths to resolve against the page's final URL and
+    /// fetch (e.g. `api/version`); each must answer 2xx.
+    #[serde(default)]
+    pub apis: Vec<String>,
+    /// TLS settings for https URLs.
+    pub tls: Option<TlsSpec>,
+}
+
+/// How a TCP connection is expected to end.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TcpExpectation {
+    /// The port accepts connections.
+    #[default]
+    Open,
+    /// The connection is refused (or reset at once).
+    Refused,
+}
+
+/// `probe.tcp`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TcpProbe {
+    /// `host:port` to connect to.
+    pub address: String,
+    /// open (default) or refused.
+    #[serde(default)]
+    pub expect: TcpExpectation,
+    /// A protocol check over the connection once open.
+    pub then: Option<TcpFollowUp>,
+}
+
+/// A protocol check on top of a TCP probe. Exactly one field is set.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TcpFollowUp {
+    /// A TLS handshake must complete (and, with a client cert, be accepted).
+    pub tls: Option<TlsSpec>,
+    /// A gRPC call must be answered (the Ray PING over the mapped port).
+    pub grpc: Option<GrpcFollowUp>,
+}
+
+/// The gRPC call of a TCP follow-up.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GrpcFollowUp {
+    /// TLS settings; plaintext HTTP/2 when absent.
+    pub tls: Option<TlsSpec>,
+    /// Which call: `rayPing` (Ray client port) or `gcsClusterId` (GCS port).
+    #[serde(default = "ray_ping_call")]
+    pub call: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn ray_ping_call() -> String {
+    "rayPing".to_string()
+}

@@ -1,0 +1,363 @@
+//! The validated scenario: what the rest of rayconform works with.
+
+use crate::probe::spec::{GrpcReadyProbe, HttpProbe, MtlsProbe, PageProbe, TcpProbe};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where a scenario can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    /// A kind cluster created (or reused) by rayconform.
+    Kind,
+    /// Any cluster from KUBECONFIG.
+    Existing,
+    /// Real Ray and nginx processes on loopback, no cluster.
+    Lab,
+}
+
+impl TargetKind {
+    /// Every target kind, in the order reports list them.
+    pub const ALL: [TargetKind; 3] = [TargetKind::Kind, TargetKind::Existing, TargetKind::Lab];
+
+    /// The name used in scenario files and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::Kind => "kind",
+            TargetKind::Existing => "existing",
+            TargetKind::Lab => "lab",
+        }
+    }
+
+    /// Parses a name as written in a scenario file.
+    pub fn parse(name: &str) -> Option<TargetKind> {
+        TargetKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+impl fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A loaded, validated scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scenario {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.description`.
+    pub description: Option<String>,
+    /// `metadata.tags`.
+    pub tags: Vec<String>,
+    /// `metadata.source`: the issue or guide this scenario reproduces.
+    pub source: Option<String>,
+    /// Targets the scenario supports.
+    pub targets: Vec<TargetKind>,
+    /// Cluster requirements (kind config and extra port mappings).
+    pub cluster: Option<ClusterSpec>,
+    /// Components to install, in order.
+    pub install: Vec<Install>,
+    /// Certificates to generate for the run.
+    pub certificates: Option<CertificatesSpec>,
+    /// The ordered steps.
+    pub steps: Vec<Step>,
+    /// Steps that always run after `steps`, whatever happened.
+    pub finally: Vec<Step>,
+    /// When set, the scenario is expected to fail (strict xfail).
+    pub known_bug: Option<KnownBug>,
+    /// Upper bound for the whole scenario.
+    pub timeout: Duration,
+}
+
+/// `spec.cluster`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClusterSpec {
+    /// A kind config file, relative to the project root.
+    pub config: Option<String>,
+    /// Host port mappings added to the control-plane node.
+    #[serde(default)]
+    pub extra_port_mappings: Vec<PortMapping>,
+    /// Number of worker nodes to add.
+    #[serde(default)]
+    pub workers: u32,
+}
+
+/// A kind `extraPortMappings` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PortMapping {
+    /// Port inside the node container.
+    pub container_port: u16,
+    /// Port on the host.
+    pub host_port: u16,
+    /// TCP (default), UDP or SCTP.
+    pub protocol: Option<String>,
+    /// Host address to listen on.
+    pub listen_address: Option<String>,
+}
+
+/// One component to install.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Install {
+    /// The ingress-nginx controller (pinned final release).
+    IngressNginx(IngressNginxInstall),
+    /// The KubeRay operator (helm).
+    KuberayOperator(KuberayOperatorInstall),
+    /// The KubeRay apiserver (helm).
+    KuberayApiserver(KuberayApiserverInstall),
+    /// Istio.
+    Istio(IstioInstall),
+}
+
+/// `install[].ingressNginx`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IngressNginxInstall {
+    /// Adds `--enable-ssl-passthrough` to the controller.
+    #[serde(default)]
+    pub ssl_passthrough: bool,
+    /// TCP services: `"PORT": "namespace/service:port"`; adds
+    /// `--tcp-services-configmap`. `${NAMESPACE}` is allowed.
+    #[serde(default)]
+    pub tcp_services: BTreeMap<String, String>,
+    /// Keys for the controller ConfigMap (e.g. `allow-snippet-annotations`).
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+/// `install[].kuberayOperator`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KuberayOperatorInstall {
+    /// Chart version; the pinned default when unset.
+    pub version: Option<String>,
+    /// Sets `ENABLE_RAY_HEAD_CLUSTER_IP_SERVICE=true` (non-headless head Service).
+    #[serde(default)]
+    pub head_cluster_ip_service: bool,
+    /// Extra environment for the operator.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+/// `install[].kuberayApiserver`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KuberayApiserverInstall {
+    /// Chart version; the pinned default when unset.
+    pub version: Option<String>,
+}
+
+/// `install[].istio`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IstioInstall {
+    /// Istio version; the pinned default when unset.
+    pub version: Option<String>,
+    /// Label the scenario namespace for sidecar injection.
+    #[serde(default = "yes")]
+    pub inject_namespace: bool,
+    /// Apply a STRICT PeerAuthentication to the scenario namespace.
+    #[serde(default)]
+    pub strict_mtls: bool,
+}
+
+/// `spec.certificates`: one CA for the run (plus the built-in `foreign` CA).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CertificatesSpec {
+    /// The CA's name; on clusters also the Secret (`ca.crt`, `ca.key`).
+    pub ca: String,
+    /// Extra DNS names / IPs for the server certificate (localhost and
+    /// 127.0.0.1 are always included).
+    #[serde(default)]
+    pub server_names: Vec<String>,
+}
+
+/// `spec.knownBug`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KnownBug {
+    /// The upstream issue.
+    pub url: String,
+    /// What goes wrong, in a sentence.
+    pub reason: Option<String>,
+}
+
+/// Where manifests come from: a file path (`apply: path.yaml`), or a map
+/// with `file` or `inline` (multi-document YAML text).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ManifestSource {
+    /// A file relative to the project root.
+    pub file: Option<String>,
+    /// Inline multi-document YAML.
+    pub inline: Option<String>,
+}
+
+/// `expectDenied`: an apply that must be refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExpectDenied {
+    /// A file relative to the project root.
+    pub file: Option<String>,
+    /// Inline multi-document YAML.
+    pub inline: Option<String>,
+    /// A substring the refusal message must contain.
+    pub message_contains: String,
+}
+
+/// `command`: run a program.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CommandSpec {
+    /// Program and arguments.
+    pub argv: Vec<String>,
+    /// Extra environment.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Expected exit code (default 0).
+    #[serde(default)]
+    pub expect_exit: i32,
+    /// Substring stdout or stderr must contain.
+    pub output_contains: Option<String>,
+}
+
+/// What a `wait` waits for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum WaitTarget {
+    /// A RayCluster by name.
+    RayCluster(String),
+    /// A Deployment by name.
+    Deployment(String),
+    /// Pods by label selector.
+    Pods(String),
+    /// An Endpoints object by name.
+    Endpoints(String),
+}
+
+/// A RayCluster condition to wait for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RayClusterCondition {
+    /// `status.state == ready`.
+    Ready,
+    /// Condition `HeadPodReady` is True.
+    HeadPodReady,
+    /// Condition `RayClusterProvisioned` is True.
+    RayClusterProvisioned,
+}
+
+/// A validated `wait`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitSpec {
+    /// The object waited for.
+    pub target: WaitTarget,
+    /// For RayClusters: the condition (default `Ready`).
+    pub condition: Option<RayClusterCondition>,
+    /// Namespace; the scenario's own when unset.
+    pub namespace: Option<String>,
+    /// For RayClusters: at least this many ready workers.
+    pub ready_workers: Option<u32>,
+}
+
+/// A validated probe: exactly one kind.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Probe {
+    /// See [`GrpcReadyProbe`].
+    GrpcReady(GrpcReadyProbe),
+    /// See [`MtlsProbe`].
+    Mtls(MtlsProbe),
+    /// See [`HttpProbe`].
+    Http(HttpProbe),
+    /// See [`PageProbe`].
+    Page(PageProbe),
+    /// See [`TcpProbe`].
+    Tcp(TcpProbe),
+}
+
+impl Probe {
+    /// The probe's kind as written in scenarios (`grpcReady`, `mtls`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Probe::GrpcReady(_) => "grpcReady",
+            Probe::Mtls(_) => "mtls",
+            Probe::Http(_) => "http",
+            Probe::Page(_) => "page",
+            Probe::Tcp(_) => "tcp",
+        }
+    }
+}
+
+/// What a step does.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Action {
+    /// Apply manifests (server-side apply).
+    Apply(ManifestSource),
+    /// Delete the objects named by manifests.
+    Delete(ManifestSource),
+    /// Wait for a condition.
+    Wait(WaitSpec),
+    /// Run a probe.
+    Probe(Probe),
+    /// An apply that must be refused.
+    ExpectDenied(ExpectDenied),
+    /// Run a program.
+    Command(CommandSpec),
+}
+
+impl Action {
+    /// The action's kind as written in scenarios.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Apply(_) => "apply",
+            Action::Delete(_) => "delete",
+            Action::Wait(_) => "wait",
+            Action::Probe(_) => "probe",
+            Action::ExpectDenied(_) => "expectDenied",
+            Action::Command(_) => "command",
+        }
+    }
+
+    /// The timeout a step of this kind gets when it names none.
+    pub fn default_timeout(&self) -> Duration {
+        match self {
+            Action::Apply(_) | Action::Delete(_) | Action::Command(_) => Duration::from_secs(120),
+            Action::Wait(_) => Duration::from_secs(300),
+            Action::Probe(Probe::Mtls(_)) => Duration::from_secs(90),
+            Action::Probe(_) => Duration::from_secs(45),
+            Action::ExpectDenied(_) => Duration::from_secs(60),
+        }
+    }
+}
+
+/// A validated step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    /// A readable name: `metadata`-given or derived from the action.
+    pub name: String,
+    /// What it does.
+    pub action: Action,
+    /// Its deadline.
+    pub timeout: Duration,
+    /// How many times to retry after a failure (0 = run once).
+    pub retries: u32,
+    /// Line and column in the scenario file.
+    pub line: u64,
+    /// Column in the scenario file.
+    pub column: u64,
+}
+
+fn yes() -> bool {
+    true
+}

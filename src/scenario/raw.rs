@@ -1,0 +1,87 @@
+//! The scenario file exactly as written: serde shapes with source spans.
+//!
+//! Structural problems (unknown fields, wrong types) are caught by serde while
+//! reading these; values that need checking beyond their type (durations,
+//! target names, "exactly one of") stay `Spanned` so the validator can report
+//! every such problem with its location, not just the first.
+
+use crate::probe::spec::ProbeSpec;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawScenario {
+    pub api_version: Spanned<String>,
+    pub kind: Spanned<String>,
+    pub metadata: RawMetadata,
+    pub spec: RawSpec,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawMetadata {
+    pub name: Spanned<String>,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub source: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawSpec {
+    pub targets: Spanned<Vec<Spanned<String>>>,
+    pub cluster: Option<crate::scenario::ClusterSpec>,
+    #[serde(default)]
+    pub install: Vec<Spanned<RawInstall>>,
+    pub certificates: Option<crate::scenario::CertificatesSpec>,
+    pub steps: Spanned<Vec<Spanned<RawStep>>>,
+    #[serde(default)]
+    pub finally: Vec<Spanned<RawStep>>,
+    pub known_bug: Option<crate::scenario::KnownBug>,
+    /// Upper bound for the whole scenario.
+    pub timeout: Option<Spanned<String>>,
+}
+
+/// One entry of `install:`; exactly one field is set.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawInstall {
+    pub ingress_nginx: Option<crate::scenario::IngressNginxInstall>,
+    pub kuberay_operator: Option<crate::scenario::KuberayOperatorInstall>,
+    pub kuberay_apiserver: Option<crate::scenario::KuberayApiserverInstall>,
+    pub istio: Option<crate::scenario::IstioInstall>,
+}
+
+/// One step; exactly one action field is set.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawStep {
+    pub name: Option<String>,
+    pub apply: Option<crate::scenario::ManifestSource>,
+    pub delete: Option<crate::scenario::ManifestSource>,
+    pub wait: Option<RawWait>,
+    pub probe: Option<Spanned<ProbeSpec>>,
+    pub expect_denied: Option<crate::scenario::ExpectDenied>,
+    pub command: Option<crate::scenario::CommandSpec>,
+    pub timeout: Option<Spanned<String>>,
+    pub retries: Option<u32>,
+}
+
+/// `wait:` as written; its `timeout` is checked like a step's.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawWait {
+    pub ray_cluster: Option<String>,
+    pub deployment: Option<String>,
+    pub pods: Option<String>,
+    pub endpoints: Option<String>,
+    pub condition: Option<Spanned<String>>,
+    pub namespace: Option<String>,
+    pub ready_workers: Option<u32>,
+    pub timeout: Option<Spanned<String>>,
+}
+

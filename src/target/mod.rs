@@ -1,0 +1,141 @@
+//! Targets: where a scenario runs (`kind`, `existing`, `lab`).
+//!
+//! The runner drives every target through the same two traits: a [`Target`]
+//! opens a [`Session`] for one scenario run, the session carries out the
+//! cluster-facing steps, and is closed (cleaned up) whatever happened.
+//! Probes do not go through the target: they only need the addresses the
+//! session publishes as template variables.
+
+pub mod availability;
+
+use crate::scenario::{Scenario, TargetKind, WaitSpec};
+use crate::tls::CertificateSet;
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A Kubernetes object as JSON, after templating.
+pub type Manifest = serde_json::Value;
+
+/// Receives short progress messages during long operations (shown live).
+pub type ProgressFn = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Why a step did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StepError {
+    /// The system under test behaved wrongly (a JUnit `failure`).
+    #[error("{message}")]
+    Failed {
+        /// One line: what was expected and what happened.
+        message: String,
+        /// Supporting facts (last observed state, refusal text, ...).
+        evidence: Vec<String>,
+    },
+    /// The harness or its infrastructure broke (a JUnit `error`).
+    #[error("{0}")]
+    Broken(String),
+    /// The target cannot stand in for this step (the scenario is skipped
+    /// on this target with this reason).
+    #[error("not supported on this target: {0}")]
+    Unsupported(String),
+}
+
+/// Everything a target needs to run one scenario.
+#[derive(Clone)]
+pub struct ScenarioRun {
+    /// The scenario.
+    pub scenario: Arc<Scenario>,
+    /// Identifies the whole `rayconform run` (also names clusters and dirs).
+    pub run_id: String,
+    /// The scenario's own namespace.
+    pub namespace: String,
+    /// A private temporary folder for this scenario run (certs, configs).
+    pub work_dir: PathBuf,
+    /// Where diagnostics for this scenario go (`reports/<run>/<scenario>/`).
+    pub artifacts_dir: PathBuf,
+    /// The project root: relative paths in scenarios resolve against it.
+    pub project_root: PathBuf,
+    /// Certificates generated for this run, when the scenario asks for them.
+    pub certificates: Option<Arc<CertificateSet>>,
+    /// Kubernetes version asked for (`--k8s-version`), if any.
+    pub k8s_version: Option<String>,
+    /// Leave everything in place at the end (`--keep`).
+    pub keep: bool,
+    /// Live progress messages.
+    pub progress: ProgressFn,
+}
+
+/// What a target adds to a scenario's plan.
+#[derive(Debug, Clone, Default)]
+pub struct TargetPlan {
+    /// Template variables as they will be (values may be placeholders such
+    /// as `<port chosen at run time>`).
+    pub variables: BTreeMap<String, String>,
+    /// Titled blocks: e.g. ("kind config", rendered YAML), ("install", ...).
+    pub sections: Vec<(String, String)>,
+}
+
+/// A place where scenarios run.
+#[async_trait]
+pub trait Target: Send + Sync {
+    /// Which kind of target this is.
+    fn kind(&self) -> TargetKind;
+
+    /// Why this target cannot be used on this machine at all (missing Docker
+    /// engine, kind, kubeconfig...), or `None` when it can.
+    fn unavailable_reason(&self) -> Option<String>;
+
+    /// Why this scenario cannot run on this target, or `None` when it can.
+    /// Decided without side effects (used by `plan` and `list`).
+    fn unsupported_reason(&self, scenario: &Scenario, project_root: &Path) -> Option<String>;
+
+    /// What running the scenario here would do, without touching anything.
+    fn plan(&self, scenario: &Scenario, project_root: &Path, k8s_version: Option<&str>)
+    -> Result<TargetPlan, String>;
+
+    /// Prepares everything the scenario needs (cluster, installs, lab
+    /// processes) and opens a session. An `Err` is broken infrastructure.
+    async fn open(&self, run: &ScenarioRun) -> Result<Box<dyn Session>, StepError>;
+
+    /// Releases what the target shares between scenarios (a kind cluster, a
+    /// pooled Ray head). Called once at the end of a run, also on interrupt.
+    async fn shutdown(&self, keep: bool) -> Vec<String>;
+}
+
+/// One scenario's connection to a target.
+#[async_trait]
+pub trait Session: Send {
+    /// Template variables the session provides: `NAMESPACE`, `INGRESS_HOST`,
+    /// `INGRESS_HTTP`, `INGRESS_HTTPS`, `INGRESS_TCP_<port>`, ...
+    fn variables(&self) -> BTreeMap<String, String>;
+
+    /// Applies manifests; returns a one-line summary.
+    async fn apply(&mut self, manifests: &[Manifest]) -> Result<String, StepError>;
+
+    /// Deletes the objects named by the manifests.
+    async fn delete(&mut self, manifests: &[Manifest]) -> Result<String, StepError>;
+
+    /// Waits until the condition holds or `timeout` passes; on timeout the
+    /// error carries the last observed state.
+    async fn wait(&mut self, spec: &WaitSpec, timeout: Duration) -> Result<String, StepError>;
+
+    /// Applies manifests that must be refused with a message containing
+    /// `message_contains`.
+    async fn expect_denied(
+        &mut self,
+        manifests: &[Manifest],
+        message_contains: &str,
+    ) -> Result<String, StepError>;
+
+    /// Writes diagnostics (logs, events, objects, rendered configs) into
+    /// `dir`; returns the files written.
+    async fn collect_diagnostics(&mut self, dir: &Path) -> Vec<PathBuf>;
+
+    /// How a person reaches what is left running with `--keep`.
+    fn how_to_reach(&self) -> String;
+
+    /// Cleans up what the session created (unless `keep`); returns problems.
+    async fn close(&mut self, keep: bool) -> Vec<String>;
+}
