@@ -256,7 +256,7 @@ pub enum RayClusterCondition {
 }
 
 /// A validated `wait`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WaitSpec {
     /// The object waited for.
@@ -270,7 +270,7 @@ pub struct WaitSpec {
 }
 
 /// A validated probe: exactly one kind.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Probe {
     /// See [`GrpcReadyProbe`].
