@@ -7,6 +7,7 @@
 
 pub mod plan;
 pub mod probe;
+pub mod progress;
 pub mod report;
 pub mod runner;
 pub mod scenario;

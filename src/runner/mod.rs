@@ -384,12 +384,16 @@ async fn run_opened(
             }
             _ => {}
         }
-        if matches!(record.result, StepResult::Error { ref message } if message == "interrupted") {
-            outcome.interrupted = true;
-        }
+        let interrupted =
+            matches!(record.result, StepResult::Error { ref message } if message == "interrupted");
+        outcome.interrupted |= interrupted;
         outcome.steps.push(record);
         if failed {
-            stopped = Some(format!("step `{}` did not pass", step.name));
+            stopped = Some(if interrupted {
+                "interrupted".to_string()
+            } else {
+                format!("step `{}` did not pass", step.name)
+            });
             if outcome.status != Status::Skipped && !diagnosed {
                 diagnosed = true;
                 collect_diagnostics(&session, &artifacts_dir, outcome).await;
