@@ -490,4 +490,48 @@ async fn junit_matches_what_happened_and_is_written_atomically() {
         .collect();
     assert_eq!(leftovers.len(), 1, "no temp files left: {leftovers:?}");
     assert_eq!(junit_report(&run).to_string().unwrap(), xml);
+    assert_valid_junit(&path);
+    let failure_body = failure.text().unwrap();
+    assert!(
+        !failure_body.contains("<apply> ok"),
+        "the failure body lists only problems: {failure_body}"
+    );
+}
+
+/// Validates a JUnit file against tests/data/junit.xsd with `xmlschema`
+/// from the tools venv (installed by scripts/setup).
+fn assert_valid_junit(path: &Path) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join(".lab/tools-venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} missing: run scripts/setup (it installs xmlschema)",
+        python.display()
+    );
+    let out = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import sys, xmlschema; xmlschema.XMLSchema(sys.argv[1]).validate(sys.argv[2])",
+        ])
+        .arg(root.join("tests/data/junit.xsd"))
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "JUnit schema validation failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_schema_check_rejects_a_report_that_breaks_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.xml");
+    std::fs::write(&bad, "<testsuites name=\"x\" tests=\"1\" failures=\"0\" errors=\"0\"><testsuite name=\"s\" tests=\"1\" failures=\"0\" errors=\"0\"><testcase classname=\"c\" time=\"1\"/></testsuite></testsuites>").unwrap();
+    let result = std::panic::catch_unwind(|| assert_valid_junit(&bad));
+    assert!(
+        result.is_err(),
+        "a testcase without a name must be rejected"
+    );
 }

@@ -62,7 +62,7 @@ fn test_case(outcome: &ScenarioOutcome, interrupted_run: bool) -> TestCase {
             } else {
                 "infrastructure"
             });
-            status.set_description(super::step_log(outcome));
+            status.set_description(super::problem_log(outcome));
             status
         }
         Status::Skipped => {

@@ -4,4 +4,4 @@ mod junit;
 mod summary;
 
 pub use junit::{junit_report, write_junit};
-pub use summary::{outcome_line, step_log, summary_text};
+pub use summary::{outcome_line, problem_log, step_log, summary_text};

@@ -59,6 +59,15 @@ pub fn summary_text(run: &RunOutcome) -> String {
 
 /// Every step with its phase, timing, attempts, result and evidence.
 pub fn step_log(o: &ScenarioOutcome) -> String {
+    steps_text(o, false)
+}
+
+/// Only the steps that did not pass (failed, errored, skipped), with evidence.
+pub fn problem_log(o: &ScenarioOutcome) -> String {
+    steps_text(o, true)
+}
+
+fn steps_text(o: &ScenarioOutcome, problems_only: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -68,6 +77,14 @@ pub fn step_log(o: &ScenarioOutcome) -> String {
         o.file.display()
     );
     for s in &o.steps {
+        if problems_only
+            && matches!(
+                s.result,
+                StepResult::Passed { .. } | StepResult::NotRun { .. }
+            )
+        {
+            continue;
+        }
         let phase = match s.phase {
             Phase::Setup => "setup",
             Phase::Steps => "step",
