@@ -535,3 +535,32 @@ fn the_schema_check_rejects_a_report_that_breaks_it() {
         "a testcase without a name must be rejected"
     );
 }
+
+#[tokio::test]
+async fn jobs_run_scenarios_at_once_and_keep_report_order() {
+    let f = fixture();
+    let work: Vec<(Arc<dyn Target>, Arc<Scenario>)> = (0..3)
+        .map(|i| {
+            let mut s = scenario(
+                f.root.path(),
+                &[step(&format!("s{i}"), ", sleepMs: 400", "")],
+                &[],
+                false,
+            );
+            s.name = format!("parallel-{i}");
+            (f.target.clone() as Arc<dyn Target>, Arc::new(s))
+        })
+        .collect();
+    let mut opts = options(f.root.path());
+    opts.jobs = 3;
+    let started = Instant::now();
+    let run = runner::run_all(work, &opts, &CancellationToken::new()).await;
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_millis(1000),
+        "3 × 400 ms ran in parallel: {elapsed:?}"
+    );
+    let names: Vec<&str> = run.scenarios.iter().map(|o| o.scenario.as_str()).collect();
+    assert_eq!(names, ["parallel-0", "parallel-1", "parallel-2"]);
+    assert!(run.success());
+}

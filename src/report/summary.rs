@@ -38,6 +38,15 @@ pub fn summary_text(run: &RunOutcome) -> String {
         if let Some(dir) = &o.artifacts {
             let _ = writeln!(out, "      artifacts: {}", dir.display());
         }
+        for s in o
+            .steps
+            .iter()
+            .filter(|s| s.phase == Phase::Cleanup && s.name == "keep")
+        {
+            if let StepResult::Skipped { reason } = &s.result {
+                let _ = writeln!(out, "      kept: {reason}");
+            }
+        }
     }
     for p in &run.shutdown_problems {
         let _ = writeln!(out, "ERROR shutdown: {p}");
