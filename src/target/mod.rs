@@ -7,6 +7,7 @@
 //! session publishes as template variables.
 
 pub mod availability;
+pub mod lab;
 
 use crate::scenario::{Scenario, TargetKind, WaitSpec};
 use crate::tls::CertificateSet;
