@@ -1,6 +1,15 @@
 //! Certificates generated per run: a CA, server and client certificates, and
 //! a foreign CA with its own client certificate for negative checks.
 
+pub mod client;
+pub mod error;
+pub mod generate;
+pub mod pem;
+
+pub use client::{ClientIdentity, ClientTls, TlsVersion, install_crypto_provider};
+pub use error::TlsError;
+pub use generate::generate;
+
 use std::path::PathBuf;
 
 /// The name of the always-present foreign authority.
