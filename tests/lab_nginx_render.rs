@@ -1,13 +1,13 @@
 //! The lab's nginx.conf rendering: the ingress-nginx shapes are there, and
 //! every rendered config passes the real `nginx -t`.
 
+use rayconform::target::lab::nginx::Nginx;
 use rayconform::target::lab::nginx_conf::{NginxSettings, render};
 use rayconform::target::lab::objects::{LabObject, RayPort, ServiceObject, translate};
 use rayconform::target::lab::routes::{LocalHead, Routes, RoutingInput, compute};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 const STREAM_MODULE: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
 
@@ -23,7 +23,6 @@ fn settings(dir: &Path, passthrough: bool) -> NginxSettings {
     let (server_cert, server_key) = self_signed(dir);
     NginxSettings {
         stream_module: STREAM_MODULE.into(),
-        run_dir: dir.to_path_buf(),
         http_port: 18080,
         https_port: 18443,
         tls_internal_port: 18442,
@@ -33,27 +32,13 @@ fn settings(dir: &Path, passthrough: bool) -> NginxSettings {
     }
 }
 
-/// Runs `nginx -t` on the config; panics with nginx's output when it fails.
-fn assert_nginx_accepts(dir: &Path, conf: &str) {
-    let nginx = which::which("nginx").expect("nginx must be installed (scripts/setup)");
+/// Runs `nginx -t` (as the lab runs nginx) on the config; panics with
+/// nginx's output when it fails.
+fn assert_nginx_accepts(_dir: &Path, conf: &str) {
     assert!(Path::new(STREAM_MODULE).exists(), "missing {STREAM_MODULE}: apt-get install -y libnginx-mod-stream");
-    let file = dir.join("nginx.conf");
-    std::fs::write(&file, conf).unwrap();
-    let out = Command::new(nginx)
-        .arg("-t")
-        .arg("-p")
-        .arg(dir)
-        .arg("-e")
-        .arg(dir.join("error.log"))
-        .arg("-c")
-        .arg(&file)
-        .output()
-        .expect("run nginx -t");
-    assert!(
-        out.status.success(),
-        "nginx -t rejected the config:\n{}\n---\n{conf}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if let Err(e) = Nginx::test_config(conf) {
+        panic!("{e}\n---\n{conf}");
+    }
 }
 
 fn objects(manifests: serde_json::Value) -> (Vec<ServiceObject>, Vec<rayconform::target::lab::objects::IngressObject>) {

@@ -6,6 +6,14 @@
 //! tcp-services entries become nginx configuration ([`routes`],
 //! [`nginx_conf`]) with ingress-nginx's semantics.
 
+pub mod error;
+pub mod nginx;
 pub mod nginx_conf;
 pub mod objects;
+pub mod ports;
+pub mod process;
+pub mod ray_head;
 pub mod routes;
+pub mod venv;
+
+pub use error::LabError;

@@ -29,8 +29,6 @@ use std::path::PathBuf;
 pub struct NginxSettings {
     /// The dynamic stream module to load.
     pub stream_module: PathBuf,
-    /// Folder for the pid file, logs and temp folders.
-    pub run_dir: PathBuf,
     /// The ingress HTTP port (`INGRESS_HTTP`).
     pub http_port: u16,
     /// The ingress HTTPS port (`INGRESS_HTTPS`).
@@ -49,7 +47,6 @@ pub struct NginxSettings {
 /// Renders the full nginx.conf.
 pub fn render(settings: &NginxSettings, routes: &Routes) -> String {
     let mut out = String::new();
-    let run = settings.run_dir.display();
     let tls_port = if settings.ssl_passthrough {
         settings.tls_internal_port
     } else {
@@ -61,13 +58,13 @@ pub fn render(settings: &NginxSettings, routes: &Routes) -> String {
     }
     let _ = writeln!(out, "load_module {};", settings.stream_module.display());
     let _ = writeln!(out, "worker_processes 1;");
-    let _ = writeln!(out, "pid {run}/nginx.pid;");
-    let _ = writeln!(out, "error_log {run}/error.log info;");
+    // `pid`, `daemon` and the main error log come from the command line
+    // (see `nginx::Nginx`); paths below are relative to nginx's prefix.
     let _ = writeln!(out, "events {{ worker_connections 512; }}");
     let _ = writeln!(out, "http {{");
-    let _ = writeln!(out, "    access_log {run}/access.log;");
+    let _ = writeln!(out, "    access_log logs/access.log;");
     for temp in ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"] {
-        let _ = writeln!(out, "    {temp}_temp_path {run}/{temp}_temp;");
+        let _ = writeln!(out, "    {temp}_temp_path tmp/{temp};");
     }
     let _ = writeln!(out, "    ssl_certificate {};", settings.server_cert.display());
     let _ = writeln!(out, "    ssl_certificate_key {};", settings.server_key.display());
