@@ -7,6 +7,7 @@
 //! [`nginx_conf`]) with ingress-nginx's semantics.
 
 pub mod error;
+pub mod head_pool;
 pub mod nginx;
 pub mod nginx_conf;
 pub mod objects;
@@ -14,6 +15,12 @@ pub mod ports;
 pub mod process;
 pub mod ray_head;
 pub mod routes;
+pub mod session;
+pub mod support;
+pub mod target;
 pub mod venv;
+pub mod worker;
 
 pub use error::LabError;
+pub use session::LabSession;
+pub use target::LabTarget;

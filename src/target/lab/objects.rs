@@ -199,6 +199,30 @@ pub struct ServiceObject {
     pub ports: Vec<ServicePort>,
 }
 
+impl ServiceObject {
+    /// The head Service KubeRay creates for a RayCluster: `<cluster>-head-svc`
+    /// selecting the head pod, with Ray's default ports.
+    pub fn kuberay_head(cluster: &str, namespace: &str, headless: bool) -> ServiceObject {
+        ServiceObject {
+            name: format!("{cluster}-head-svc"),
+            namespace: namespace.to_string(),
+            headless,
+            selector: [("ray.io/cluster", cluster), ("ray.io/node-type", "head")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ports: RayPort::ALL
+                .into_iter()
+                .map(|r| ServicePort {
+                    name: Some(r.default_name().to_string()),
+                    port: r.default_number(),
+                    target_port: PortRef::Number(r.default_number()),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// `backend-protocol` values the lab implements.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum BackendProtocol {
