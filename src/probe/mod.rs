@@ -1,7 +1,16 @@
 //! Probes: target-independent checks that take addresses, names and
 //! credentials and return a [`Verdict`] with evidence.
 
+pub mod connection;
+pub mod failure;
+pub mod grpc_ready;
+pub mod grpc_session;
+pub mod mtls;
+pub mod ray_proto;
+pub mod recorder;
 pub mod spec;
+pub mod tcp;
+pub mod timeline;
 
 use crate::scenario::Probe;
 use crate::tls::CertificateSet;
