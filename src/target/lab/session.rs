@@ -26,6 +26,9 @@ use tokio::net::TcpStream;
 /// How long a Ray head may take to start inside an `apply`.
 const HEAD_START_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// How long a reload waits for nginx's old workers to exit.
+const RELOAD_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The ingress listeners of a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngressPorts {
@@ -344,10 +347,25 @@ impl LabSession {
             return Ok(());
         }
         match self.nginx.as_mut() {
-            Some(nginx) => nginx
-                .reload(&conf)
-                .await
-                .map_err(|e| StepError::Broken(format!("nginx reload: {e}")))?,
+            Some(nginx) => {
+                let old_workers = nginx.pid().map(child_pids).unwrap_or_default();
+                nginx
+                    .reload(&conf)
+                    .await
+                    .map_err(|e| StepError::Broken(format!("nginx reload: {e}")))?;
+                // Until the old workers exit they still accept connections
+                // with the old config: wait so the next step sees the new one.
+                let deadline = Instant::now() + RELOAD_DRAIN_TIMEOUT;
+                while old_workers.iter().any(|p| process_alive(*p)) {
+                    if Instant::now() >= deadline {
+                        self.notes.push(format!(
+                            "old nginx workers {old_workers:?} still running {RELOAD_DRAIN_TIMEOUT:?} after a reload"
+                        ));
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
             None => {
                 let nginx = Nginx::start(&self.run.work_dir, &conf)
                     .await
@@ -417,6 +435,27 @@ fn ingress_certificate(run: &ScenarioRun) -> Result<(PathBuf, PathBuf), StepErro
         .get("lab-ingress")
         .ok_or_else(|| StepError::Broken("ingress certificate missing after generation".into()))?;
     Ok((a.server_cert.clone(), a.server_key.clone()))
+}
+
+/// Child processes of `pid` (Linux `/proc/<pid>/task/<pid>/children`).
+fn child_pids(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// Whether `pid` runs (a zombie waiting to be reaped counts as gone).
+fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
 }
 
 /// A GET over HTTP/1.0 to 127.0.0.1 (2 s bound); the body on 200.
