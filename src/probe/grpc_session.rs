@@ -245,8 +245,16 @@ fn wire_refusal(seen: &ServerBytes, tls: bool) -> Option<(Stage, String)> {
     })
 }
 
+/// A status with its code, message and the chain of causes behind it
+/// (tonic's "transport error" alone says nothing).
 fn show_status(status: &tonic::Status) -> String {
-    format!("status {:?}: {}", status.code(), status.message())
+    let mut text = format!("status {:?}: {}", status.code(), status.message());
+    let mut source = std::error::Error::source(status);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
 }
 
 fn bracket_ipv6(host: &str) -> String {

@@ -171,7 +171,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for Recorded<S> {
                 }
             }
             Poll::Ready(Err(e)) => {
-                self.recorder.record_end(StreamEnd::Error { kind: format!("{:?}", e.kind()), message: e.to_string() })
+                // rustls reports a TCP close without close_notify this way;
+                // its text carries a documentation link we do not need.
+                let message = if e.kind() == io::ErrorKind::UnexpectedEof {
+                    "peer closed the connection without a TLS close_notify".to_string()
+                } else {
+                    e.to_string()
+                };
+                self.recorder.record_end(StreamEnd::Error { kind: format!("{:?}", e.kind()), message })
             }
             Poll::Pending => {}
         }
@@ -179,17 +186,32 @@ impl<S: AsyncRead + Unpin> AsyncRead for Recorded<S> {
     }
 }
 
+impl<S> Recorded<S> {
+    /// A failed write also tells how the peer ended the connection (a
+    /// reset or broken pipe often shows on the write side first).
+    fn note_write<T>(&self, result: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if let Poll::Ready(Err(e)) = &result {
+            self.recorder
+                .record_end(StreamEnd::Error { kind: format!("{:?}", e.kind()), message: format!("write failed: {e}") });
+        }
+        result
+    }
+}
+
 impl<S: AsyncWrite + Unpin> AsyncWrite for Recorded<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, data)
+        let result = Pin::new(&mut self.inner).poll_write(cx, data);
+        self.note_write(result)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let result = Pin::new(&mut self.inner).poll_flush(cx);
+        self.note_write(result)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        let result = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.note_write(result)
     }
 
     fn poll_write_vectored(
@@ -197,7 +219,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Recorded<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.note_write(result)
     }
 
     fn is_write_vectored(&self) -> bool {
