@@ -236,7 +236,7 @@ fn wire_refusal(seen: &ServerBytes, tls: bool) -> Option<(Stage, String)> {
             (Stage::Tls, format!("server sent a TLS alert {after}: {message}"))
         }
         StreamEnd::Error { kind, message } if seen.total == 0 => {
-            (Stage::Http2, format!("connection {kind} {after} before any server bytes: {message}"))
+            (Stage::Http2, format!("connection ended ({kind}) {after} before any server bytes: {message}"))
         }
         StreamEnd::Closed if seen.total == 0 => {
             (Stage::Http2, format!("server closed the connection {after} without sending HTTP/2 SETTINGS"))
@@ -251,7 +251,10 @@ fn show_status(status: &tonic::Status) -> String {
     let mut text = format!("status {:?}: {}", status.code(), status.message());
     let mut source = std::error::Error::source(status);
     while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(&format!(": {cause_text}"));
+        }
         source = cause.source();
     }
     text

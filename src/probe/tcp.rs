@@ -87,10 +87,12 @@ pub async fn check(address: &str, expect: TcpExpectation, follow_up: &FollowUp, 
                 FollowUp::None => Ok("connection accepted".to_string()),
                 FollowUp::Tls(tls) => {
                     drop(tcp);
+                    timeline.note("follow-up TLS check on a fresh connection");
                     tls_follow_up(address, tls, deadline, &mut timeline).await
                 }
                 FollowUp::Grpc(tls, call) => {
                     drop(tcp);
+                    timeline.note("follow-up gRPC check on a fresh connection");
                     run_session(address, tls.as_ref(), *call, deadline, &mut timeline).await.map(|s| s.answer)
                 }
             };
