@@ -68,7 +68,12 @@ pub struct TlsArgs {
 
 impl TlsArgs {
     fn client_tls(&self) -> Result<ClientTls, String> {
-        let version = self.tls_version.as_deref().map(TlsVersion::from_str).transpose().map_err(|e| e.to_string())?;
+        let version = self
+            .tls_version
+            .as_deref()
+            .map(TlsVersion::from_str)
+            .transpose()
+            .map_err(|e| e.to_string())?;
         let identity = match (&self.cert, &self.key) {
             (Some(cert), Some(key)) => Some(ClientIdentity {
                 cert: cert.clone(),
@@ -78,11 +83,19 @@ impl TlsArgs {
             (None, None) => None,
             _ => return Err("--cert and --key go together".into()),
         };
-        Ok(ClientTls { server_name: self.server_name.clone(), ca_cert: self.ca.clone(), identity, version })
+        Ok(ClientTls {
+            server_name: self.server_name.clone(),
+            ca_cert: self.ca.clone(),
+            identity,
+            version,
+        })
     }
 
     fn any(&self) -> bool {
-        self.server_name.is_some() || self.ca.is_some() || self.cert.is_some() || self.tls_version.is_some()
+        self.server_name.is_some()
+            || self.ca.is_some()
+            || self.cert.is_some()
+            || self.tls_version.is_some()
     }
 }
 
@@ -225,7 +238,11 @@ pub async fn execute(cmd: ProbeCommand) -> i32 {
     match verdict_for(cmd).await {
         Ok(verdict) => {
             println!("{verdict}");
-            if verdict.passed { EXIT_PASSED } else { EXIT_FAILED }
+            if verdict.passed {
+                EXIT_PASSED
+            } else {
+                EXIT_FAILED
+            }
         }
         Err(usage) => {
             eprintln!("error: {usage}");
@@ -239,7 +256,11 @@ pub async fn verdict_for(cmd: ProbeCommand) -> Result<Verdict, String> {
     let timeout = cmd.timeout;
     Ok(match cmd.probe {
         ProbeKind::GrpcReady(a) => {
-            let tls = if a.plaintext { None } else { Some(a.tls.client_tls()?) };
+            let tls = if a.plaintext {
+                None
+            } else {
+                Some(a.tls.client_tls()?)
+            };
             let expect = match a.expect {
                 ReadyExpectation::Ready => GrpcExpectation::Ready,
                 ReadyExpectation::NotReady => GrpcExpectation::NotReady,
@@ -247,30 +268,60 @@ pub async fn verdict_for(cmd: ProbeCommand) -> Result<Verdict, String> {
             grpc_ready::check(&a.address, tls.as_ref(), !a.no_ray_ping, expect, timeout).await
         }
         ProbeKind::Mtls(a) => {
-            let version = a.tls_version.as_deref().map(TlsVersion::from_str).transpose().map_err(|e| e.to_string())?;
+            let version = a
+                .tls_version
+                .as_deref()
+                .map(TlsVersion::from_str)
+                .transpose()
+                .map_err(|e| e.to_string())?;
             // Kept alive until the probe is done when a foreign CA is generated.
             let mut generated = None;
             let foreign = match (a.foreign_cert, a.foreign_key) {
-                (Some(cert), Some(key)) => ClientIdentity { label: cert.display().to_string(), cert, key },
+                (Some(cert), Some(key)) => ClientIdentity {
+                    label: cert.display().to_string(),
+                    cert,
+                    key,
+                },
                 _ => {
-                    let dir = tempfile::tempdir().map_err(|e| format!("temp dir for a foreign CA: {e}"))?;
-                    let set = crate::tls::generate(dir.path(), crate::tls::FOREIGN, &[]).map_err(|e| e.to_string())?;
+                    let dir = tempfile::tempdir()
+                        .map_err(|e| format!("temp dir for a foreign CA: {e}"))?;
+                    let set = crate::tls::generate(dir.path(), crate::tls::FOREIGN, &[])
+                        .map_err(|e| e.to_string())?;
                     let a = set.get(crate::tls::FOREIGN).expect("generated").clone();
                     generated = Some(dir);
-                    ClientIdentity { cert: a.client_cert, key: a.client_key, label: "a freshly generated foreign CA's client cert".into() }
+                    ClientIdentity {
+                        cert: a.client_cert,
+                        key: a.client_key,
+                        label: "a freshly generated foreign CA's client cert".into(),
+                    }
                 }
             };
             let creds = mtls::MtlsCredentials {
                 ca_cert: a.ca,
-                good: ClientIdentity { label: a.cert.display().to_string(), cert: a.cert, key: a.key },
+                good: ClientIdentity {
+                    label: a.cert.display().to_string(),
+                    cert: a.cert,
+                    key: a.key,
+                },
                 foreign,
             };
-            let verdict = mtls::check(&a.address, a.server_name.as_deref(), &creds, version, timeout).await;
+            let verdict = mtls::check(
+                &a.address,
+                a.server_name.as_deref(),
+                &creds,
+                version,
+                timeout,
+            )
+            .await;
             drop(generated);
             verdict
         }
         ProbeKind::Http(a) => {
-            let tls = if a.tls.any() || a.url.starts_with("https:") { Some(a.tls.client_tls()?) } else { None };
+            let tls = if a.tls.any() || a.url.starts_with("https:") {
+                Some(a.tls.client_tls()?)
+            } else {
+                None
+            };
             let probe = HttpProbe {
                 url: a.url,
                 method: Some(a.method),
@@ -286,7 +337,11 @@ pub async fn verdict_for(cmd: ProbeCommand) -> Result<Verdict, String> {
             http::check(&probe, tls.as_ref(), timeout).await
         }
         ProbeKind::Page(a) => {
-            let tls = if a.tls.any() || a.url.starts_with("https:") { Some(a.tls.client_tls()?) } else { None };
+            let tls = if a.tls.any() || a.url.starts_with("https:") {
+                Some(a.tls.client_tls()?)
+            } else {
+                None
+            };
             page::check(&a.url, &a.apis, tls.as_ref(), timeout).await
         }
         ProbeKind::Tcp(a) => {
@@ -296,8 +351,14 @@ pub async fn verdict_for(cmd: ProbeCommand) -> Result<Verdict, String> {
             };
             let follow_up = match (&a.grpc, a.tls_handshake) {
                 (Some(call), _) => {
-                    let call = GrpcCall::parse(call).ok_or_else(|| format!("unknown --grpc call `{call}` (rayPing or gcsClusterId)"))?;
-                    let tls = if a.tls.any() { Some(a.tls.client_tls()?) } else { None };
+                    let call = GrpcCall::parse(call).ok_or_else(|| {
+                        format!("unknown --grpc call `{call}` (rayPing or gcsClusterId)")
+                    })?;
+                    let tls = if a.tls.any() {
+                        Some(a.tls.client_tls()?)
+                    } else {
+                        None
+                    };
                     FollowUp::Grpc(tls, call)
                 }
                 (None, true) => FollowUp::Tls(a.tls.client_tls()?),
@@ -311,7 +372,9 @@ pub async fn verdict_for(cmd: ProbeCommand) -> Result<Verdict, String> {
 fn parse_headers(raw: &[String]) -> Result<BTreeMap<String, String>, String> {
     raw.iter()
         .map(|h| {
-            let (name, value) = h.split_once(':').ok_or_else(|| format!("header `{h}` is not `Name: value`"))?;
+            let (name, value) = h
+                .split_once(':')
+                .ok_or_else(|| format!("header `{h}` is not `Name: value`"))?;
             Ok((name.trim().to_string(), value.trim().to_string()))
         })
         .collect()
@@ -320,8 +383,11 @@ fn parse_headers(raw: &[String]) -> Result<BTreeMap<String, String>, String> {
 fn parse_json_fields(raw: &[String]) -> Result<BTreeMap<String, serde_json::Value>, String> {
     raw.iter()
         .map(|field| {
-            let (key, value) = field.split_once('=').ok_or_else(|| format!("--expect-json `{field}` is not KEY=VALUE"))?;
-            let value = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+            let (key, value) = field
+                .split_once('=')
+                .ok_or_else(|| format!("--expect-json `{field}` is not KEY=VALUE"))?;
+            let value = serde_json::from_str(value)
+                .unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
             Ok((key.to_string(), value))
         })
         .collect()
@@ -339,23 +405,51 @@ mod tests {
     }
 
     fn parse(args: &[&str]) -> ProbeCommand {
-        Cli::try_parse_from(std::iter::once("probe").chain(args.iter().copied())).unwrap().probe
+        Cli::try_parse_from(std::iter::once("probe").chain(args.iter().copied()))
+            .unwrap()
+            .probe
     }
 
     #[tokio::test]
     async fn exit_codes_follow_the_verdict() {
         let closed = crate::target::lab::ports::free_port().unwrap();
         let address = format!("127.0.0.1:{closed}");
-        assert_eq!(execute(parse(&["tcp", &address, "--expect", "refused", "--timeout", "5s"])).await, EXIT_PASSED);
-        assert_eq!(execute(parse(&["tcp", &address, "--timeout", "5s"])).await, EXIT_FAILED);
-        assert_eq!(execute(parse(&["grpc-ready", &address, "--plaintext"])).await, EXIT_FAILED);
-        assert_eq!(execute(parse(&["tcp", &address, "--grpc", "nonsense"])).await, EXIT_USAGE);
-        assert_eq!(execute(parse(&["grpc-ready", &address, "--tls-version", "1.1"])).await, EXIT_USAGE);
+        assert_eq!(
+            execute(parse(&[
+                "tcp",
+                &address,
+                "--expect",
+                "refused",
+                "--timeout",
+                "5s"
+            ]))
+            .await,
+            EXIT_PASSED
+        );
+        assert_eq!(
+            execute(parse(&["tcp", &address, "--timeout", "5s"])).await,
+            EXIT_FAILED
+        );
+        assert_eq!(
+            execute(parse(&["grpc-ready", &address, "--plaintext"])).await,
+            EXIT_FAILED
+        );
+        assert_eq!(
+            execute(parse(&["tcp", &address, "--grpc", "nonsense"])).await,
+            EXIT_USAGE
+        );
+        assert_eq!(
+            execute(parse(&["grpc-ready", &address, "--tls-version", "1.1"])).await,
+            EXIT_USAGE
+        );
     }
 
     #[test]
     fn flags_parse() {
-        assert!(Cli::try_parse_from(["probe", "grpc-ready", "h:1", "--plaintext", "--ca", "x"]).is_err());
+        assert!(
+            Cli::try_parse_from(["probe", "grpc-ready", "h:1", "--plaintext", "--ca", "x"])
+                .is_err()
+        );
         assert!(Cli::try_parse_from(["probe", "http", "http://h/", "--cert", "c"]).is_err());
         let fields = parse_json_fields(&["ray_version=2.60.0".into(), "/n=3".into()]).unwrap();
         assert_eq!(fields["ray_version"], serde_json::json!("2.60.0"));

@@ -34,7 +34,10 @@ pub fn free_ports(n: usize) -> io::Result<Vec<u16>> {
     while ports.len() < n {
         attempts += 1;
         if attempts > n * 20 + 100 {
-            return Err(io::Error::new(io::ErrorKind::AddrInUse, "no free ports found"));
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                "no free ports found",
+            ));
         }
         let listener = TcpListener::bind(("127.0.0.1", 0))?;
         let port = listener.local_addr()?.port();
@@ -57,17 +60,25 @@ pub fn free_port_range(len: u16) -> io::Result<u16> {
     for attempt in 0..200u64 {
         let start = RANGE_AREA.start + ((seed + attempt * 977) % span as u64) as u16;
         let ports = start..start + len;
-        let all_free = ports.clone().all(|p| !handed_out.contains(&p) && TcpListener::bind(("127.0.0.1", p)).is_ok());
+        let all_free = ports
+            .clone()
+            .all(|p| !handed_out.contains(&p) && TcpListener::bind(("127.0.0.1", p)).is_ok());
         if all_free {
             handed_out.extend(ports);
             return Ok(start);
         }
     }
-    Err(io::Error::new(io::ErrorKind::AddrInUse, format!("no free range of {len} ports found")))
+    Err(io::Error::new(
+        io::ErrorKind::AddrInUse,
+        format!("no free range of {len} ports found"),
+    ))
 }
 
 fn nanos() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos() as u64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
