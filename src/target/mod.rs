@@ -7,6 +7,7 @@
 //! session publishes as template variables.
 
 pub mod availability;
+pub mod lab;
 pub mod registry;
 
 use crate::scenario::{Scenario, TargetKind, WaitSpec};
