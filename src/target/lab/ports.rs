@@ -17,7 +17,10 @@ pub fn free_ports(n: usize) -> io::Result<Vec<u16>> {
     let listeners = (0..n)
         .map(|_| TcpListener::bind(("127.0.0.1", 0)))
         .collect::<io::Result<Vec<_>>>()?;
-    listeners.iter().map(|l| Ok(l.local_addr()?.port())).collect()
+    listeners
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect()
 }
 
 /// A contiguous range of `len` ports that were all free, starting at the
@@ -25,7 +28,9 @@ pub fn free_ports(n: usize) -> io::Result<Vec<u16>> {
 pub fn free_port_range(len: u16) -> io::Result<u16> {
     for _ in 0..50 {
         let start = free_port()?;
-        let Some(end) = start.checked_add(len) else { continue };
+        let Some(end) = start.checked_add(len) else {
+            continue;
+        };
         if end >= 65000 {
             continue;
         }
@@ -34,7 +39,10 @@ pub fn free_port_range(len: u16) -> io::Result<u16> {
             return Ok(start);
         }
     }
-    Err(io::Error::new(io::ErrorKind::AddrInUse, format!("no free range of {len} ports found")))
+    Err(io::Error::new(
+        io::ErrorKind::AddrInUse,
+        format!("no free range of {len} ports found"),
+    ))
 }
 
 #[cfg(test)]
