@@ -5,7 +5,11 @@
 //! planned for a target, run by the runner against a [`target::Target`], and
 //! its outcomes are written as reports.
 
+pub mod plan;
 pub mod probe;
+pub mod progress;
+pub mod report;
+pub mod runner;
 pub mod scenario;
 pub mod target;
 pub mod tls;

@@ -1,1 +1,319 @@
-fn main() {}
+//! The `rayconform` command line.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use rayconform::plan::plan;
+use rayconform::report::{summary_text, write_junit};
+use rayconform::runner::{self, RunOptions, interrupt};
+use rayconform::scenario::{Scenario, TargetKind, load_all};
+use rayconform::target::registry::{self, TargetOptions};
+use regex::Regex;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// End-to-end conformance harness for Ray on Kubernetes networking.
+#[derive(Parser)]
+#[command(name = "rayconform", version, about)]
+struct Cli {
+    /// Project root: relative paths in scenarios resolve here.
+    #[arg(long, global = true, default_value = ".")]
+    root: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run scenarios and write a JUnit report.
+    Run(RunArgs),
+    /// Print what running would do, without touching anything.
+    Plan(PlanArgs),
+    /// Check scenario files; located errors and a non-zero exit on bad input.
+    Validate(PathsArgs),
+    /// List scenarios: names, tags, targets.
+    List(PathsArgs),
+    // MERGE: Probe(rayconform::probe::cli::ProbeCommand),
+}
+
+#[derive(clap::Args)]
+struct PathsArgs {
+    /// Scenario files or folders.
+    #[arg(default_value = "scenarios")]
+    paths: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TargetChoice {
+    /// kind when a Docker engine and kind are present, else lab.
+    Auto,
+    /// Real Ray and nginx processes on loopback.
+    Lab,
+    /// A kind cluster created by rayconform.
+    Kind,
+    /// The cluster of KUBECONFIG.
+    Existing,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+}
+
+#[derive(clap::Args)]
+struct Selection {
+    /// Scenario files or folders.
+    #[arg(default_value = "scenarios")]
+    paths: Vec<PathBuf>,
+    /// Where to run.
+    #[arg(long, value_enum, default_value = "auto")]
+    target: TargetChoice,
+    /// Kubernetes version (kind node image), e.g. 1.35.
+    #[arg(long)]
+    k8s_version: Option<String>,
+    /// Only scenarios whose name matches this regex.
+    #[arg(long)]
+    filter: Option<Regex>,
+    /// Only scenarios with this tag (repeatable: any of them).
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    /// Kube context for `--target existing`.
+    #[arg(long)]
+    context: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    #[command(flatten)]
+    selection: Selection,
+    /// JUnit XML output.
+    #[arg(long, default_value = "reports/junit.xml")]
+    junit: PathBuf,
+    /// Scenarios run at once.
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    /// Leave clusters, namespaces and processes in place, and say how to reach them.
+    #[arg(long)]
+    keep: bool,
+    /// Output format of the final summary.
+    #[arg(long, value_enum, default_value = "human")]
+    format: Format,
+}
+
+#[derive(clap::Args)]
+struct PlanArgs {
+    #[command(flatten)]
+    selection: Selection,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    format: Format,
+}
+
+fn main() -> ExitCode {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("RAYCONFORM_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = runtime.block_on(async move {
+        match cli.command {
+            Command::Run(args) => run(&cli.root, args).await,
+            Command::Plan(args) => plan_cmd(&cli.root, args),
+            Command::Validate(args) => validate(&cli.root, &args.paths),
+            Command::List(args) => list(&cli.root, &args.paths),
+            // MERGE: Command::Probe(cmd) => rayconform::probe::cli::execute(cmd).await,
+        }
+    });
+    // Processes we started are stopped by their owners; do not wait for
+    // blocking tasks that might hang (e.g. a stuck read) past this point.
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// Loads scenarios, printing every load error; None when there were any.
+fn load(root: &std::path::Path, paths: &[PathBuf]) -> Option<Vec<Scenario>> {
+    let loaded = load_all(paths, root);
+    for e in &loaded.errors {
+        eprintln!("error: {e}");
+    }
+    if loaded.errors.is_empty() {
+        Some(loaded.scenarios)
+    } else {
+        eprintln!("{} error(s) in scenario files", loaded.errors.len());
+        None
+    }
+}
+
+fn select(scenarios: Vec<Scenario>, sel: &Selection) -> Vec<Scenario> {
+    scenarios
+        .into_iter()
+        .filter(|s| sel.filter.as_ref().is_none_or(|re| re.is_match(&s.name)))
+        .filter(|s| sel.tags.is_empty() || s.tags.iter().any(|t| sel.tags.contains(t)))
+        .collect()
+}
+
+fn target_options(root: &std::path::Path, sel: &Selection) -> TargetOptions {
+    TargetOptions {
+        project_root: root.to_path_buf(),
+        kube_context: sel.context.clone(),
+        k8s_version: sel.k8s_version.clone(),
+    }
+}
+
+fn target_kind(sel: &Selection, opts: &TargetOptions) -> TargetKind {
+    match sel.target {
+        TargetChoice::Lab => TargetKind::Lab,
+        TargetChoice::Kind => TargetKind::Kind,
+        TargetChoice::Existing => TargetKind::Existing,
+        TargetChoice::Auto => {
+            let (kind, why) = registry::auto(opts);
+            match why {
+                Some(reason) => {
+                    eprintln!("target auto → {kind} (kind is not usable here: {reason})")
+                }
+                None => eprintln!("target auto → {kind}"),
+            }
+            kind
+        }
+    }
+}
+
+async fn run(root: &std::path::Path, args: RunArgs) -> i32 {
+    let Some(scenarios) = load(root, &args.selection.paths) else {
+        return 2;
+    };
+    let scenarios = select(scenarios, &args.selection);
+    if scenarios.is_empty() {
+        eprintln!("error: no scenario matches the selection");
+        return 2;
+    }
+    let cancel = match interrupt::install() {
+        Ok(token) => token,
+        Err(e) => {
+            eprintln!("error: cannot install signal handlers: {e}");
+            return 2;
+        }
+    };
+    let topts = target_options(root, &args.selection);
+    let kind = target_kind(&args.selection, &topts);
+    let target = registry::build(kind, &topts);
+    let opts = RunOptions {
+        run_id: runner::new_run_id(),
+        project_root: root.to_path_buf(),
+        reports_dir: root.join("reports"),
+        k8s_version: args.selection.k8s_version.clone(),
+        keep: args.keep,
+        jobs: args.jobs,
+        retry_backoff: Duration::from_secs(1),
+        events: rayconform::progress::terminal_progress(args.format == Format::Json),
+    };
+    let work = scenarios
+        .into_iter()
+        .map(|s| (target.clone(), Arc::new(s)))
+        .collect();
+    let outcome = runner::run_all(work, &opts, &cancel).await;
+    let junit_ok = match write_junit(&outcome, &args.junit) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("error: cannot write {}: {e}", args.junit.display());
+            false
+        }
+    };
+    match args.format {
+        Format::Human => {
+            println!("{}", summary_text(&outcome));
+            println!("JUnit: {}", args.junit.display());
+        }
+        Format::Json => match serde_json::to_string_pretty(&outcome) {
+            Ok(json) => println!("{json}"),
+            Err(e) => eprintln!("error: cannot render JSON: {e}"),
+        },
+    }
+    if outcome.interrupted {
+        interrupt::EXIT_INTERRUPTED
+    } else if outcome.success() && junit_ok {
+        0
+    } else {
+        1
+    }
+}
+
+fn plan_cmd(root: &std::path::Path, args: PlanArgs) -> i32 {
+    let Some(scenarios) = load(root, &args.selection.paths) else {
+        return 2;
+    };
+    let scenarios = select(scenarios, &args.selection);
+    let topts = target_options(root, &args.selection);
+    let kind = target_kind(&args.selection, &topts);
+    let target = registry::build(kind, &topts);
+    let run_id = runner::new_run_id();
+    let plans: Vec<_> = scenarios
+        .iter()
+        .map(|s| {
+            let vars = BTreeMap::from([
+                (
+                    "NAMESPACE".to_string(),
+                    runner::namespace_for(&s.name, &run_id),
+                ),
+                ("RUN_ID".to_string(), run_id.clone()),
+                ("SCENARIO".to_string(), s.name.clone()),
+            ]);
+            plan(
+                s,
+                target.as_ref(),
+                root,
+                args.selection.k8s_version.as_deref(),
+                &vars,
+            )
+        })
+        .collect();
+    match args.format {
+        Format::Human => plans.iter().for_each(|p| println!("{p}")),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&plans).unwrap_or_default()
+        ),
+    }
+    0
+}
+
+fn validate(root: &std::path::Path, paths: &[PathBuf]) -> i32 {
+    match load(root, paths) {
+        Some(scenarios) => {
+            println!("{} scenario(s) valid", scenarios.len());
+            0
+        }
+        None => 1,
+    }
+}
+
+fn list(root: &std::path::Path, paths: &[PathBuf]) -> i32 {
+    let Some(scenarios) = load(root, paths) else {
+        return 1;
+    };
+    for s in &scenarios {
+        let targets: Vec<&str> = s.targets.iter().map(|t| t.as_str()).collect();
+        let bug = s
+            .known_bug
+            .as_ref()
+            .map(|b| format!("  knownBug: {}", b.url))
+            .unwrap_or_default();
+        println!(
+            "{:<50} targets: {:<20} tags: {}{bug}",
+            s.name,
+            targets.join(","),
+            s.tags.join(",")
+        );
+    }
+    0
+}

@@ -71,7 +71,11 @@ pub struct Verdict {
 
 impl Verdict {
     /// A verdict whose expectation was met.
-    pub fn pass(summary: impl Into<String>, expected: impl Into<String>, actual: impl Into<String>) -> Self {
+    pub fn pass(
+        summary: impl Into<String>,
+        expected: impl Into<String>,
+        actual: impl Into<String>,
+    ) -> Self {
         Verdict {
             passed: true,
             summary: summary.into(),
@@ -113,7 +117,11 @@ impl fmt::Display for Verdict {
         if let Some(stage) = self.stage {
             write!(f, " [stage: {stage}]")?;
         }
-        write!(f, "\n  expected: {}\n  actual:   {}", self.expected, self.actual)?;
+        write!(
+            f,
+            "\n  expected: {}\n  actual:   {}",
+            self.expected, self.actual
+        )?;
         for line in &self.evidence {
             write!(f, "\n  - {line}")?;
         }

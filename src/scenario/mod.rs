@@ -1,6 +1,11 @@
 //! Scenarios: the declarative tests, their file format and loading.
 
+mod error;
+mod load;
 mod model;
 pub mod raw;
+pub mod template;
 
+pub use error::{LoadError, LoadErrors};
+pub use load::*;
 pub use model::*;

@@ -193,8 +193,8 @@ pub struct KnownBug {
 
 /// Where manifests come from: a file path (`apply: path.yaml`), or a map
 /// with `file` or `inline` (multi-document YAML text).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ManifestSource {
     /// A file relative to the project root.
     pub file: Option<String>,
@@ -256,7 +256,7 @@ pub enum RayClusterCondition {
 }
 
 /// A validated `wait`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WaitSpec {
     /// The object waited for.
@@ -270,7 +270,7 @@ pub struct WaitSpec {
 }
 
 /// A validated probe: exactly one kind.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Probe {
     /// See [`GrpcReadyProbe`].
@@ -360,4 +360,43 @@ pub struct Step {
 
 fn yes() -> bool {
     true
+}
+
+/// The map form of [`ManifestSource`].
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ManifestSourceMap {
+    file: Option<String>,
+    inline: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for ManifestSource {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SourceVisitor;
+        impl<'de> serde::de::Visitor<'de> for SourceVisitor {
+            type Value = ManifestSource;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a file path, or a map with `file` or `inline`")
+            }
+            fn visit_str<E: serde::de::Error>(self, path: &str) -> Result<ManifestSource, E> {
+                Ok(ManifestSource {
+                    file: Some(path.to_string()),
+                    inline: None,
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<ManifestSource, A::Error> {
+                let fields = ManifestSourceMap::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )?;
+                Ok(ManifestSource {
+                    file: fields.file,
+                    inline: fields.inline,
+                })
+            }
+        }
+        deserializer.deserialize_any(SourceVisitor)
+    }
 }

@@ -9,7 +9,6 @@ use crate::probe::spec::ProbeSpec;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-
 /// The whole file.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -84,4 +83,3 @@ pub struct RawWait {
     pub ready_workers: Option<u32>,
     pub timeout: Option<Spanned<String>>,
 }
-

@@ -12,17 +12,35 @@ pub struct Tool {
 }
 
 /// kind.
-pub const KIND: Tool = Tool { name: "kind", install_hint: "install kind v0.33.0: https://kind.sigs.k8s.io/docs/user/quick-start/#installation" };
+pub const KIND: Tool = Tool {
+    name: "kind",
+    install_hint: "install kind v0.33.0: https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
+};
 /// docker CLI (the engine must run too).
-pub const DOCKER: Tool = Tool { name: "docker", install_hint: "install Docker Engine and start it: https://docs.docker.com/engine/install/" };
+pub const DOCKER: Tool = Tool {
+    name: "docker",
+    install_hint: "install Docker Engine and start it: https://docs.docker.com/engine/install/",
+};
 /// helm.
-pub const HELM: Tool = Tool { name: "helm", install_hint: "install helm 3: https://helm.sh/docs/intro/install/" };
+pub const HELM: Tool = Tool {
+    name: "helm",
+    install_hint: "install helm 3: https://helm.sh/docs/intro/install/",
+};
 /// istioctl.
-pub const ISTIOCTL: Tool = Tool { name: "istioctl", install_hint: "install istioctl 1.30: https://istio.io/latest/docs/setup/getting-started/#download" };
+pub const ISTIOCTL: Tool = Tool {
+    name: "istioctl",
+    install_hint: "install istioctl 1.30: https://istio.io/latest/docs/setup/getting-started/#download",
+};
 /// python3 (for the lab's Ray venv).
-pub const PYTHON3: Tool = Tool { name: "python3", install_hint: "apt-get install -y python3 python3-venv" };
+pub const PYTHON3: Tool = Tool {
+    name: "python3",
+    install_hint: "apt-get install -y python3 python3-venv",
+};
 /// nginx (for the lab's ingress stand-in).
-pub const NGINX: Tool = Tool { name: "nginx", install_hint: "apt-get install -y nginx libnginx-mod-stream" };
+pub const NGINX: Tool = Tool {
+    name: "nginx",
+    install_hint: "apt-get install -y nginx libnginx-mod-stream",
+};
 
 impl Tool {
     /// The tool's path, or a one-line message naming it and how to install it.

@@ -8,6 +8,7 @@
 
 pub mod availability;
 pub mod lab;
+pub mod registry;
 
 use crate::scenario::{Scenario, TargetKind, WaitSpec};
 use crate::tls::CertificateSet;
@@ -93,8 +94,12 @@ pub trait Target: Send + Sync {
     fn unsupported_reason(&self, scenario: &Scenario, project_root: &Path) -> Option<String>;
 
     /// What running the scenario here would do, without touching anything.
-    fn plan(&self, scenario: &Scenario, project_root: &Path, k8s_version: Option<&str>)
-    -> Result<TargetPlan, String>;
+    fn plan(
+        &self,
+        scenario: &Scenario,
+        project_root: &Path,
+        k8s_version: Option<&str>,
+    ) -> Result<TargetPlan, String>;
 
     /// Prepares everything the scenario needs (cluster, installs, lab
     /// processes) and opens a session. An `Err` is broken infrastructure.

@@ -1,0 +1,111 @@
+//! JUnit XML: one testcase per scenario × target (× Kubernetes version).
+
+use crate::runner::{RunOutcome, ScenarioOutcome, Status};
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+use std::io::Write;
+use std::path::Path;
+
+/// Builds the JUnit report: a test suite per target (and Kubernetes version).
+pub fn junit_report(run: &RunOutcome) -> Report {
+    let mut report = Report::new("rayconform");
+    report.set_time(run.duration);
+    let mut suites: Vec<TestSuite> = Vec::new();
+    for outcome in &run.scenarios {
+        let suite_name = suite_name(outcome);
+        let index = match suites.iter().position(|s| s.name.as_str() == suite_name) {
+            Some(i) => i,
+            None => {
+                let mut suite = TestSuite::new(suite_name.clone());
+                suite.add_property(Property::new("run-id", run.run_id.clone()));
+                suite.add_property(Property::new("interrupted", run.interrupted.to_string()));
+                suites.push(suite);
+                suites.len() - 1
+            }
+        };
+        suites[index].add_test_case(test_case(outcome, run.interrupted));
+    }
+    if !run.shutdown_problems.is_empty() {
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+        status.set_message(run.shutdown_problems.join("; "));
+        let mut case = TestCase::new("target shutdown", status);
+        case.set_classname("rayconform.shutdown");
+        let mut suite = TestSuite::new("rayconform.shutdown");
+        suite.add_test_case(case);
+        suites.push(suite);
+    }
+    report.add_test_suites(suites);
+    report
+}
+
+fn suite_name(outcome: &ScenarioOutcome) -> String {
+    match &outcome.k8s_version {
+        Some(v) => format!("rayconform.{}.k8s-{v}", outcome.target),
+        None => format!("rayconform.{}", outcome.target),
+    }
+}
+
+fn test_case(outcome: &ScenarioOutcome, interrupted_run: bool) -> TestCase {
+    let status = match outcome.status {
+        Status::Passed => TestCaseStatus::success(),
+        Status::Failed | Status::Error => {
+            let kind = if outcome.status == Status::Failed {
+                NonSuccessKind::Failure
+            } else {
+                NonSuccessKind::Error
+            };
+            let mut status = TestCaseStatus::non_success(kind);
+            status.set_message(outcome.message.clone());
+            status.set_type(if outcome.interrupted {
+                "interrupted"
+            } else if outcome.status == Status::Failed {
+                "wrong-verdict"
+            } else {
+                "infrastructure"
+            });
+            status.set_description(super::problem_log(outcome));
+            status
+        }
+        Status::Skipped => {
+            let mut status = TestCaseStatus::skipped();
+            status.set_message(outcome.message.clone());
+            status
+        }
+    };
+    let mut case = TestCase::new(outcome.scenario.clone(), status);
+    case.set_classname(suite_name(outcome));
+    case.set_time(outcome.duration);
+    case.add_property(Property::new("file", outcome.file.display().to_string()));
+    case.add_property(Property::new("target", outcome.target.to_string()));
+    if let Some(bug) = &outcome.known_bug {
+        case.add_property(Property::new("known-bug", bug.clone()));
+    }
+    if let Some(dir) = &outcome.artifacts {
+        case.add_property(Property::new("artifacts", dir.display().to_string()));
+    }
+    if interrupted_run {
+        case.add_property(Property::new(
+            "interrupted",
+            outcome.interrupted.to_string(),
+        ));
+    }
+    case.set_system_out(super::step_log(outcome));
+    case
+}
+
+/// Writes the report atomically: a temporary file in the same folder,
+/// then a rename, so readers never see half a file.
+pub fn write_junit(run: &RunOutcome, path: &Path) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let xml = junit_report(run)
+        .to_string()
+        .map_err(std::io::Error::other)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(xml.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! Reports: JUnit XML, a human summary, JSON.
+
+mod junit;
+mod summary;
+
+pub use junit::{junit_report, write_junit};
+pub use summary::{outcome_line, problem_log, step_log, summary_text};

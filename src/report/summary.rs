@@ -1,0 +1,140 @@
+//! The human summary: one line per scenario, a totals line, and a step log.
+
+use crate::runner::{Phase, RunOutcome, ScenarioOutcome, Status, StepResult};
+use std::fmt::Write;
+
+/// One line for a finished scenario, e.g. `PASS  lab  dashboard-rewrite (4.2s)`.
+pub fn outcome_line(o: &ScenarioOutcome) -> String {
+    let mark = match o.status {
+        Status::Passed if o.known_bug.is_some() => "XFAIL",
+        Status::Passed => "PASS",
+        Status::Failed => "FAIL",
+        Status::Error => "ERROR",
+        Status::Skipped => "SKIP",
+    };
+    let version = o
+        .k8s_version
+        .as_deref()
+        .map(|v| format!(" k8s {v}"))
+        .unwrap_or_default();
+    format!(
+        "{mark:<5} {:<8} {} ({:.1}s){}",
+        format!("{}{version}", o.target),
+        o.scenario,
+        o.duration.as_secs_f64(),
+        if o.message.is_empty() {
+            String::new()
+        } else {
+            format!(" — {}", o.message)
+        }
+    )
+}
+
+/// Every scenario line and the totals.
+pub fn summary_text(run: &RunOutcome) -> String {
+    let mut out = String::new();
+    for o in &run.scenarios {
+        let _ = writeln!(out, "{}", outcome_line(o));
+        if let Some(dir) = &o.artifacts {
+            let _ = writeln!(out, "      artifacts: {}", dir.display());
+        }
+        for s in o
+            .steps
+            .iter()
+            .filter(|s| s.phase == Phase::Cleanup && s.name == "keep")
+        {
+            if let StepResult::Skipped { reason } = &s.result {
+                let _ = writeln!(out, "      kept: {reason}");
+            }
+        }
+    }
+    for p in &run.shutdown_problems {
+        let _ = writeln!(out, "ERROR shutdown: {p}");
+    }
+    let (passed, failed, errors, skipped) = run.totals();
+    let _ = write!(
+        out,
+        "{} scenarios in {:.1}s: {passed} passed, {failed} failed, {errors} errors, {skipped} skipped{}",
+        run.scenarios.len(),
+        run.duration.as_secs_f64(),
+        if run.interrupted {
+            " (INTERRUPTED)"
+        } else {
+            ""
+        }
+    );
+    out
+}
+
+/// Every step with its phase, timing, attempts, result and evidence.
+pub fn step_log(o: &ScenarioOutcome) -> String {
+    steps_text(o, false)
+}
+
+/// Only the steps that did not pass (failed, errored, skipped), with evidence.
+pub fn problem_log(o: &ScenarioOutcome) -> String {
+    steps_text(o, true)
+}
+
+fn steps_text(o: &ScenarioOutcome, problems_only: bool) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "scenario {} on {} ({})",
+        o.scenario,
+        o.target,
+        o.file.display()
+    );
+    for s in &o.steps {
+        if problems_only
+            && matches!(
+                s.result,
+                StepResult::Passed { .. } | StepResult::NotRun { .. }
+            )
+        {
+            continue;
+        }
+        let phase = match s.phase {
+            Phase::Setup => "setup",
+            Phase::Steps => "step",
+            Phase::Finally => "finally",
+            Phase::Cleanup => "cleanup",
+        };
+        let (mark, text, evidence): (&str, String, &[String]) = match &s.result {
+            StepResult::Passed { summary, evidence } => ("ok", summary.clone(), evidence),
+            StepResult::Failed { message, evidence } => ("FAILED", message.clone(), evidence),
+            StepResult::Error { message } => ("ERROR", message.clone(), &[]),
+            StepResult::Skipped { reason } => ("skipped", reason.clone(), &[]),
+            StepResult::NotRun { reason } => ("not run", reason.clone(), &[]),
+        };
+        let attempts = if s.attempts > 1 {
+            format!(", {} attempts", s.attempts)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "[{phase}] {} <{}> {mark} in {} ms{attempts}: {text}",
+            s.name,
+            s.kind,
+            s.duration.as_millis()
+        );
+        for (i, earlier) in s.retried.iter().enumerate() {
+            let _ = writeln!(out, "    attempt {} : {}", i + 1, brief(earlier));
+        }
+        for line in evidence {
+            let _ = writeln!(out, "    | {line}");
+        }
+    }
+    out
+}
+
+fn brief(r: &StepResult) -> String {
+    match r {
+        StepResult::Passed { summary, .. } => format!("ok: {summary}"),
+        StepResult::Failed { message, .. } => format!("failed: {message}"),
+        StepResult::Error { message } => format!("error: {message}"),
+        StepResult::Skipped { reason } => format!("skipped: {reason}"),
+        StepResult::NotRun { reason } => format!("not run: {reason}"),
+    }
+}

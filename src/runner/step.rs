@@ -1,0 +1,177 @@
+//! Carrying out one step: templating, then the session or a probe.
+
+use super::outcome::StepResult;
+use crate::plan::read_manifests;
+use crate::scenario::{Action, CommandSpec, Probe, Step, WaitSpec, template};
+use crate::target::{Session, StepError};
+use crate::tls::CertificateSet;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// What a step needs besides the session.
+pub struct StepContext<'a> {
+    /// Template variables (run + session + environment lookups happen in `render`).
+    pub vars: &'a BTreeMap<String, String>,
+    /// The project root for relative files.
+    pub project_root: &'a Path,
+    /// Certificates of this scenario run.
+    pub certificates: Option<&'a CertificateSet>,
+}
+
+/// Runs one attempt of `step` (no timeout here: the caller bounds it).
+pub async fn execute(step: &Step, session: &mut dyn Session, ctx: &StepContext<'_>) -> StepResult {
+    let result = match &step.action {
+        Action::Apply(src) => match manifests(ctx, src.file.as_deref(), src.inline.as_deref()) {
+            Ok(docs) => session.apply(&docs).await,
+            Err(e) => Err(e),
+        },
+        Action::Delete(src) => match manifests(ctx, src.file.as_deref(), src.inline.as_deref()) {
+            Ok(docs) => session.delete(&docs).await,
+            Err(e) => Err(e),
+        },
+        Action::ExpectDenied(d) => match manifests(ctx, d.file.as_deref(), d.inline.as_deref()) {
+            Ok(docs) => session.expect_denied(&docs, &d.message_contains).await,
+            Err(e) => Err(e),
+        },
+        Action::Wait(spec) => match rendered::<WaitSpec>(spec, ctx.vars) {
+            Ok(spec) => session.wait(&spec, step.timeout).await,
+            Err(e) => Err(e),
+        },
+        Action::Probe(probe) => {
+            return match rendered::<Probe>(probe, ctx.vars) {
+                Ok(probe) => {
+                    let verdict = crate::probe::run(&probe, ctx.certificates, step.timeout).await;
+                    if verdict.passed {
+                        StepResult::Passed {
+                            summary: verdict.summary.clone(),
+                            evidence: verdict_lines(&verdict),
+                        }
+                    } else {
+                        StepResult::Failed {
+                            message: verdict.summary.clone(),
+                            evidence: verdict_lines(&verdict),
+                        }
+                    }
+                }
+                Err(e) => into_result(Err(e)),
+            };
+        }
+        Action::Command(cmd) => match rendered::<CommandSpec>(cmd, ctx.vars) {
+            Ok(cmd) => run_command(&cmd, ctx.project_root, step.timeout).await,
+            Err(e) => Err(e),
+        },
+    };
+    into_result(result)
+}
+
+fn into_result(result: Result<String, StepError>) -> StepResult {
+    match result {
+        Ok(summary) => StepResult::Passed {
+            summary,
+            evidence: Vec::new(),
+        },
+        Err(StepError::Failed { message, evidence }) => StepResult::Failed { message, evidence },
+        Err(StepError::Broken(message)) => StepResult::Error { message },
+        Err(StepError::Unsupported(reason)) => StepResult::Skipped { reason },
+    }
+}
+
+fn verdict_lines(v: &crate::verdict::Verdict) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(stage) = v.stage {
+        lines.push(format!("stage: {stage}"));
+    }
+    lines.push(format!("expected: {}", v.expected));
+    lines.push(format!("actual: {}", v.actual));
+    lines.extend(v.evidence.iter().cloned());
+    lines
+}
+
+fn manifests(
+    ctx: &StepContext<'_>,
+    file: Option<&str>,
+    inline: Option<&str>,
+) -> Result<Vec<crate::target::Manifest>, StepError> {
+    read_manifests(ctx.project_root, file, inline, ctx.vars).map_err(StepError::Broken)
+}
+
+/// Fills `${VAR}` templates in every string of `value`.
+fn rendered<T: Serialize + DeserializeOwned>(
+    value: &T,
+    vars: &BTreeMap<String, String>,
+) -> Result<T, StepError> {
+    let mut json = serde_json::to_value(value).map_err(|e| StepError::Broken(e.to_string()))?;
+    template::render_json(&mut json, vars).map_err(|e| StepError::Broken(e.to_string()))?;
+    serde_json::from_value(json).map_err(|e| StepError::Broken(format!("after templating: {e}")))
+}
+
+async fn run_command(
+    cmd: &CommandSpec,
+    cwd: &Path,
+    timeout: Duration,
+) -> Result<String, StepError> {
+    let mut command = tokio::process::Command::new(&cmd.argv[0]);
+    command
+        .args(&cmd.argv[1..])
+        .envs(&cmd.env)
+        .current_dir(cwd)
+        .kill_on_drop(true);
+    let output = match tokio::time::timeout(timeout, command.output()).await {
+        Err(_) => {
+            return Err(StepError::Failed {
+                message: format!(
+                    "`{}` did not finish within {}",
+                    cmd.argv.join(" "),
+                    humantime::format_duration(timeout)
+                ),
+                evidence: Vec::new(),
+            });
+        }
+        Ok(Err(e)) => {
+            return Err(StepError::Broken(format!(
+                "cannot run `{}`: {e}",
+                cmd.argv[0]
+            )));
+        }
+        Ok(Ok(output)) => output,
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let code = output.status.code().unwrap_or(-1);
+    let evidence = vec![
+        format!("exit code {code}"),
+        format!("stdout: {}", tail(&stdout)),
+        format!("stderr: {}", tail(&stderr)),
+    ];
+    if code != cmd.expect_exit {
+        return Err(StepError::Failed {
+            message: format!(
+                "`{}` exited {code}, expected {}",
+                cmd.argv.join(" "),
+                cmd.expect_exit
+            ),
+            evidence,
+        });
+    }
+    if let Some(needle) = &cmd.output_contains
+        && !stdout.contains(needle.as_str())
+        && !stderr.contains(needle.as_str())
+    {
+        return Err(StepError::Failed {
+            message: format!(
+                "output of `{}` does not contain {needle:?}",
+                cmd.argv.join(" ")
+            ),
+            evidence,
+        });
+    }
+    Ok(format!("`{}` exited {code}", cmd.argv.join(" ")))
+}
+
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}

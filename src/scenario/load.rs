@@ -1,0 +1,792 @@
+//! Loading scenario files: YAML → [`Scenario`], with every problem located.
+//!
+//! Two passes. serde (via serde-saphyr) checks the structure: unknown
+//! fields, wrong types; it stops at the first such problem, which is
+//! reported with its exact line and column. Everything that is checked by
+//! value (durations, names, "exactly one of", files, template variables) is
+//! read leniently in the first pass and checked in the second, so all of
+//! those problems are reported together, each at its own location.
+
+use super::error::{LoadError, LoadErrors, snippet};
+use super::model::*;
+use super::raw::*;
+use super::template;
+use crate::probe::spec::{ProbeSpec, TlsSpec};
+use serde_saphyr::{Location, Spanned};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The only `apiVersion` this build reads.
+pub const API_VERSION: &str = "rayconform.dev/v1alpha1";
+/// Scenario files larger than this are refused unread.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// The timeout of a scenario that names none.
+pub const DEFAULT_SCENARIO_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// Scenarios loaded from several paths, and every error met on the way.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// The valid scenarios, sorted by file path.
+    pub scenarios: Vec<Scenario>,
+    /// Problems, grouped by file in path order.
+    pub errors: Vec<LoadError>,
+}
+
+/// Finds the scenario files under `paths` (files as given; folders searched
+/// recursively for `*.yaml` / `*.yml`), sorted.
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
+    let mut found = BTreeSet::new();
+    for path in paths {
+        let meta = std::fs::metadata(path)
+            .map_err(|e| LoadError::whole_file(path, format!("cannot read: {e}")))?;
+        if meta.is_dir() {
+            walk(path, &mut found)?;
+        } else {
+            found.insert(path.clone());
+        }
+    }
+    Ok(found.into_iter().collect())
+}
+
+fn walk(dir: &Path, found: &mut BTreeSet<PathBuf>) -> Result<(), LoadError> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| LoadError::whole_file(dir, format!("cannot list folder: {e}")))?;
+    for entry in entries {
+        let path = entry
+            .map_err(|e| LoadError::whole_file(dir, format!("cannot list folder: {e}")))?
+            .path();
+        if path.is_dir() {
+            walk(&path, found)?;
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
+            found.insert(path);
+        }
+    }
+    Ok(())
+}
+
+/// Loads every scenario under `paths`; relative file references in the
+/// scenarios resolve against `project_root`. Duplicate scenario names are
+/// errors.
+pub fn load_all(paths: &[PathBuf], project_root: &Path) -> Loaded {
+    let mut loaded = Loaded::default();
+    let files = match discover(paths) {
+        Ok(files) => files,
+        Err(e) => {
+            loaded.errors.push(e);
+            return loaded;
+        }
+    };
+    for file in files {
+        match load_file(&file, project_root) {
+            Ok(s) => {
+                if let Some(other) = loaded.scenarios.iter().find(|o| o.name == s.name) {
+                    loaded.errors.push(LoadError::whole_file(
+                        &file,
+                        format!(
+                            "metadata.name `{}` is already used by {}",
+                            s.name,
+                            other.path.display()
+                        ),
+                    ));
+                } else {
+                    loaded.scenarios.push(s);
+                }
+            }
+            Err(LoadErrors(errors)) => loaded.errors.extend(errors),
+        }
+    }
+    loaded
+}
+
+/// Reads and loads one scenario file.
+pub fn load_file(file: &Path, project_root: &Path) -> Result<Scenario, LoadErrors> {
+    let one = |msg: String| LoadErrors(vec![LoadError::whole_file(file, msg)]);
+    let meta = std::fs::metadata(file).map_err(|e| one(format!("cannot read: {e}")))?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(one(format!(
+            "file is {} bytes; scenario files are limited to {MAX_FILE_BYTES} bytes",
+            meta.len()
+        )));
+    }
+    let bytes = std::fs::read(file).map_err(|e| one(format!("cannot read: {e}")))?;
+    let source = match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            let valid = e.utf8_error().valid_up_to();
+            let text = String::from_utf8_lossy(&e.as_bytes()[..valid]);
+            let (line, column) = line_column(&text, text.len());
+            return Err(LoadErrors(vec![LoadError {
+                file: file.to_path_buf(),
+                line,
+                column,
+                path: String::new(),
+                message: "not UTF-8 text: scenario files are YAML text".to_string(),
+                snippet: None,
+            }]));
+        }
+    };
+    load_str(file, &source, project_root)
+}
+
+/// Loads a scenario from text; `file` names it in errors.
+pub fn load_str(file: &Path, source: &str, project_root: &Path) -> Result<Scenario, LoadErrors> {
+    if let Some(pos) = source.find('\0') {
+        let (line, column) = line_column(source, pos);
+        return Err(LoadErrors(vec![LoadError {
+            file: file.to_path_buf(),
+            line,
+            column,
+            path: String::new(),
+            message: "contains a NUL byte: scenario files are YAML text".to_string(),
+            snippet: None,
+        }]));
+    }
+    let raw: RawScenario = serde_saphyr::from_str(source).map_err(|e| {
+        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+        LoadErrors(vec![LoadError {
+            file: file.to_path_buf(),
+            line,
+            column,
+            path: String::new(),
+            message: serde_message(&e),
+            snippet: snippet(source, line, column),
+        }])
+    })?;
+    let mut checker = Checker {
+        file,
+        source,
+        root: project_root,
+        errors: Vec::new(),
+    };
+    let scenario = checker.scenario(raw);
+    if checker.errors.is_empty() {
+        Ok(scenario)
+    } else {
+        Err(LoadErrors(checker.errors))
+    }
+}
+
+/// 1-based line and column (in characters) of byte offset `pos` in `text`.
+fn line_column(text: &str, pos: usize) -> (u64, u64) {
+    let before = &text[..pos];
+    let line = before.matches('\n').count() as u64 + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u64 + 1;
+    (line, column)
+}
+
+/// serde-saphyr's message without its own location prefix and snippet (we
+/// render both ourselves).
+fn serde_message(e: &serde_saphyr::Error) -> String {
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or_default();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    match first.find(": ") {
+        Some(i) if first.starts_with("line ") => first[i + 2..].to_string(),
+        _ => first.to_string(),
+    }
+}
+
+/// The second pass: builds the validated scenario and collects errors.
+struct Checker<'a> {
+    file: &'a Path,
+    source: &'a str,
+    root: &'a Path,
+    errors: Vec<LoadError>,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, at: Location, path: impl Into<String>, message: impl Into<String>) {
+        let (line, column) = (at.line(), at.column());
+        self.errors.push(LoadError {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            path: path.into(),
+            message: message.into(),
+            snippet: snippet(self.source, line, column),
+        });
+    }
+
+    fn scenario(&mut self, raw: RawScenario) -> Scenario {
+        if raw.api_version.value != API_VERSION {
+            self.error(
+                raw.api_version.referenced,
+                "apiVersion",
+                format!(
+                    "expected `{API_VERSION}`, found `{}`",
+                    raw.api_version.value
+                ),
+            );
+        }
+        if raw.kind.value != "Scenario" {
+            self.error(
+                raw.kind.referenced,
+                "kind",
+                format!("expected `Scenario`, found `{}`", raw.kind.value),
+            );
+        }
+        let name = &raw.metadata.name;
+        let valid_name = !name.value.is_empty()
+            && name.value.len() <= 63
+            && name
+                .value
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !name.value.starts_with('-')
+            && !name.value.ends_with('-');
+        if !valid_name {
+            self.error(
+                name.referenced,
+                "metadata.name",
+                format!(
+                    "expected a DNS label (lowercase letters, digits and '-', at most 63), found `{}`",
+                    name.value
+                ),
+            );
+        }
+        let spec = raw.spec;
+        let targets = self.targets(&spec.targets);
+        let install = spec
+            .install
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, entry)| self.install(i, entry))
+            .collect::<Vec<_>>();
+        if let Some(cluster) = &spec.cluster
+            && let Some(config) = &cluster.config
+            && !self.root.join(config).is_file()
+        {
+            self.error(
+                spec.steps.referenced,
+                "spec.cluster.config",
+                format!("file `{config}` not found under {}", self.root.display()),
+            );
+        }
+        if spec.steps.value.is_empty() {
+            self.error(
+                spec.steps.referenced,
+                "spec.steps",
+                "expected at least one step",
+            );
+        }
+        let steps = self.steps("spec.steps", spec.steps.value);
+        let finally = self.steps("spec.finally", spec.finally);
+        let timeout = match &spec.timeout {
+            Some(t) => self
+                .duration(t, "spec.timeout")
+                .unwrap_or(DEFAULT_SCENARIO_TIMEOUT),
+            None => DEFAULT_SCENARIO_TIMEOUT,
+        };
+        if let Some(bug) = &spec.known_bug
+            && !(bug.url.starts_with("https://") || bug.url.starts_with("http://"))
+        {
+            self.error(
+                Location::UNKNOWN,
+                "spec.knownBug.url",
+                format!("expected an http(s) link, found `{}`", bug.url),
+            );
+        }
+        Scenario {
+            path: self.file.to_path_buf(),
+            name: name.value.clone(),
+            description: raw.metadata.description,
+            tags: raw.metadata.tags,
+            source: raw.metadata.source,
+            targets,
+            cluster: spec.cluster,
+            install,
+            certificates: spec.certificates,
+            steps,
+            finally,
+            known_bug: spec.known_bug,
+            timeout,
+        }
+    }
+
+    fn targets(&mut self, raw: &Spanned<Vec<Spanned<String>>>) -> Vec<TargetKind> {
+        let mut targets = Vec::new();
+        if raw.value.is_empty() {
+            self.error(
+                raw.referenced,
+                "spec.targets",
+                "expected at least one of kind, existing, lab",
+            );
+        }
+        for (i, name) in raw.value.iter().enumerate() {
+            match TargetKind::parse(&name.value) {
+                Some(kind) if targets.contains(&kind) => self.error(
+                    name.referenced,
+                    format!("spec.targets[{i}]"),
+                    format!("`{kind}` is listed twice"),
+                ),
+                Some(kind) => targets.push(kind),
+                None => self.error(
+                    name.referenced,
+                    format!("spec.targets[{i}]"),
+                    format!(
+                        "expected one of kind, existing, lab, found `{}`",
+                        name.value
+                    ),
+                ),
+            }
+        }
+        targets
+    }
+
+    fn install(&mut self, index: usize, raw: Spanned<RawInstall>) -> Option<Install> {
+        let at = raw.referenced;
+        let RawInstall {
+            ingress_nginx,
+            kuberay_operator,
+            kuberay_apiserver,
+            istio,
+        } = raw.value;
+        let mut found: Vec<Install> = Vec::new();
+        found.extend(ingress_nginx.map(Install::IngressNginx));
+        found.extend(kuberay_operator.map(Install::KuberayOperator));
+        found.extend(kuberay_apiserver.map(Install::KuberayApiserver));
+        found.extend(istio.map(Install::Istio));
+        let path = format!("spec.install[{index}]");
+        if found.len() != 1 {
+            self.error(
+                at,
+                path,
+                format!(
+                    "expected exactly one of ingressNginx, kuberayOperator, kuberayApiserver, istio; found {}",
+                    found.len()
+                ),
+            );
+            return None;
+        }
+        let install = found.pop();
+        if let Some(Install::IngressNginx(nginx)) = &install {
+            for (port, backend) in &nginx.tcp_services {
+                let port_ok = port
+                    .parse::<u16>()
+                    .is_ok_and(|p| p != 0 && ![80, 443, 442].contains(&p));
+                if !port_ok {
+                    self.error(
+                        at,
+                        format!("{path}.ingressNginx.tcpServices"),
+                        format!("port `{port}`: expected a port number other than 80, 443 and 442"),
+                    );
+                }
+                if !backend.contains('/') || !backend.contains(':') {
+                    self.error(
+                        at,
+                        format!("{path}.ingressNginx.tcpServices.{port}"),
+                        format!("expected `namespace/service:port`, found `{backend}`"),
+                    );
+                }
+            }
+        }
+        install
+    }
+
+    fn steps(&mut self, path: &str, raw: Vec<Spanned<RawStep>>) -> Vec<Step> {
+        raw.into_iter()
+            .enumerate()
+            .filter_map(|(i, step)| self.step(&format!("{path}[{i}]"), step))
+            .collect()
+    }
+
+    fn step(&mut self, path: &str, raw: Spanned<RawStep>) -> Option<Step> {
+        let at = raw.referenced;
+        let step = raw.value;
+        let errors_before = self.errors.len();
+        let mut actions: Vec<Action> = Vec::new();
+        if let Some(src) = step.apply {
+            actions.extend(
+                self.manifests(at, &format!("{path}.apply"), src)
+                    .map(Action::Apply),
+            );
+        }
+        if let Some(src) = step.delete {
+            actions.extend(
+                self.manifests(at, &format!("{path}.delete"), src)
+                    .map(Action::Delete),
+            );
+        }
+        let mut wait_timeout = None;
+        if let Some(wait) = step.wait {
+            wait_timeout = wait
+                .timeout
+                .as_ref()
+                .and_then(|t| self.duration(t, &format!("{path}.wait.timeout")));
+            actions.extend(
+                self.wait(at, &format!("{path}.wait"), wait)
+                    .map(Action::Wait),
+            );
+        }
+        if let Some(probe) = step.probe {
+            actions.extend(
+                self.probe(&format!("{path}.probe"), probe)
+                    .map(Action::Probe),
+            );
+        }
+        if let Some(denied) = step.expect_denied {
+            let src = ManifestSource {
+                file: denied.file.clone(),
+                inline: denied.inline.clone(),
+            };
+            if self
+                .manifests(at, &format!("{path}.expectDenied"), src)
+                .is_some()
+            {
+                actions.push(Action::ExpectDenied(denied));
+            }
+        }
+        if let Some(command) = step.command {
+            if command.argv.is_empty() {
+                self.error(
+                    at,
+                    format!("{path}.command.argv"),
+                    "expected a program and its arguments",
+                );
+            } else {
+                actions.push(Action::Command(command));
+            }
+        }
+        let timeout = step
+            .timeout
+            .as_ref()
+            .and_then(|t| self.duration(t, &format!("{path}.timeout")));
+        if actions.len() != 1 {
+            if self.errors.len() == errors_before {
+                self.error(
+                    at,
+                    path,
+                    format!(
+                        "expected exactly one of apply, delete, wait, probe, expectDenied, command; found {}",
+                        actions.len()
+                    ),
+                );
+            }
+            return None;
+        }
+        let action = actions.pop()?;
+        self.check_templates(at, path, &action);
+        let name = step.name.unwrap_or_else(|| default_step_name(&action));
+        Some(Step {
+            name,
+            timeout: timeout
+                .or(wait_timeout)
+                .unwrap_or_else(|| action.default_timeout()),
+            retries: step.retries.unwrap_or(0),
+            action,
+            line: at.line(),
+            column: at.column(),
+        })
+    }
+
+    fn manifests(
+        &mut self,
+        at: Location,
+        path: &str,
+        src: ManifestSource,
+    ) -> Option<ManifestSource> {
+        match (&src.file, &src.inline) {
+            (Some(file), None) => {
+                let full = self.root.join(file);
+                match std::fs::read_to_string(&full) {
+                    Ok(text) => {
+                        self.check_manifest_text(at, path, &text, Some(file));
+                        Some(src)
+                    }
+                    Err(e) => {
+                        self.error(
+                            at,
+                            path,
+                            format!("cannot read manifest file `{}`: {e}", full.display()),
+                        );
+                        None
+                    }
+                }
+            }
+            (None, Some(text)) => {
+                let text = text.clone();
+                self.check_manifest_text(at, path, &text, None);
+                Some(src)
+            }
+            _ => {
+                self.error(
+                    at,
+                    path,
+                    "expected a file path, or exactly one of `file` and `inline`",
+                );
+                None
+            }
+        }
+    }
+
+    fn check_manifest_text(&mut self, at: Location, path: &str, text: &str, file: Option<&str>) {
+        let origin = file.map_or_else(|| "inline manifests".to_string(), |f| format!("`{f}`"));
+        match parse_manifests(text) {
+            Ok(docs) if docs.is_empty() => {
+                self.error(at, path, format!("{origin} holds no objects"))
+            }
+            Ok(docs) => {
+                for (i, doc) in docs.iter().enumerate() {
+                    let has = |k: &str| {
+                        doc.get(k)
+                            .and_then(|v| v.as_str())
+                            .is_some_and(|s| !s.is_empty())
+                    };
+                    if !has("apiVersion") || !has("kind") {
+                        self.error(
+                            at,
+                            path,
+                            format!(
+                                "{origin} document {}: expected an object with apiVersion and kind",
+                                i + 1
+                            ),
+                        );
+                    }
+                }
+            }
+            Err(e) => self.error(at, path, format!("{origin} is not valid YAML: {e}")),
+        }
+        match template::references(text) {
+            Ok(names) => {
+                for name in names.iter().filter(|n| !template::is_known(n)) {
+                    self.error(
+                        at,
+                        path,
+                        format!("{origin} uses unknown variable ${{{name}}}"),
+                    );
+                }
+            }
+            Err(e) => self.error(at, path, format!("{origin}: {e}")),
+        }
+    }
+
+    fn wait(&mut self, at: Location, path: &str, raw: RawWait) -> Option<WaitSpec> {
+        let mut targets = Vec::new();
+        targets.extend(raw.ray_cluster.map(WaitTarget::RayCluster));
+        targets.extend(raw.deployment.map(WaitTarget::Deployment));
+        targets.extend(raw.pods.map(WaitTarget::Pods));
+        targets.extend(raw.endpoints.map(WaitTarget::Endpoints));
+        if targets.len() != 1 {
+            self.error(
+                at,
+                path,
+                format!(
+                    "expected exactly one of rayCluster, deployment, pods, endpoints; found {}",
+                    targets.len()
+                ),
+            );
+            return None;
+        }
+        let target = targets.pop()?;
+        let condition = match (&target, raw.condition) {
+            (_, None) => None,
+            (WaitTarget::RayCluster(_), Some(c)) => match c.value.as_str() {
+                "Ready" | "ready" => Some(RayClusterCondition::Ready),
+                "HeadPodReady" => Some(RayClusterCondition::HeadPodReady),
+                "RayClusterProvisioned" => Some(RayClusterCondition::RayClusterProvisioned),
+                other => {
+                    self.error(c.referenced, format!("{path}.condition"), format!("expected one of Ready, HeadPodReady, RayClusterProvisioned, found `{other}`"));
+                    return None;
+                }
+            },
+            (_, Some(c)) => {
+                self.error(
+                    c.referenced,
+                    format!("{path}.condition"),
+                    "a condition can only be given for rayCluster waits",
+                );
+                return None;
+            }
+        };
+        if raw.ready_workers.is_some() && !matches!(target, WaitTarget::RayCluster(_)) {
+            self.error(
+                at,
+                format!("{path}.readyWorkers"),
+                "readyWorkers can only be given for rayCluster waits",
+            );
+        }
+        Some(WaitSpec {
+            target,
+            condition,
+            namespace: raw.namespace,
+            ready_workers: raw.ready_workers,
+        })
+    }
+
+    fn probe(&mut self, path: &str, raw: Spanned<ProbeSpec>) -> Option<Probe> {
+        let at = raw.referenced;
+        let ProbeSpec {
+            grpc_ready,
+            mtls,
+            http,
+            page,
+            tcp,
+        } = raw.value;
+        let mut found: Vec<Probe> = Vec::new();
+        found.extend(grpc_ready.map(Probe::GrpcReady));
+        found.extend(mtls.map(Probe::Mtls));
+        found.extend(http.map(Probe::Http));
+        found.extend(page.map(Probe::Page));
+        found.extend(tcp.map(Probe::Tcp));
+        if found.len() != 1 {
+            self.error(
+                at,
+                path,
+                format!(
+                    "expected exactly one of grpcReady, mtls, http, page, tcp; found {}",
+                    found.len()
+                ),
+            );
+            return None;
+        }
+        let probe = found.pop()?;
+        let mut tls_specs: Vec<(&str, &TlsSpec)> = Vec::new();
+        let mut versions: Vec<(String, &Option<String>)> = Vec::new();
+        match &probe {
+            Probe::GrpcReady(p) => tls_specs.extend(p.tls.as_ref().map(|t| ("grpcReady.tls", t))),
+            Probe::Mtls(p) => versions.push(("mtls.tlsVersion".into(), &p.tls_version)),
+            Probe::Http(p) => tls_specs.extend(p.tls.as_ref().map(|t| ("http.tls", t))),
+            Probe::Page(p) => tls_specs.extend(p.tls.as_ref().map(|t| ("page.tls", t))),
+            Probe::Tcp(p) => {
+                if let Some(then) = &p.then {
+                    let count = usize::from(then.tls.is_some()) + usize::from(then.grpc.is_some());
+                    if count != 1 {
+                        self.error(
+                            at,
+                            format!("{path}.tcp.then"),
+                            format!("expected exactly one of tls, grpc; found {count}"),
+                        );
+                    }
+                    tls_specs.extend(then.tls.as_ref().map(|t| ("tcp.then.tls", t)));
+                    if let Some(grpc) = &then.grpc {
+                        tls_specs.extend(grpc.tls.as_ref().map(|t| ("tcp.then.grpc.tls", t)));
+                        if !["rayPing", "gcsClusterId"].contains(&grpc.call.as_str()) {
+                            self.error(
+                                at,
+                                format!("{path}.tcp.then.grpc.call"),
+                                format!("expected rayPing or gcsClusterId, found `{}`", grpc.call),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        for (field, tls) in &tls_specs {
+            versions.push((format!("{field}.version"), &tls.version));
+        }
+        for (field, version) in versions {
+            if let Some(v) = version
+                && v != "1.2"
+                && v != "1.3"
+            {
+                self.error(
+                    at,
+                    format!("{path}.{field}"),
+                    format!("expected \"1.2\" or \"1.3\", found `{v}`"),
+                );
+            }
+        }
+        Some(probe)
+    }
+
+    fn check_templates(&mut self, at: Location, path: &str, action: &Action) {
+        let Ok(json) = serde_json::to_value(action) else {
+            return;
+        };
+        let mut strings = Vec::new();
+        collect_strings(&json, &mut strings);
+        for text in strings {
+            match template::references(&text) {
+                Ok(names) => {
+                    for name in names.iter().filter(|n| !template::is_known(n)) {
+                        let known = template::RUN_VARIABLES.join(", ");
+                        self.error(at, path, format!("unknown variable ${{{name}}} (the run provides {known}, INGRESS_TCP_<port>; anything else must be set in the environment)"));
+                    }
+                }
+                Err(e) => self.error(at, path, e.to_string()),
+            }
+        }
+    }
+
+    fn duration(&mut self, raw: &Spanned<String>, path: &str) -> Option<Duration> {
+        match humantime::parse_duration(raw.value.trim()) {
+            Ok(d) if !d.is_zero() => Some(d),
+            _ => {
+                self.error(
+                    raw.referenced,
+                    path,
+                    format!("expected a duration like 90s or 5m, found '{}'", raw.value),
+                );
+                None
+            }
+        }
+    }
+}
+
+fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
+        serde_json::Value::Object(map) => map.iter().for_each(|(k, v)| {
+            out.push(k.clone());
+            collect_strings(v, out);
+        }),
+        _ => {}
+    }
+}
+
+fn default_step_name(action: &Action) -> String {
+    match action {
+        Action::Apply(src) | Action::Delete(src) => {
+            format!(
+                "{} {}",
+                action.kind(),
+                src.file.as_deref().unwrap_or("inline manifests")
+            )
+        }
+        Action::Wait(w) => {
+            let (kind, name) = match &w.target {
+                WaitTarget::RayCluster(n) => ("rayCluster", n),
+                WaitTarget::Deployment(n) => ("deployment", n),
+                WaitTarget::Pods(n) => ("pods", n),
+                WaitTarget::Endpoints(n) => ("endpoints", n),
+            };
+            match w.condition {
+                Some(c) => format!("wait {kind} {name} {c:?}"),
+                None => format!("wait {kind} {name}"),
+            }
+        }
+        Action::Probe(p) => {
+            let address = match p {
+                Probe::GrpcReady(g) => &g.address,
+                Probe::Mtls(m) => &m.address,
+                Probe::Http(h) => &h.url,
+                Probe::Page(pg) => &pg.url,
+                Probe::Tcp(t) => &t.address,
+            };
+            format!("probe {} {address}", p.kind())
+        }
+        Action::ExpectDenied(d) => format!(
+            "expectDenied {}",
+            d.file.as_deref().unwrap_or("inline manifests")
+        ),
+        Action::Command(c) => format!("command {}", c.argv.join(" ")),
+    }
+}
+
+/// Parses multi-document YAML manifests into JSON objects (empty documents
+/// are skipped).
+pub fn parse_manifests(text: &str) -> Result<Vec<serde_json::Value>, String> {
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_str_multiple(text).map_err(|e| {
+        let at = e
+            .location()
+            .map(|l| format!("line {} column {}: ", l.line(), l.column()))
+            .unwrap_or_default();
+        format!("{at}{}", serde_message(&e))
+    })?;
+    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}

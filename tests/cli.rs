@@ -1,0 +1,141 @@
+//! The command line as a user meets it: exit codes and messages.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const GOOD: &str = "apiVersion: rayconform.dev/v1alpha1
+kind: Scenario
+metadata:
+  name: cli-good
+  tags: [smoke]
+spec:
+  targets: [lab, kind]
+  steps:
+    - apply: fixtures/cm.yaml
+    - probe:
+        tcp: { address: \"${INGRESS_HTTP}\" }
+";
+
+const BAD: &str = "apiVersion: rayconform.dev/v1alpha1
+kind: Scenario
+metadata:
+  name: cli-bad
+spec:
+  targets: [lab]
+  steps:
+    - wait: { rayCluster: rc, timeout: soon }
+    - probe:
+        tcp: { address: \"${NOT_A_RUN_VARIABLE_Q}\" }
+";
+
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("fixtures")).unwrap();
+    std::fs::create_dir_all(dir.path().join("scenarios")).unwrap();
+    std::fs::write(
+        dir.path().join("fixtures/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n  namespace: ${NAMESPACE}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("scenarios/good.yaml"), GOOD).unwrap();
+    dir
+}
+
+fn rayconform(root: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rayconform"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .current_dir(root)
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn validate_accepts_good_files_and_locates_every_error_in_bad_ones() {
+    let p = project();
+    let out = rayconform(p.path(), &["validate"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("1 scenario(s) valid"), "{stdout}");
+
+    std::fs::write(p.path().join("scenarios/bad.yaml"), BAD).unwrap();
+    let out = rayconform(p.path(), &["validate", "scenarios"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("scenarios/bad.yaml:8:40: spec.steps[0].wait.timeout: expected a duration like 90s or 5m, found 'soon'"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "scenarios/bad.yaml:9:7: spec.steps[1]: unknown variable ${NOT_A_RUN_VARIABLE_Q}"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("2 error(s) in scenario files"), "{stderr}");
+}
+
+#[test]
+fn run_refuses_bad_input_with_exit_code_2_before_touching_anything() {
+    let p = project();
+    std::fs::write(p.path().join("scenarios/bad.yaml"), BAD).unwrap();
+    let out = rayconform(p.path(), &["run", "--target", "lab", "--junit", "out.xml"]);
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+    assert!(
+        !p.path().join("out.xml").exists(),
+        "no report for a run that never started"
+    );
+    std::fs::remove_file(p.path().join("scenarios/bad.yaml")).unwrap();
+    let out = rayconform(p.path(), &["run", "--filter", "^nothing-matches$"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).1.contains("no scenario matches"),
+        "{:?}",
+        text(&out)
+    );
+}
+
+#[test]
+fn list_shows_names_targets_and_tags() {
+    let p = project();
+    let out = rayconform(p.path(), &["list"]);
+    let (stdout, _) = text(&out);
+    assert!(out.status.success());
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("cli-good"))
+        .expect("listed");
+    assert!(
+        line.contains("targets: lab,kind") && line.contains("tags: smoke"),
+        "{line}"
+    );
+}
+
+#[test]
+fn plan_resolves_files_and_templates_without_running_anything() {
+    let p = project();
+    let out = rayconform(p.path(), &["plan", "--target", "lab"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("=== cli-good on lab"), "{stdout}");
+    assert!(
+        stdout.contains("1. apply fixtures/cm.yaml [apply, timeout 2m]"),
+        "{stdout}"
+    );
+    let ns = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("NAMESPACE = "))
+        .expect("namespace variable")
+        .to_string();
+    assert!(ns.starts_with("rc-cli-good-"), "{ns}");
+    assert!(
+        stdout.contains(&format!("namespace: {ns}")),
+        "the manifest is templated: {stdout}"
+    );
+    assert!(!p.path().join("reports").exists(), "plan writes nothing");
+}

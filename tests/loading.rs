@@ -1,0 +1,279 @@
+//! Loading scenario files: good input, and every error path with its location.
+
+use rayconform::scenario::{
+    Action, Install, LoadErrors, Probe, RayClusterCondition, TargetKind, WaitTarget, load_all,
+    load_str,
+};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A project root with one fixture file.
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("fixtures")).unwrap();
+    std::fs::write(
+        dir.path().join("fixtures/rc.yaml"),
+        "apiVersion: ray.io/v1\nkind: RayCluster\nmetadata:\n  name: rc\n  namespace: ${NAMESPACE}\n",
+    )
+    .unwrap();
+    dir
+}
+
+fn load(root: &Path, text: &str) -> Result<rayconform::scenario::Scenario, LoadErrors> {
+    load_str(Path::new("s.yaml"), text, root)
+}
+
+const GOOD: &str = r#"apiVersion: rayconform.dev/v1alpha1
+kind: Scenario
+metadata:
+  name: ray-client-through-passthrough
+  description: The Ray client through SSL passthrough.
+  tags: [ingress-nginx, tls]
+  source: https://github.com/ray-project/kuberay/pull/1051
+spec:
+  targets: [kind, lab]
+  install:
+    - ingressNginx: { sslPassthrough: true, tcpServices: { "10001": "${NAMESPACE}/rc-head-svc:10001" } }
+    - kuberayOperator: { headClusterIpService: true }
+  certificates: { ca: ca-tls }
+  timeout: 10m
+  steps:
+    - apply: fixtures/rc.yaml
+    - wait: { rayCluster: rc, condition: HeadPodReady, timeout: 5m }
+    - name: client is ready
+      probe:
+        grpcReady: { address: "${INGRESS_HTTPS}", tls: { serverName: localhost, ca: ca-tls, clientCert: ca-tls } }
+      retries: 3
+      timeout: 90s
+    - apply:
+        inline: |
+          apiVersion: v1
+          kind: ConfigMap
+          metadata: { name: x }
+  finally:
+    - command: { argv: [echo, done] }
+  knownBug:
+    url: https://github.com/kubernetes/ingress-nginx/issues/1718
+"#;
+
+#[test]
+fn a_good_scenario_loads_with_everything_resolved() {
+    let root = project();
+    let s = load(root.path(), GOOD).unwrap();
+    assert_eq!(s.name, "ray-client-through-passthrough");
+    assert_eq!(s.targets, vec![TargetKind::Kind, TargetKind::Lab]);
+    assert_eq!(s.timeout, Duration::from_secs(600));
+    assert_eq!(s.install.len(), 2);
+    assert!(
+        matches!(&s.install[0], Install::IngressNginx(n) if n.ssl_passthrough && n.tcp_services.len() == 1)
+    );
+    assert_eq!(s.steps.len(), 4);
+    assert!(
+        matches!(&s.steps[0].action, Action::Apply(src) if src.file.as_deref() == Some("fixtures/rc.yaml"))
+    );
+    assert_eq!(
+        s.steps[0].timeout,
+        Duration::from_secs(120),
+        "default apply timeout"
+    );
+    match &s.steps[1].action {
+        Action::Wait(w) => {
+            assert_eq!(w.target, WaitTarget::RayCluster("rc".into()));
+            assert_eq!(w.condition, Some(RayClusterCondition::HeadPodReady));
+        }
+        other => panic!("expected a wait, got {other:?}"),
+    }
+    assert_eq!(
+        s.steps[1].timeout,
+        Duration::from_secs(300),
+        "wait.timeout becomes the step timeout"
+    );
+    assert_eq!(
+        (s.steps[2].name.as_str(), s.steps[2].retries),
+        ("client is ready", 3)
+    );
+    assert_eq!(s.steps[2].timeout, Duration::from_secs(90));
+    assert!(
+        matches!(&s.steps[2].action, Action::Probe(Probe::GrpcReady(g)) if g.ray_ping && g.address == "${INGRESS_HTTPS}")
+    );
+    assert_eq!((s.steps[2].line, s.steps[2].column), (18, 7));
+    assert_eq!(s.finally.len(), 1);
+    assert!(s.known_bug.is_some());
+}
+
+/// Loads `text` and returns the rendered errors.
+fn errors(text: &str) -> Vec<String> {
+    let root = project();
+    match load(root.path(), text) {
+        Ok(_) => panic!("expected errors for:\n{text}"),
+        Err(LoadErrors(errs)) => errs.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+#[test]
+fn an_unknown_field_is_located_and_names_the_expected_ones() {
+    let text = GOOD.replace(
+        "    - apply: fixtures/rc.yaml\n",
+        "    - apply: fixtures/rc.yaml\n      bogus: 1\n",
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("s.yaml:17:7: unknown field `bogus`, expected one of"),
+        "{}",
+        errs[0]
+    );
+    assert!(
+        errs[0].contains("bogus: 1") && errs[0].contains('^'),
+        "has a snippet: {}",
+        errs[0]
+    );
+}
+
+#[test]
+fn a_bad_duration_names_path_location_and_expectation() {
+    let text = GOOD.replace("timeout: 5m }", "timeout: soon }");
+    let errs = errors(&text);
+    assert_eq!(
+        errs[0].lines().next().unwrap(),
+        "s.yaml:17:65: spec.steps[1].wait.timeout: expected a duration like 90s or 5m, found 'soon'"
+    );
+}
+
+#[test]
+fn several_errors_in_one_file_are_all_reported() {
+    let text = GOOD
+        .replace(
+            "apiVersion: rayconform.dev/v1alpha1",
+            "apiVersion: rayconform.dev/v9",
+        )
+        .replace("targets: [kind, lab]", "targets: [kind, moon]")
+        .replace("timeout: 5m }", "timeout: soon }")
+        .replace("      timeout: 90s\n", "      timeout: later\n")
+        .replace("condition: HeadPodReady", "condition: Sunny");
+    let errs = errors(&text);
+    let firsts: Vec<&str> = errs.iter().map(|e| e.lines().next().unwrap()).collect();
+    let expect = [
+        "s.yaml:1:13: apiVersion: expected `rayconform.dev/v1alpha1`, found `rayconform.dev/v9`",
+        "s.yaml:9:19: spec.targets[1]: expected one of kind, existing, lab, found `moon`",
+        "s.yaml:17:58: spec.steps[1].wait.timeout: expected a duration like 90s or 5m, found 'soon'",
+        "s.yaml:17:42: spec.steps[1].wait.condition: expected one of Ready, HeadPodReady, RayClusterProvisioned, found `Sunny`",
+        "s.yaml:22:16: spec.steps[2].timeout: expected a duration like 90s or 5m, found 'later'",
+    ];
+    for e in expect {
+        assert!(firsts.contains(&e), "missing {e:?} in {firsts:#?}");
+    }
+    assert_eq!(firsts.len(), expect.len(), "{firsts:#?}");
+}
+
+#[test]
+fn a_step_needs_exactly_one_action() {
+    let text = GOOD.replace(
+        "    - apply: fixtures/rc.yaml\n",
+        "    - apply: fixtures/rc.yaml\n      delete: fixtures/rc.yaml\n",
+    );
+    let errs = errors(&text);
+    assert!(
+        errs[0].starts_with("s.yaml:16:7: spec.steps[0]: expected exactly one of apply, delete"),
+        "{errs:?}"
+    );
+    let text = GOOD.replace("    - apply: fixtures/rc.yaml\n", "    - name: nothing\n");
+    assert!(errors(&text)[0].contains("found 0"));
+}
+
+#[test]
+fn missing_files_unknown_variables_and_bad_probes_are_errors() {
+    let text = GOOD
+        .replace("apply: fixtures/rc.yaml", "apply: fixtures/missing.yaml")
+        .replace("\"${INGRESS_HTTPS}\"", "\"${NO_SUCH_VARIABLE_XYZ}\"")
+        .replace(
+            "clientCert: ca-tls }",
+            "clientCert: ca-tls, version: \"1.1\" }",
+        );
+    let errs = errors(&text).join("\n");
+    assert!(
+        errs.contains("spec.steps[0].apply: cannot read manifest file"),
+        "{errs}"
+    );
+    assert!(
+        errs.contains("spec.steps[2]: unknown variable ${NO_SUCH_VARIABLE_XYZ}"),
+        "{errs}"
+    );
+    assert!(
+        errs.contains(
+            "spec.steps[2].probe.grpcReady.tls.version: expected \"1.2\" or \"1.3\", found `1.1`"
+        ),
+        "{errs}"
+    );
+}
+
+#[test]
+fn inline_manifests_must_be_objects_with_kind() {
+    let text = GOOD.replace("          kind: ConfigMap\n", "");
+    let errs = errors(&text).join("\n");
+    assert!(
+        errs.contains("inline manifests document 1: expected an object with apiVersion and kind"),
+        "{errs}"
+    );
+}
+
+#[test]
+fn wrong_types_and_install_shapes_are_located() {
+    let errs = errors(&GOOD.replace("retries: 3", "retries: many"));
+    assert!(errs[0].starts_with("s.yaml:21:16: "), "{errs:?}");
+    let errs = errors(&GOOD.replace(
+        "    - kuberayOperator: { headClusterIpService: true }\n",
+        "    - {}\n",
+    ));
+    assert!(
+        errs[0].contains("spec.install[1]: expected exactly one of ingressNginx"),
+        "{errs:?}"
+    );
+    let errs = errors(&GOOD.replace(
+        "\"10001\": \"${NAMESPACE}/rc-head-svc:10001\"",
+        "\"443\": \"nope\"",
+    ));
+    let all = errs.join("\n");
+    assert!(
+        all.contains("port `443`") && all.contains("expected `namespace/service:port`"),
+        "{all}"
+    );
+}
+
+#[test]
+fn load_all_reports_duplicates_and_bad_files_but_keeps_good_ones() {
+    let root = project();
+    let dir = root.path().join("scenarios");
+    std::fs::create_dir_all(dir.join("nested")).unwrap();
+    std::fs::write(dir.join("a.yaml"), GOOD).unwrap();
+    std::fs::write(dir.join("nested/b.yml"), GOOD).unwrap();
+    std::fs::write(dir.join("c.yaml"), "apiVersion: [").unwrap();
+    std::fs::write(dir.join("notes.txt"), "ignored").unwrap();
+    let loaded = load_all(&[PathBuf::from(&dir)], root.path());
+    assert_eq!(loaded.scenarios.len(), 1);
+    let errs: Vec<String> = loaded.errors.iter().map(|e| e.to_string()).collect();
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert!(errs.iter().any(|e| e.contains("c.yaml:1:")), "{errs:#?}");
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("nested/b.yml") && e.contains("already used by")),
+        "{errs:#?}"
+    );
+}
+
+#[test]
+fn non_utf8_and_oversized_files_are_refused_with_a_reason() {
+    let root = project();
+    let bin = root.path().join("bin.yaml");
+    std::fs::write(&bin, b"apiVersion: x\nkind: \xff\xfe\n").unwrap();
+    let err = rayconform::scenario::load_file(&bin, root.path())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("bin.yaml:2:7: not UTF-8"), "{err}");
+    let big = root.path().join("big.yaml");
+    std::fs::write(&big, "#".repeat(2 * 1024 * 1024)).unwrap();
+    let err = rayconform::scenario::load_file(&big, root.path())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("limited to 1048576 bytes"), "{err}");
+}

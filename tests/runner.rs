@@ -1,0 +1,566 @@
+//! The runner's timeout, retry, cleanup, interrupt and known-bug behaviour,
+//! driven through a scripted test-double target. (The probes and targets
+//! themselves are proven against real software elsewhere.)
+
+use async_trait::async_trait;
+use rayconform::report::{junit_report, write_junit};
+use rayconform::runner::{self, Phase, RunOptions, ScenarioOutcome, Status, StepResult};
+use rayconform::scenario::{Scenario, TargetKind, WaitSpec, load_str};
+use rayconform::target::{Manifest, ScenarioRun, Session, StepError, Target, TargetPlan};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// What the double did, in order.
+type Log = Arc<Mutex<Vec<String>>>;
+
+/// A target whose session obeys `kind: Behave` manifests:
+/// `spec: { sleepMs, failTimes, panic, broken, name }`.
+struct ScriptedTarget {
+    log: Log,
+    attempts: Arc<Mutex<BTreeMap<String, u32>>>,
+    unsupported: Option<String>,
+}
+
+struct ScriptedSession {
+    log: Log,
+    attempts: Arc<Mutex<BTreeMap<String, u32>>>,
+}
+
+#[async_trait]
+impl Target for ScriptedTarget {
+    fn kind(&self) -> TargetKind {
+        TargetKind::Lab
+    }
+    fn unavailable_reason(&self) -> Option<String> {
+        None
+    }
+    fn unsupported_reason(&self, _: &Scenario, _: &Path) -> Option<String> {
+        self.unsupported.clone()
+    }
+    fn plan(&self, _: &Scenario, _: &Path, _: Option<&str>) -> Result<TargetPlan, String> {
+        Ok(TargetPlan::default())
+    }
+    async fn open(&self, run: &ScenarioRun) -> Result<Box<dyn Session>, StepError> {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("open {}", run.namespace));
+        Ok(Box::new(ScriptedSession {
+            log: self.log.clone(),
+            attempts: self.attempts.clone(),
+        }))
+    }
+    async fn shutdown(&self, _: bool) -> Vec<String> {
+        self.log.lock().unwrap().push("shutdown".into());
+        Vec::new()
+    }
+}
+
+#[async_trait]
+impl Session for ScriptedSession {
+    fn variables(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([("INGRESS_HOST".to_string(), "localhost".to_string())])
+    }
+    async fn apply(&mut self, manifests: &[Manifest]) -> Result<String, StepError> {
+        let spec = &manifests[0]["spec"];
+        let name = spec["name"].as_str().unwrap_or("step").to_string();
+        let attempt = {
+            let mut a = self.attempts.lock().unwrap();
+            let n = a.entry(name.clone()).or_default();
+            *n += 1;
+            *n
+        };
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("apply {name} #{attempt}"));
+        if let Some(ms) = spec["sleepMs"].as_u64() {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        if spec["panic"].as_bool() == Some(true) {
+            panic!("scripted panic in {name}");
+        }
+        if spec["broken"].as_bool() == Some(true) {
+            return Err(StepError::Broken(format!("{name} infrastructure broke")));
+        }
+        if u64::from(attempt) <= spec["failTimes"].as_u64().unwrap_or(0) {
+            return Err(StepError::Failed {
+                message: format!("{name} wrong on attempt {attempt}"),
+                evidence: vec!["saw X".into()],
+            });
+        }
+        Ok(format!("{name} ok"))
+    }
+    async fn delete(&mut self, _: &[Manifest]) -> Result<String, StepError> {
+        Ok("deleted".into())
+    }
+    async fn wait(&mut self, _: &WaitSpec, _: Duration) -> Result<String, StepError> {
+        Err(StepError::Unsupported("waits are not scripted".into()))
+    }
+    async fn expect_denied(&mut self, _: &[Manifest], _: &str) -> Result<String, StepError> {
+        Ok("denied".into())
+    }
+    async fn collect_diagnostics(&mut self, dir: &Path) -> Vec<PathBuf> {
+        let file = dir.join("diag.txt");
+        std::fs::write(&file, "scripted diagnostics").unwrap();
+        self.log.lock().unwrap().push("diagnostics".into());
+        vec![file]
+    }
+    fn how_to_reach(&self) -> String {
+        "nothing to reach".into()
+    }
+    async fn close(&mut self, keep: bool) -> Vec<String> {
+        self.log.lock().unwrap().push(format!("close keep={keep}"));
+        Vec::new()
+    }
+}
+
+fn step(name: &str, extra: &str, options: &str) -> String {
+    format!(
+        "    - name: {name}\n      apply:\n        inline: |\n          apiVersion: test/v1\n          kind: Behave\n          spec: {{ name: {name}{extra} }}\n{options}"
+    )
+}
+
+fn scenario(root: &Path, steps: &[String], finally: &[String], known_bug: bool) -> Scenario {
+    let mut text = String::from(
+        "apiVersion: rayconform.dev/v1alpha1\nkind: Scenario\nmetadata:\n  name: scripted\nspec:\n  targets: [lab]\n  steps:\n",
+    );
+    steps.iter().for_each(|s| text.push_str(s));
+    if !finally.is_empty() {
+        text.push_str("  finally:\n");
+        finally.iter().for_each(|s| text.push_str(s));
+    }
+    if known_bug {
+        text.push_str("  knownBug: { url: \"https://example.invalid/issue/1\" }\n");
+    }
+    load_str(Path::new("scripted.yaml"), &text, root).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+struct Fixture {
+    root: tempfile::TempDir,
+    log: Log,
+    target: Arc<ScriptedTarget>,
+}
+
+fn fixture() -> Fixture {
+    let log = Log::default();
+    let target = Arc::new(ScriptedTarget {
+        log: log.clone(),
+        attempts: Arc::default(),
+        unsupported: None,
+    });
+    Fixture {
+        root: tempfile::tempdir().unwrap(),
+        log,
+        target,
+    }
+}
+
+fn options(root: &Path) -> RunOptions {
+    RunOptions {
+        run_id: "test-run".into(),
+        project_root: root.to_path_buf(),
+        reports_dir: root.join("reports"),
+        k8s_version: None,
+        keep: false,
+        jobs: 1,
+        retry_backoff: Duration::from_millis(10),
+        events: Arc::new(|_| {}),
+    }
+}
+
+async fn run_one(f: &Fixture, s: Scenario, cancel: &CancellationToken) -> ScenarioOutcome {
+    runner::run_scenario(
+        f.target.as_ref(),
+        Arc::new(s),
+        &options(f.root.path()),
+        cancel,
+    )
+    .await
+}
+
+fn result_of<'a>(o: &'a ScenarioOutcome, name: &str) -> &'a StepResult {
+    &o.steps
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no step {name} in {:#?}", o.steps))
+        .result
+}
+
+#[tokio::test]
+async fn a_step_over_its_timeout_fails_and_later_steps_do_not_run() {
+    let f = fixture();
+    let s = scenario(
+        f.root.path(),
+        &[
+            step("slow", ", sleepMs: 5000", "      timeout: 200ms\n"),
+            step("after", "", ""),
+        ],
+        &[],
+        false,
+    );
+    let started = Instant::now();
+    let o = run_one(&f, s, &CancellationToken::new()).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the timeout cut the step short"
+    );
+    assert_eq!(o.status, Status::Failed, "{o:#?}");
+    assert!(
+        matches!(result_of(&o, "slow"), StepResult::Failed { message, .. } if message.contains("timed out after 200ms"))
+    );
+    assert!(matches!(result_of(&o, "after"), StepResult::NotRun { .. }));
+    let log = f.log.lock().unwrap().clone();
+    assert!(
+        log.contains(&"diagnostics".to_string()) && log.last().unwrap().starts_with("close"),
+        "{log:?}"
+    );
+    let diag = o
+        .artifacts
+        .as_ref()
+        .expect("artifacts recorded")
+        .join("diag.txt");
+    assert!(diag.is_file(), "diagnostics written to {}", diag.display());
+}
+
+#[tokio::test]
+async fn retries_back_off_and_are_recorded() {
+    let f = fixture();
+    let s = scenario(
+        f.root.path(),
+        &[step("flaky", ", failTimes: 2", "      retries: 3\n")],
+        &[],
+        false,
+    );
+    let o = run_one(&f, s, &CancellationToken::new()).await;
+    assert_eq!(o.status, Status::Passed, "{o:#?}");
+    let rec = o.steps.iter().find(|s| s.name == "flaky").unwrap();
+    assert_eq!(rec.attempts, 3);
+    assert_eq!(rec.retried.len(), 2);
+    assert!(
+        rec.duration >= Duration::from_millis(30),
+        "backoff 10ms + 20ms elapsed: {:?}",
+        rec.duration
+    );
+
+    let f = fixture();
+    let s = scenario(
+        f.root.path(),
+        &[step("hopeless", ", failTimes: 9", "      retries: 1\n")],
+        &[],
+        false,
+    );
+    let o = run_one(&f, s, &CancellationToken::new()).await;
+    assert_eq!(o.status, Status::Failed);
+    assert_eq!(
+        o.steps
+            .iter()
+            .find(|s| s.name == "hopeless")
+            .unwrap()
+            .attempts,
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_panicking_step_is_an_error_and_cleanup_still_runs() {
+    let f = fixture();
+    let s = scenario(
+        f.root.path(),
+        &[step("boom", ", panic: true", "")],
+        &[step("tidy", "", "")],
+        false,
+    );
+    let o = run_one(&f, s, &CancellationToken::new()).await;
+    assert_eq!(o.status, Status::Error, "{o:#?}");
+    assert!(
+        matches!(result_of(&o, "boom"), StepResult::Error { message } if message.contains("scripted panic in boom"))
+    );
+    let log = f.log.lock().unwrap().clone();
+    let tidy = log
+        .iter()
+        .position(|l| l == "apply tidy #1")
+        .expect("finally ran");
+    let close = log
+        .iter()
+        .position(|l| l.starts_with("close"))
+        .expect("session closed");
+    assert!(tidy < close, "finally before cleanup: {log:?}");
+    let cleanup: Vec<_> = o
+        .steps
+        .iter()
+        .filter(|s| s.phase == Phase::Cleanup)
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(
+        cleanup.iter().filter(|n| n.starts_with("remove ")).count(),
+        1,
+        "{cleanup:?}"
+    );
+    assert!(cleanup.contains(&"close session"), "{cleanup:?}");
+}
+
+#[tokio::test]
+async fn a_failure_in_finally_fails_a_passing_scenario() {
+    let f = fixture();
+    let s = scenario(
+        f.root.path(),
+        &[step("fine", "", "")],
+        &[step("bad-finally", ", failTimes: 1", "")],
+        false,
+    );
+    let o = run_one(&f, s, &CancellationToken::new()).await;
+    assert_eq!(o.status, Status::Failed);
+    assert!(o.message.contains("finally `bad-finally`"), "{}", o.message);
+}
+
+#[tokio::test]
+async fn known_bugs_are_strict_expected_failures() {
+    let f = fixture();
+    let s = scenario(
+        f.root.path(),
+        &[step("bug", ", failTimes: 1", "")],
+        &[],
+        true,
+    );
+    let o = run_one(&f, s, &CancellationToken::new()).await;
+    assert_eq!(o.status, Status::Passed);
+    assert!(
+        o.message
+            .starts_with("known bug still reproduces (https://example.invalid/issue/1)"),
+        "{}",
+        o.message
+    );
+
+    let f = fixture();
+    let s = scenario(f.root.path(), &[step("fixed", "", "")], &[], true);
+    let o = run_one(&f, s, &CancellationToken::new()).await;
+    assert_eq!(o.status, Status::Failed);
+    assert!(o.message.contains("may be fixed"), "{}", o.message);
+
+    let f = fixture();
+    let s = scenario(
+        f.root.path(),
+        &[step("infra", ", broken: true", "")],
+        &[],
+        true,
+    );
+    assert_eq!(
+        run_one(&f, s, &CancellationToken::new()).await.status,
+        Status::Error,
+        "broken infrastructure is never an expected failure"
+    );
+}
+
+#[tokio::test]
+async fn an_interrupt_stops_new_steps_and_unwinds() {
+    let f = fixture();
+    let s = scenario(
+        f.root.path(),
+        &[step("long", ", sleepMs: 10000", ""), step("next", "", "")],
+        &[step("tidy", "", "")],
+        false,
+    );
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        trigger.cancel();
+    });
+    let started = Instant::now();
+    let o = run_one(&f, s, &cancel).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "did not wait for the long step"
+    );
+    assert!(o.interrupted);
+    assert_eq!(o.status, Status::Error);
+    assert!(
+        matches!(result_of(&o, "next"), StepResult::NotRun { reason } if reason == "interrupted")
+    );
+    let log = f.log.lock().unwrap().clone();
+    assert!(
+        log.contains(&"apply tidy #1".to_string()),
+        "finally still ran: {log:?}"
+    );
+    assert!(log.last().unwrap().starts_with("close"), "{log:?}");
+}
+
+#[tokio::test]
+async fn unsupported_scenarios_are_skipped_with_the_reason() {
+    let mut f = fixture();
+    f.target = Arc::new(ScriptedTarget {
+        log: f.log.clone(),
+        attempts: Arc::default(),
+        unsupported: Some("lab cannot stand in for Istio".into()),
+    });
+    let s = scenario(f.root.path(), &[step("x", "", "")], &[], false);
+    let o = run_one(&f, s, &CancellationToken::new()).await;
+    assert_eq!(
+        (o.status, o.message.as_str()),
+        (Status::Skipped, "lab cannot stand in for Istio")
+    );
+    assert!(f.log.lock().unwrap().is_empty(), "nothing was opened");
+}
+
+#[tokio::test]
+async fn junit_matches_what_happened_and_is_written_atomically() {
+    let f = fixture();
+    let scenarios = [
+        ("pass-one", vec![step("a", "", "")], false),
+        ("fail-one", vec![step("b", ", failTimes: 5", "")], false),
+        ("error-one", vec![step("c", ", broken: true", "")], false),
+        ("xfail-one", vec![step("d", ", failTimes: 5", "")], true),
+    ];
+    let work = scenarios
+        .iter()
+        .map(|(name, steps, bug)| {
+            let mut s = scenario(f.root.path(), steps, &[], *bug);
+            s.name = name.to_string();
+            (f.target.clone() as Arc<dyn Target>, Arc::new(s))
+        })
+        .collect();
+    let run = runner::run_all(work, &options(f.root.path()), &CancellationToken::new()).await;
+    assert_eq!(run.totals(), (2, 1, 1, 0));
+    assert!(!run.success());
+    assert_eq!(f.log.lock().unwrap().last().unwrap(), "shutdown");
+    let path = f.root.path().join("out/junit.xml");
+    write_junit(&run, &path).unwrap();
+    let xml = std::fs::read_to_string(&path).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+    let cases: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(cases.len(), 4);
+    let case = |name: &str| {
+        *cases
+            .iter()
+            .find(|c| c.attribute("name") == Some(name))
+            .unwrap()
+    };
+    assert!(
+        case("pass-one")
+            .children()
+            .all(|c| !c.has_tag_name("failure") && !c.has_tag_name("error"))
+    );
+    let failure = case("fail-one")
+        .children()
+        .find(|c| c.has_tag_name("failure"))
+        .expect("failure element");
+    assert!(
+        failure
+            .attribute("message")
+            .unwrap()
+            .contains("b wrong on attempt 1")
+    );
+    assert!(
+        case("error-one")
+            .children()
+            .any(|c| c.has_tag_name("error"))
+    );
+    let out = case("xfail-one")
+        .children()
+        .find(|c| c.has_tag_name("system-out"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        out.contains("d wrong on attempt 1"),
+        "step log in system-out: {out}"
+    );
+    let suite = doc
+        .descendants()
+        .find(|n| n.has_tag_name("testsuite"))
+        .unwrap();
+    assert_eq!(
+        (
+            suite.attribute("tests"),
+            suite.attribute("failures"),
+            suite.attribute("errors")
+        ),
+        (Some("4"), Some("1"), Some("1"))
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 1, "no temp files left: {leftovers:?}");
+    assert_eq!(junit_report(&run).to_string().unwrap(), xml);
+    assert_valid_junit(&path);
+    let failure_body = failure.text().unwrap();
+    assert!(
+        !failure_body.contains("<apply> ok"),
+        "the failure body lists only problems: {failure_body}"
+    );
+}
+
+/// Validates a JUnit file against tests/data/junit.xsd with `xmlschema`
+/// from the tools venv (installed by scripts/setup).
+fn assert_valid_junit(path: &Path) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join(".lab/tools-venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} missing: run scripts/setup (it installs xmlschema)",
+        python.display()
+    );
+    let out = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import sys, xmlschema; xmlschema.XMLSchema(sys.argv[1]).validate(sys.argv[2])",
+        ])
+        .arg(root.join("tests/data/junit.xsd"))
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "JUnit schema validation failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_schema_check_rejects_a_report_that_breaks_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.xml");
+    std::fs::write(&bad, "<testsuites name=\"x\" tests=\"1\" failures=\"0\" errors=\"0\"><testsuite name=\"s\" tests=\"1\" failures=\"0\" errors=\"0\"><testcase classname=\"c\" time=\"1\"/></testsuite></testsuites>").unwrap();
+    let result = std::panic::catch_unwind(|| assert_valid_junit(&bad));
+    assert!(
+        result.is_err(),
+        "a testcase without a name must be rejected"
+    );
+}
+
+#[tokio::test]
+async fn jobs_run_scenarios_at_once_and_keep_report_order() {
+    let f = fixture();
+    let work: Vec<(Arc<dyn Target>, Arc<Scenario>)> = (0..3)
+        .map(|i| {
+            let mut s = scenario(
+                f.root.path(),
+                &[step(&format!("s{i}"), ", sleepMs: 400", "")],
+                &[],
+                false,
+            );
+            s.name = format!("parallel-{i}");
+            (f.target.clone() as Arc<dyn Target>, Arc::new(s))
+        })
+        .collect();
+    let mut opts = options(f.root.path());
+    opts.jobs = 3;
+    let started = Instant::now();
+    let run = runner::run_all(work, &opts, &CancellationToken::new()).await;
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_millis(1000),
+        "3 × 400 ms ran in parallel: {elapsed:?}"
+    );
+    let names: Vec<&str> = run.scenarios.iter().map(|o| o.scenario.as_str()).collect();
+    assert_eq!(names, ["parallel-0", "parallel-1", "parallel-2"]);
+    assert!(run.success());
+}
