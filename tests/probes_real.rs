@@ -504,5 +504,73 @@ async fn run_checks(
     });
     let v = run(tcp(client.clone(), TcpExpectation::Open, ping)).await;
     c.expect("tcp client port rayPing", &v, true, &[None]);
+
+    // The same through the `rayconform probe` command line, with PEM files.
+    let a = certs.get(CA).unwrap();
+    let pem = |p: &Path| p.to_string_lossy().to_string();
+    let (ca, cert, key) = (pem(&a.ca_cert), pem(&a.client_cert), pem(&a.client_key));
+    let tls_flags = [
+        "--server-name",
+        "localhost",
+        "--ca",
+        &ca,
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+    ];
+    let mut good_args = vec!["grpc-ready", client.as_str()];
+    good_args.extend(tls_flags);
+    cli(&mut c, "cli grpc-ready good cert", &good_args, 0, "READY");
+    cli(
+        &mut c,
+        "cli grpc-ready no cert",
+        &["grpc-ready", &client, "--ca", &ca, "--tls-version", "1.3"],
+        1,
+        "stage: HTTP/2",
+    );
+    let mut mtls_args = vec!["mtls", client.as_str()];
+    mtls_args.extend(tls_flags);
+    cli(&mut c, "cli mtls", &mtls_args, 0, "3 refused, 1 accepted");
+    let ray_page = format!("{prefixed}/ray");
+    cli(
+        &mut c,
+        "cli page /ray",
+        &["page", &ray_page, "--api", "api/version"],
+        1,
+        "/static/js/",
+    );
+    cli(
+        &mut c,
+        "cli bad usage",
+        &["tcp", &client, "--grpc", "nope"],
+        2,
+        "",
+    );
     c
+}
+
+/// Runs `rayconform probe ARGS` and checks its exit code and output.
+fn cli(c: &mut Checks, name: &str, args: &[&str], want_code: i32, want_text: &str) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rayconform"))
+        .arg("probe")
+        .args(args)
+        .output()
+        .expect("running rayconform");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!(
+        "=== {name}: exit {:?}\n{stdout}{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    c.require(
+        name,
+        output.status.code() == Some(want_code),
+        format!("exit {:?}, wanted {want_code}", output.status.code()),
+    );
+    c.require(
+        name,
+        stdout.contains(want_text),
+        format!("output lacks {want_text:?}"),
+    );
 }
