@@ -18,8 +18,10 @@ pub struct TargetOptions {
 
 /// Builds the target of this kind.
 pub fn build(kind: TargetKind, opts: &TargetOptions) -> Arc<dyn Target> {
-    let _ = opts;
-    Arc::new(pending::Pending(kind)) // MERGE: replace with the real constructors
+    match kind {
+        TargetKind::Lab => Arc::new(super::lab::LabTarget::new(opts.project_root.clone())),
+        other => Arc::new(pending::Pending(other)), // MERGE: replace with the real constructors
+    }
 }
 
 /// What `--target auto` means here: kind when a Docker engine and kind are
