@@ -7,6 +7,8 @@
 //! session publishes as template variables.
 
 pub mod availability;
+pub mod existing;
+pub mod kind;
 pub mod registry;
 
 use crate::scenario::{Scenario, TargetKind, WaitSpec};
