@@ -59,7 +59,7 @@ pub fn plan(spec: &IngressNginxInstall) -> String {
     let mut lines = vec![
         format!("fetch {MANIFEST_URL}"),
         format!("check: controller image is {CONTROLLER_IMAGE}"),
-        format!("controller args added: {}", extra_args(spec).join(" ")),
+        format!("controller args added: {}", if extra_args(spec).is_empty() { "none".to_string() } else { extra_args(spec).join(" ") }),
     ];
     if !spec.tcp_services.is_empty() {
         lines.push(format!(

@@ -142,3 +142,37 @@ pub fn namespace_manifests(installs: &[Install], namespace: &str) -> Vec<Manifes
         })
         .collect()
 }
+
+/// Installs what the scenario lists that `done` does not already hold,
+/// then creates the namespace objects installs call for. Returns one line
+/// per install (with its version) for the report.
+pub async fn install_all(
+    installs: &[Install],
+    ctx: &InstallContext,
+    done: &mut Vec<Install>,
+) -> Result<Vec<String>, InstallError> {
+    let mut lines = Vec::new();
+    for item in installs {
+        if done.contains(item) {
+            lines.push(format!(
+                "{} {} already installed",
+                component_name(item),
+                version(item)
+            ));
+            continue;
+        }
+        let installed = install(item, ctx).await?;
+        lines.push(installed.summary);
+        // Another spec of the same component replaces the older one.
+        done.retain(|d| component_name(d) != component_name(item));
+        done.push(item.clone());
+    }
+    let mut applier = crate::k8s::apply::Applier::new(ctx.client.clone());
+    for (i, m) in namespace_manifests(installs, &ctx.namespace)
+        .iter()
+        .enumerate()
+    {
+        applier.apply(i + 1, m, &ctx.namespace).await?;
+    }
+    Ok(lines)
+}

@@ -18,8 +18,11 @@ pub struct TargetOptions {
 
 /// Builds the target of this kind.
 pub fn build(kind: TargetKind, opts: &TargetOptions) -> Arc<dyn Target> {
-    let _ = opts;
-    Arc::new(pending::Pending(kind)) // MERGE: replace with the real constructors
+    match kind {
+        TargetKind::Kind => Arc::new(super::kind::KindTarget::new(opts.clone())),
+        TargetKind::Existing => Arc::new(super::existing::ExistingTarget::new(opts.clone())),
+        TargetKind::Lab => Arc::new(pending::Pending(kind)), // MERGE: replace with the real constructor
+    }
 }
 
 /// What `--target auto` means here: kind when a Docker engine and kind are

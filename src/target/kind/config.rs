@@ -333,8 +333,15 @@ fn located(path: &Path, text: &str, line: u64, column: u64, at: &str, message: S
         column,
         path: at.to_string(),
         message,
-        snippet: crate::scenario::snippet(text, line, column),
+        snippet: snippet(text, line, column),
     }
+}
+
+/// The source line with a caret under the column.
+fn snippet(text: &str, line: u64, column: u64) -> Option<String> {
+    let source = text.lines().nth(usize::try_from(line.checked_sub(1)?).ok()?)?;
+    let pad = " ".repeat(usize::try_from(column.saturating_sub(1)).unwrap_or(0));
+    Some(format!("  {line:>4} | {source}\n       | {pad}^"))
 }
 
 #[cfg(test)]
