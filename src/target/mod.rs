@@ -9,6 +9,7 @@
 pub mod availability;
 pub mod existing;
 pub mod kind;
+pub mod lab;
 pub mod registry;
 
 use crate::scenario::{Scenario, TargetKind, WaitSpec};

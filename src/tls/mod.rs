@@ -1,6 +1,15 @@
 //! Certificates generated per run: a CA, server and client certificates, and
 //! a foreign CA with its own client certificate for negative checks.
 
+pub mod client;
+pub mod error;
+pub mod generate;
+pub mod pem;
+
+pub use client::{ClientIdentity, ClientTls, TlsVersion, install_crypto_provider};
+pub use error::TlsError;
+pub use generate::generate;
+
 use std::path::PathBuf;
 
 /// The name of the always-present foreign authority.
@@ -39,14 +48,4 @@ impl CertificateSet {
     pub fn get(&self, name: &str) -> Option<&Authority> {
         self.authorities.iter().find(|a| a.name == name)
     }
-}
-
-/// TEMPORARY until the certificate generator lands (helper branch `probe`).
-pub fn generate(
-    dir: &std::path::Path,
-    ca_name: &str,
-    extra_server_names: &[String],
-) -> Result<CertificateSet, String> {
-    let _ = (dir, ca_name, extra_server_names);
-    Err("certificate generation not merged yet".into())
 }

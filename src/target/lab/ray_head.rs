@@ -1,0 +1,249 @@
+//! A real Ray head (`ray start --head --block`) on 127.0.0.1 with free ports.
+
+use super::LabError;
+use super::ports::{free_port_range, free_ports};
+use super::process::{ManagedProcess, StopOutcome};
+use super::venv::RayVenv;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// How long a stop waits after SIGTERM before killing the process group.
+/// Ray's children are normally gone 4–5 s after SIGTERM.
+const STOP_DEADLINE: Duration = Duration::from_secs(15);
+
+/// How many worker ports each head may use (bounded so parallel heads never
+/// collide).
+const WORKER_PORTS: u16 = 40;
+
+/// Ray's TLS files (Ray's TLS is always mutual: the server cert is also the
+/// cert Ray presents as a client).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RayTls {
+    /// `RAY_TLS_SERVER_CERT`.
+    pub server_cert: PathBuf,
+    /// `RAY_TLS_SERVER_KEY`.
+    pub server_key: PathBuf,
+    /// `RAY_TLS_CA_CERT`.
+    pub ca_cert: PathBuf,
+}
+
+/// How to start one Ray head.
+#[derive(Debug, Clone)]
+pub struct RayHeadConfig {
+    /// The venv with Ray.
+    pub venv: RayVenv,
+    /// Folder for our logs of the head (`ray-head.out`, `ray-head.err`).
+    pub work_dir: PathBuf,
+    /// TLS on every Ray gRPC port when set.
+    pub tls: Option<RayTls>,
+    /// `--num-cpus`.
+    pub num_cpus: u32,
+}
+
+/// The ports a head listens on that callers connect to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RayPorts {
+    /// GCS (`--port`).
+    pub gcs: u16,
+    /// Ray client server (`--ray-client-server-port`).
+    pub client: u16,
+    /// Dashboard HTTP (`--dashboard-port`), plain HTTP even with TLS on.
+    pub dashboard: u16,
+}
+
+/// A running Ray head. Dropping it kills its process group.
+#[derive(Debug)]
+pub struct RayHead {
+    /// Where to reach it.
+    pub ports: RayPorts,
+    process: Option<ManagedProcess>,
+    temp_dir: tempfile::TempDir,
+    log_dir: PathBuf,
+    /// How long `start` took until the head was ready.
+    pub startup_time: Duration,
+}
+
+impl RayHead {
+    /// Starts a head and waits (at most `timeout`) until the dashboard answers
+    /// `/api/version` and the client port accepts TCP. On timeout or early
+    /// exit the process is stopped and the error carries its log tail.
+    pub async fn start(cfg: RayHeadConfig, timeout: Duration) -> Result<RayHead, LabError> {
+        let started = Instant::now();
+        let log_dir = cfg.work_dir.clone();
+        // Ray's unix socket paths are length-limited: keep its temp dir short.
+        let temp_dir = tempfile::Builder::new()
+            .prefix("rc-")
+            .tempdir_in("/tmp")
+            .map_err(|e| LabError::io("creating Ray temp dir under /tmp", e))?;
+        let p = free_ports(9).map_err(|e| LabError::io("choosing free ports", e))?;
+        let worker_start =
+            free_port_range(WORKER_PORTS).map_err(|e| LabError::io("choosing worker ports", e))?;
+        let ports = RayPorts {
+            gcs: p[0],
+            client: p[1],
+            dashboard: p[2],
+        };
+
+        let mut cmd = Command::new(&cfg.venv.ray);
+        cmd.args(["start", "--head", "--block", "--disable-usage-stats"])
+            .arg(format!("--port={}", ports.gcs))
+            .arg(format!("--ray-client-server-port={}", ports.client))
+            .arg("--dashboard-host=127.0.0.1")
+            .arg(format!("--dashboard-port={}", ports.dashboard))
+            .arg(format!("--node-manager-port={}", p[3]))
+            .arg(format!("--object-manager-port={}", p[4]))
+            .arg(format!("--dashboard-agent-listen-port={}", p[5]))
+            .arg(format!("--dashboard-agent-grpc-port={}", p[6]))
+            .arg(format!("--runtime-env-agent-port={}", p[7]))
+            .arg(format!("--metrics-export-port={}", p[8]))
+            .arg(format!("--min-worker-port={worker_start}"))
+            .arg(format!(
+                "--max-worker-port={}",
+                worker_start + WORKER_PORTS - 1
+            ))
+            .arg(format!("--num-cpus={}", cfg.num_cpus))
+            .arg("--node-ip-address=127.0.0.1")
+            .arg(format!("--temp-dir={}", temp_dir.path().display()))
+            .arg("--object-store-memory=200000000")
+            .env("RAY_USAGE_STATS_ENABLED", "0");
+        if let Some(tls) = &cfg.tls {
+            // With TLS on, Ray otherwise swaps 127.0.0.1 for the primary
+            // address, which is not in the cert, and hangs.
+            cmd.env("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+                .env("RAY_USE_TLS", "1")
+                .env("RAY_TLS_SERVER_CERT", &tls.server_cert)
+                .env("RAY_TLS_SERVER_KEY", &tls.server_key)
+                .env("RAY_TLS_CA_CERT", &tls.ca_cert);
+        } else {
+            cmd.env_remove("RAY_USE_TLS");
+        }
+        let process = ManagedProcess::spawn("ray-head", cmd, &log_dir)?;
+        let mut head = RayHead {
+            ports,
+            process: Some(process),
+            temp_dir,
+            log_dir,
+            startup_time: Duration::ZERO,
+        };
+
+        let deadline = started + timeout;
+        let outcome = head.wait_ready(deadline).await;
+        if let Err(reason) = outcome {
+            let log_tail = head.log_tail(40);
+            head.stop().await;
+            return Err(LabError::StartFailed {
+                what: "Ray head".to_string(),
+                reason,
+                log_dir: head.log_dir.clone(),
+                log_tail,
+            });
+        }
+        head.startup_time = started.elapsed();
+        tracing::info!(
+            ?ports,
+            secs = head.startup_time.as_secs_f64(),
+            "Ray head ready"
+        );
+        Ok(head)
+    }
+
+    async fn wait_ready(&mut self, deadline: Instant) -> Result<(), String> {
+        let mut dashboard_ok = false;
+        loop {
+            if let Some(process) = self.process.as_mut()
+                && let Some(status) = process.exit_status()
+            {
+                return Err(format!("`ray start` exited early with {status}"));
+            }
+            if !dashboard_ok {
+                dashboard_ok = dashboard_answers(self.ports.dashboard).await;
+            }
+            if dashboard_ok && tcp_accepts(self.ports.client).await {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "not ready before the deadline (dashboard /api/version answered: {dashboard_ok}; client port {} accepting: false)",
+                    self.ports.client
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The pid of the `ray start --block` process, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(ManagedProcess::pid)
+    }
+
+    /// Folder of our logs of the head (`ray-head.out`, `ray-head.err`).
+    pub fn log_dir(&self) -> &Path {
+        &self.log_dir
+    }
+
+    /// Ray's own log folder (`<temp-dir>/session_latest/logs`).
+    pub fn ray_log_dir(&self) -> PathBuf {
+        self.temp_dir.path().join("session_latest").join("logs")
+    }
+
+    /// Ray's temp dir (`--temp-dir`); every Ray process of this head has it
+    /// on its command line.
+    pub fn temp_dir(&self) -> &Path {
+        self.temp_dir.path()
+    }
+
+    /// The last lines of the head's stdout/stderr.
+    pub fn log_tail(&self, lines: usize) -> String {
+        self.process
+            .as_ref()
+            .map(|p| p.log_tail(lines))
+            .unwrap_or_default()
+    }
+
+    /// Stops the head: SIGTERM to the `ray start` pid only, then after a
+    /// deadline SIGKILL to its process group. Idempotent.
+    pub async fn stop(&mut self) -> Option<StopOutcome> {
+        let mut process = self.process.take()?;
+        let outcome = process.stop(STOP_DEADLINE).await;
+        tracing::info!(?outcome, "Ray head stopped");
+        Some(outcome)
+    }
+}
+
+impl Drop for RayHead {
+    fn drop(&mut self) {
+        // ManagedProcess's Drop kills the group if it is still running.
+        self.process.take();
+    }
+}
+
+async fn dashboard_answers(port: u16) -> bool {
+    let attempt = async {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+        let request = format!("GET /api/version HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.ok()?;
+        let text = String::from_utf8_lossy(&answer);
+        Some(text.starts_with("HTTP/1.") && text.contains(" 200 ") && text.contains("ray_version"))
+    };
+    tokio::time::timeout(Duration::from_secs(2), attempt)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(false)
+}
+
+async fn tcp_accepts(port: u16) -> bool {
+    matches!(
+        tokio::time::timeout(
+            Duration::from_secs(1),
+            TcpStream::connect(("127.0.0.1", port))
+        )
+        .await,
+        Ok(Ok(_))
+    )
+}
