@@ -37,7 +37,10 @@ pub async fn tcp_connect(address: &str, timeline: &mut Timeline) -> Result<TcpSt
         .map_err(|e| Failure::new(Stage::Resolve, format!("resolving {host}: {e}")))?
         .collect();
     let Some(first) = addrs.first() else {
-        return Err(Failure::new(Stage::Resolve, format!("{host} resolved to no address")));
+        return Err(Failure::new(
+            Stage::Resolve,
+            format!("{host} resolved to no address"),
+        ));
     };
     let mut last_error = None;
     for addr in &addrs {
@@ -54,7 +57,10 @@ pub async fn tcp_connect(address: &str, timeline: &mut Timeline) -> Result<TcpSt
         }
     }
     let e = last_error.expect("at least one address was tried");
-    let mut failure = Failure::new(Stage::Tcp, format!("TCP connect to {first}: {}", describe_io(&e)));
+    let mut failure = Failure::new(
+        Stage::Tcp,
+        format!("TCP connect to {first}: {}", describe_io(&e)),
+    );
     failure.refusal = refusal_of_io(&e);
     Err(failure)
 }
@@ -79,17 +85,29 @@ pub async fn tls_handshake(
     alpn: &[&[u8]],
     timeline: &mut Timeline,
 ) -> Result<(TlsStream<TcpStream>, TlsFacts), Failure> {
-    let config = tls.config(alpn).map_err(|e| Failure::new(Stage::Tls, format!("TLS client setup: {e}")))?;
-    let name = tls.server_name_for(host).map_err(|e| Failure::new(Stage::Tls, e.to_string()))?;
+    let config = tls
+        .config(alpn)
+        .map_err(|e| Failure::new(Stage::Tls, format!("TLS client setup: {e}")))?;
+    let name = tls
+        .server_name_for(host)
+        .map_err(|e| Failure::new(Stage::Tls, e.to_string()))?;
     timeline.note(format!("TLS handshake starting: {}", tls.describe(host)));
     let connector = TlsConnector::from(Arc::new(config));
     match connector.connect(name, tcp).await {
         Ok(stream) => {
             let (_, conn) = stream.get_ref();
             let facts = TlsFacts {
-                version: conn.protocol_version().map(|v| format!("{v:?}")).unwrap_or_else(|| "?".into()),
-                alpn: conn.alpn_protocol().map(|p| String::from_utf8_lossy(p).into_owned()),
-                cipher: conn.negotiated_cipher_suite().map(|c| format!("{:?}", c.suite())).unwrap_or_else(|| "?".into()),
+                version: conn
+                    .protocol_version()
+                    .map(|v| format!("{v:?}"))
+                    .unwrap_or_else(|| "?".into()),
+                alpn: conn
+                    .alpn_protocol()
+                    .map(|p| String::from_utf8_lossy(p).into_owned()),
+                cipher: conn
+                    .negotiated_cipher_suite()
+                    .map(|c| format!("{:?}", c.suite()))
+                    .unwrap_or_else(|| "?".into()),
             };
             timeline.note(format!(
                 "TLS handshake complete: {}, cipher {}, ALPN {}",
@@ -101,7 +119,11 @@ pub async fn tls_handshake(
         }
         Err(e) => {
             let message = describe_io(&e);
-            let stage = if message.contains("NoApplicationProtocol") { Stage::Alpn } else { Stage::Tls };
+            let stage = if message.contains("NoApplicationProtocol") {
+                Stage::Alpn
+            } else {
+                Stage::Tls
+            };
             timeline.note(format!("TLS handshake failed: {message}"));
             let mut failure = Failure::new(stage, format!("TLS handshake failed: {message}"));
             failure.refusal = refusal_of_io(&e);
@@ -117,14 +139,20 @@ pub fn require_h2(facts: &TlsFacts, timeline: &mut Timeline) -> Result<(), Failu
         other => {
             let got = other.unwrap_or("no protocol");
             timeline.note(format!("ALPN negotiated {got}, expected h2"));
-            Err(Failure::new(Stage::Alpn, format!("ALPN negotiated {got} instead of h2")))
+            Err(Failure::new(
+                Stage::Alpn,
+                format!("ALPN negotiated {got} instead of h2"),
+            ))
         }
     }
 }
 
 /// An I/O error in words; a rustls error inside is shown by its own text.
 pub fn describe_io(e: &io::Error) -> String {
-    match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
         Some(tls) => format!("{tls} ({tls:?})"),
         None => match e.kind() {
             io::ErrorKind::ConnectionRefused => "connection refused".into(),
@@ -139,7 +167,10 @@ pub fn describe_io(e: &io::Error) -> String {
 /// reset, close or TLS alert. `None` for local errors (e.g. we rejected
 /// the server's certificate).
 pub fn refusal_of_io(e: &io::Error) -> Option<String> {
-    if let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+    if let Some(tls) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
         return match tls {
             rustls::Error::AlertReceived(alert) => Some(format!("TLS alert {alert:?}")),
             _ => None,

@@ -21,14 +21,22 @@ pub struct Failure {
 impl Failure {
     /// A failure the peer (or the network) caused.
     pub fn new(stage: Stage, message: impl Into<String>) -> Self {
-        Failure { stage, message: message.into(), timed_out: None, refusal: None }
+        Failure {
+            stage,
+            message: message.into(),
+            timed_out: None,
+            refusal: None,
+        }
     }
 
     /// The probe's deadline passed during `stage`.
     pub fn timeout(stage: Stage, after: Duration) -> Self {
         Failure {
             stage,
-            message: format!("timed out after {} at stage {stage}", super::timeline::ms(after)),
+            message: format!(
+                "timed out after {} at stage {stage}",
+                super::timeline::ms(after)
+            ),
             timed_out: Some(after),
             refusal: None,
         }

@@ -10,12 +10,28 @@ use crate::verdict::{Stage, Verdict};
 use std::time::Duration;
 
 /// Runs a `grpcReady` probe from a scenario.
-pub async fn run(probe: &GrpcReadyProbe, certs: Option<&CertificateSet>, timeout: Duration) -> Verdict {
-    let tls = match probe.tls.as_ref().map(|spec| ClientTls::from_spec(spec, certs)).transpose() {
+pub async fn run(
+    probe: &GrpcReadyProbe,
+    certs: Option<&CertificateSet>,
+    timeout: Duration,
+) -> Verdict {
+    let tls = match probe
+        .tls
+        .as_ref()
+        .map(|spec| ClientTls::from_spec(spec, certs))
+        .transpose()
+    {
         Ok(tls) => tls,
         Err(e) => return setup_failure(&e.to_string()),
     };
-    check(&probe.address, tls.as_ref(), probe.ray_ping, probe.expect, timeout).await
+    check(
+        &probe.address,
+        tls.as_ref(),
+        probe.ray_ping,
+        probe.expect,
+        timeout,
+    )
+    .await
 }
 
 /// The probe with credentials already resolved (the CLI's entry point).
@@ -28,14 +44,26 @@ pub async fn check(
 ) -> Verdict {
     let mut timeline = Timeline::new();
     let deadline = tokio::time::Instant::now() + timeout;
-    let call = if ray_ping { GrpcCall::RayPing } else { GrpcCall::None };
+    let call = if ray_ping {
+        GrpcCall::RayPing
+    } else {
+        GrpcCall::None
+    };
     let outcome = run_session(address, tls, call, deadline, &mut timeline).await;
-    let what = if ray_ping { "READY and ClusterInfo(PING) answered {}" } else { "READY (server SETTINGS received)" };
+    let what = if ray_ping {
+        "READY and ClusterInfo(PING) answered {}"
+    } else {
+        "READY (server SETTINGS received)"
+    };
     let verdict = match (expect, outcome) {
         (GrpcExpectation::Ready, Ok(success)) => Verdict::pass(
             format!("READY: {} in {}", success.answer, ms(success.ready_after)),
             what,
-            format!("READY after {}: {}", ms(success.ready_after), success.answer),
+            format!(
+                "READY after {}: {}",
+                ms(success.ready_after),
+                success.answer
+            ),
         ),
         (GrpcExpectation::Ready, Err(failure)) => Verdict::fail(
             failure.stage,
@@ -47,7 +75,11 @@ pub async fn check(
             Stage::Rpc,
             format!("unexpectedly READY: {}", success.answer),
             "the channel does not become READY",
-            format!("READY after {}: {}", ms(success.ready_after), success.answer),
+            format!(
+                "READY after {}: {}",
+                ms(success.ready_after),
+                success.answer
+            ),
         ),
         (GrpcExpectation::NotReady, Err(failure)) => {
             let mut v = Verdict::pass(
@@ -75,5 +107,10 @@ fn stopped_at(failure: &Failure) -> String {
 
 /// A verdict for credentials that could not even be prepared.
 pub(crate) fn setup_failure(message: &str) -> Verdict {
-    Verdict::fail(Stage::Tls, format!("TLS setup failed: {message}"), "a usable TLS configuration", message.to_string())
+    Verdict::fail(
+        Stage::Tls,
+        format!("TLS setup failed: {message}"),
+        "a usable TLS configuration",
+        message.to_string(),
+    )
 }

@@ -78,14 +78,23 @@ pub async fn run_session(
     timeline: &mut Timeline,
 ) -> Result<GrpcSuccess, Failure> {
     let mode = match tls {
-        Some(t) => format!("TLS ({})", t.describe(&split_address(address).map(|a| a.0).unwrap_or_default())),
+        Some(t) => format!(
+            "TLS ({})",
+            t.describe(&split_address(address).map(|a| a.0).unwrap_or_default())
+        ),
         None => "plaintext HTTP/2 (h2c prior knowledge)".to_string(),
     };
-    timeline.note(format!("IDLE: channel to {address} over {mode}, call {}", call.name()));
+    timeline.note(format!(
+        "IDLE: channel to {address} over {mode}, call {}",
+        call.name()
+    ));
     let result = connect_and_call(address, tls, call, deadline, timeline).await;
     match &result {
         Ok(success) => timeline.note(format!("READY: {}", success.answer)),
-        Err(failure) => timeline.note(format!("TRANSIENT_FAILURE at stage {}: {}", failure.stage, failure.message)),
+        Err(failure) => timeline.note(format!(
+            "TRANSIENT_FAILURE at stage {}: {}",
+            failure.stage, failure.message
+        )),
     }
     result
 }
@@ -100,11 +109,22 @@ async fn connect_and_call(
     let started = timeline.start();
     let (host, port) = split_address(address)?;
     timeline.note("CONNECTING: TCP");
-    let tcp = before(deadline, started, Stage::Tcp, tcp_connect(address, timeline)).await?;
+    let tcp = before(
+        deadline,
+        started,
+        Stage::Tcp,
+        tcp_connect(address, timeline),
+    )
+    .await?;
     let stream: Box<dyn ByteStream> = match tls {
         Some(tls) => {
-            let (stream, facts) =
-                before(deadline, started, Stage::Tls, tls_handshake(tcp, &host, tls, &[b"h2"], timeline)).await?;
+            let (stream, facts) = before(
+                deadline,
+                started,
+                Stage::Tls,
+                tls_handshake(tcp, &host, tls, &[b"h2"], timeline),
+            )
+            .await?;
             require_h2(&facts, timeline)?;
             Box::new(stream)
         }
@@ -116,13 +136,21 @@ async fn connect_and_call(
         Some(name) => format!("{name}:{port}"),
         None => format!("{}:{port}", bracket_ipv6(&host)),
     };
-    let channel = before(deadline, started, Stage::Http2, open_channel(stream, &recorder, &authority)).await?;
+    let channel = before(
+        deadline,
+        started,
+        Stage::Http2,
+        open_channel(stream, &recorder, &authority),
+    )
+    .await?;
     timeline.note("HTTP/2 connection preface sent; waiting for the server");
 
     let answer = match call {
         GrpcCall::None => {
             let limit = deadline.saturating_duration_since(Instant::now());
-            let seen = recorder.wait_for(limit, |s| s.first_frame_type().is_some() || s.end.is_some()).await;
+            let seen = recorder
+                .wait_for(limit, |s| s.first_frame_type().is_some() || s.end.is_some())
+                .await;
             timeline.note(seen.describe());
             if !seen.got_settings() {
                 return Err(not_ready(&seen, tls.is_some(), deadline, started));
@@ -152,19 +180,26 @@ async fn connect_and_call(
             }
         }
     };
-    Ok(GrpcSuccess { answer, ready_after: timeline.elapsed() })
+    Ok(GrpcSuccess {
+        answer,
+        ready_after: timeline.elapsed(),
+    })
 }
 
 /// Hands the established stream to tonic through a one-shot connector: the
 /// channel never reconnects behind the probe's back.
-async fn open_channel(stream: Box<dyn ByteStream>, recorder: &Recorder, authority: &str) -> Result<Channel, Failure> {
+async fn open_channel(
+    stream: Box<dyn ByteStream>,
+    recorder: &Recorder,
+    authority: &str,
+) -> Result<Channel, Failure> {
     let slot = Arc::new(Mutex::new(Some(recorder.wrap(stream))));
     let connector = tower::service_fn(move |_: Uri| {
         let taken = slot.lock().expect("connector slot").take();
         async move {
-            taken
-                .map(TokioIo::new)
-                .ok_or_else(|| std::io::Error::other("the probe's single connection was already used"))
+            taken.map(TokioIo::new).ok_or_else(|| {
+                std::io::Error::other("the probe's single connection was already used")
+            })
         }
     });
     let endpoint = Endpoint::from_shared(format!("http://{authority}"))
@@ -179,8 +214,13 @@ async fn make_call(channel: Channel, call: GrpcCall) -> Result<String, tonic::St
     match call {
         GrpcCall::None => Ok(String::new()),
         GrpcCall::RayPing => {
-            let request = ClusterInfoRequest { r#type: TypeEnum::Ping as i32 };
-            let reply = RayletDriverClient::new(channel).cluster_info(request).await?.into_inner();
+            let request = ClusterInfoRequest {
+                r#type: TypeEnum::Ping as i32,
+            };
+            let reply = RayletDriverClient::new(channel)
+                .cluster_info(request)
+                .await?
+                .into_inner();
             if reply.json == RAY_PING_ANSWER {
                 Ok(format!("json {:?}", reply.json))
             } else {
@@ -191,7 +231,10 @@ async fn make_call(channel: Channel, call: GrpcCall) -> Result<String, tonic::St
             }
         }
         GrpcCall::GcsClusterId => {
-            let reply = NodeInfoGcsServiceClient::new(channel).get_cluster_id(GetClusterIdRequest {}).await?.into_inner();
+            let reply = NodeInfoGcsServiceClient::new(channel)
+                .get_cluster_id(GetClusterIdRequest {})
+                .await?
+                .into_inner();
             let status = reply.status.unwrap_or_default();
             if status.code != 0 {
                 return Err(tonic::Status::unknown(format!(
@@ -199,8 +242,15 @@ async fn make_call(channel: Channel, call: GrpcCall) -> Result<String, tonic::St
                     status.code, status.message
                 )));
             }
-            let hex: String = reply.cluster_id.iter().map(|b| format!("{b:02x}")).collect();
-            Ok(format!("cluster id {hex} ({} bytes)", reply.cluster_id.len()))
+            let hex: String = reply
+                .cluster_id
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            Ok(format!(
+                "cluster id {hex} ({} bytes)",
+                reply.cluster_id.len()
+            ))
         }
     }
 }
@@ -210,15 +260,27 @@ fn call_failure(seen: &ServerBytes, tls: bool, status: &tonic::Status) -> Failur
     if let Some(refusal) = wire_refusal(seen, tls) {
         return Failure::new(refusal.0, refusal.1.clone()).refused(refusal.1);
     }
-    Failure::new(Stage::Rpc, format!("gRPC call failed: {}", show_status(status)))
+    Failure::new(
+        Stage::Rpc,
+        format!("gRPC call failed: {}", show_status(status)),
+    )
 }
 
 /// The deadline passed: say at which stage the connection was waiting.
-fn not_ready(seen: &ServerBytes, tls: bool, deadline: Instant, started: std::time::Instant) -> Failure {
+fn not_ready(
+    seen: &ServerBytes,
+    tls: bool,
+    deadline: Instant,
+    started: std::time::Instant,
+) -> Failure {
     if let Some(refusal) = wire_refusal(seen, tls) {
         return Failure::new(refusal.0, refusal.1.clone()).refused(refusal.1);
     }
-    let stage = if seen.got_settings() { Stage::Rpc } else { Stage::Http2 };
+    let stage = if seen.got_settings() {
+        Stage::Rpc
+    } else {
+        Stage::Http2
+    };
     let _ = deadline;
     Failure::timeout(stage, started.elapsed())
 }
@@ -230,25 +292,53 @@ fn wire_refusal(seen: &ServerBytes, tls: bool) -> Option<(Stage, String)> {
         return None;
     }
     let (end, _) = seen.end.as_ref()?;
-    let after = if tls { "right after the TLS handshake" } else { "right after the HTTP/2 preface" };
+    let after = if tls {
+        "right after the TLS handshake"
+    } else {
+        "right after the HTTP/2 preface"
+    };
     Some(match end {
-        StreamEnd::Error { message, .. } if message.contains("alert") => {
-            (Stage::Tls, format!("server sent a TLS alert {after}: {message}"))
-        }
-        StreamEnd::Error { kind, message } if seen.total == 0 => {
-            (Stage::Http2, format!("connection {kind} {after} before any server bytes: {message}"))
-        }
-        StreamEnd::Closed if seen.total == 0 => {
-            (Stage::Http2, format!("server closed the connection {after} without sending HTTP/2 SETTINGS"))
-        }
-        _ => (Stage::Http2, format!("server answered with non-HTTP/2 bytes and ended the connection: {}", seen.describe())),
+        StreamEnd::Error { message, .. } if message.contains("alert") => (
+            Stage::Tls,
+            format!("server sent a TLS alert {after}: {message}"),
+        ),
+        StreamEnd::Error { kind, message } if seen.total == 0 => (
+            Stage::Http2,
+            format!("connection ended ({kind}) {after} before any server bytes: {message}"),
+        ),
+        StreamEnd::Closed if seen.total == 0 => (
+            Stage::Http2,
+            format!("server closed the connection {after} without sending HTTP/2 SETTINGS"),
+        ),
+        _ => (
+            Stage::Http2,
+            format!(
+                "server answered with non-HTTP/2 bytes and ended the connection: {}",
+                seen.describe()
+            ),
+        ),
     })
 }
 
+/// A status with its code, message and the chain of causes behind it
+/// (tonic's "transport error" alone says nothing).
 fn show_status(status: &tonic::Status) -> String {
-    format!("status {:?}: {}", status.code(), status.message())
+    let mut text = format!("status {:?}: {}", status.code(), status.message());
+    let mut source = std::error::Error::source(status);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(&format!(": {cause_text}"));
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn bracket_ipv6(host: &str) -> String {
-    if host.contains(':') { format!("[{host}]") } else { host.to_string() }
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
 }

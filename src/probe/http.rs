@@ -14,7 +14,12 @@ const BODY_PREVIEW: usize = 300;
 
 /// Runs an `http` probe from a scenario.
 pub async fn run(probe: &HttpProbe, certs: Option<&CertificateSet>, timeout: Duration) -> Verdict {
-    match probe.tls.as_ref().map(|t| ClientTls::from_spec(t, certs)).transpose() {
+    match probe
+        .tls
+        .as_ref()
+        .map(|t| ClientTls::from_spec(t, certs))
+        .transpose()
+    {
         Ok(tls) => check(probe, tls.as_ref(), timeout).await,
         Err(e) => setup_failure(&e.to_string()),
     }
@@ -32,7 +37,13 @@ pub async fn check(probe: &HttpProbe, tls: Option<&ClientTls>, timeout: Duration
     let method_name = probe.method.as_deref().unwrap_or("GET").to_uppercase();
     let method = match reqwest::Method::from_bytes(method_name.as_bytes()) {
         Ok(m) => m,
-        Err(_) => return fail(Failure::new(Stage::Http, format!("bad method {method_name}")), &expected, timeline),
+        Err(_) => {
+            return fail(
+                Failure::new(Stage::Http, format!("bad method {method_name}")),
+                &expected,
+                timeline,
+            );
+        }
     };
     let mut request = prepared.client.request(method, prepared.url.clone());
     for (name, value) in &probe.headers {
@@ -41,7 +52,11 @@ pub async fn check(probe: &HttpProbe, tls: Option<&ClientTls>, timeout: Duration
     timeline.note(format!(
         "{method_name} {} (redirects {})",
         prepared.url,
-        if probe.follow_redirects { "followed" } else { "not followed" }
+        if probe.follow_redirects {
+            "followed"
+        } else {
+            "not followed"
+        }
     ));
     let response = match request.send().await {
         Ok(r) => r,
@@ -53,15 +68,27 @@ pub async fn check(probe: &HttpProbe, tls: Option<&ClientTls>, timeout: Duration
     };
     let status = response.status();
     let final_url = response.url().clone();
-    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
     let location = header("location");
     let content_type = header("content-type");
     timeline.note(format!(
         "{} {} from {final_url}{}{}",
         status.as_u16(),
         status.canonical_reason().unwrap_or(""),
-        location.as_ref().map(|l| format!(", Location: {l}")).unwrap_or_default(),
-        content_type.as_ref().map(|c| format!(", Content-Type: {c}")).unwrap_or_default(),
+        location
+            .as_ref()
+            .map(|l| format!(", Location: {l}"))
+            .unwrap_or_default(),
+        content_type
+            .as_ref()
+            .map(|c| format!(", Content-Type: {c}"))
+            .unwrap_or_default(),
     ));
     let body = match response.text().await {
         Ok(b) => b,
@@ -76,17 +103,39 @@ pub async fn check(probe: &HttpProbe, tls: Option<&ClientTls>, timeout: Duration
         None => status.is_success(),
     };
     if !status_ok {
-        problems.push((Stage::HttpStatus, format!("status {} (expected {})", status.as_u16(), status_expectation(probe))));
+        problems.push((
+            Stage::HttpStatus,
+            format!(
+                "status {} (expected {})",
+                status.as_u16(),
+                status_expectation(probe)
+            ),
+        ));
     }
     if let Some(want) = &probe.expect_location
         && location.as_deref() != Some(want.as_str())
     {
-        problems.push((Stage::Body, format!("Location {:?} (expected {want:?})", location.as_deref().unwrap_or("none"))));
+        problems.push((
+            Stage::Body,
+            format!(
+                "Location {:?} (expected {want:?})",
+                location.as_deref().unwrap_or("none")
+            ),
+        ));
     }
     if let Some(want) = &probe.expect_content_type
-        && !content_type.as_deref().unwrap_or("").starts_with(want.as_str())
+        && !content_type
+            .as_deref()
+            .unwrap_or("")
+            .starts_with(want.as_str())
     {
-        problems.push((Stage::Body, format!("Content-Type {:?} (expected {want}...)", content_type.as_deref().unwrap_or("none"))));
+        problems.push((
+            Stage::Body,
+            format!(
+                "Content-Type {:?} (expected {want}...)",
+                content_type.as_deref().unwrap_or("none")
+            ),
+        ));
     }
     if let Some(want) = &probe.body_contains
         && !body.contains(want.as_str())
@@ -98,19 +147,40 @@ pub async fn check(probe: &HttpProbe, tls: Option<&ClientTls>, timeout: Duration
             Err(e) => problems.push((Stage::Body, format!("body is not JSON: {e}"))),
             Ok(json) => {
                 for (key, want) in &probe.expect_json {
-                    let got = if key.starts_with('/') { json.pointer(key) } else { json.get(key) };
+                    let got = if key.starts_with('/') {
+                        json.pointer(key)
+                    } else {
+                        json.get(key)
+                    };
                     match got {
                         Some(v) if v == want => timeline.note(format!("JSON {key} = {v}")),
-                        Some(v) => problems.push((Stage::Body, format!("JSON {key} = {v} (expected {want})"))),
-                        None => problems.push((Stage::Body, format!("JSON {key} missing (expected {want})"))),
+                        Some(v) => problems
+                            .push((Stage::Body, format!("JSON {key} = {v} (expected {want})"))),
+                        None => problems
+                            .push((Stage::Body, format!("JSON {key} missing (expected {want})"))),
                     }
                 }
             }
         }
     }
-    let actual = format!("{} {}", status.as_u16(), location.map(|l| format!("Location {l}")).unwrap_or_default());
+    let actual = format!(
+        "{} {}",
+        status.as_u16(),
+        location
+            .map(|l| format!("Location {l}"))
+            .unwrap_or_default()
+    );
     match problems.first() {
-        None => Verdict::pass(format!("{} {} in {}", status.as_u16(), final_url, ms(timeline.elapsed())), expected, actual.trim()),
+        None => Verdict::pass(
+            format!(
+                "{} {} in {}",
+                status.as_u16(),
+                final_url,
+                ms(timeline.elapsed())
+            ),
+            expected,
+            actual.trim(),
+        ),
         Some((stage, _)) => {
             let all: Vec<String> = problems.iter().map(|(_, p)| p.clone()).collect();
             Verdict::fail(*stage, all.join("; "), expected, actual.trim())
@@ -120,7 +190,8 @@ pub async fn check(probe: &HttpProbe, tls: Option<&ClientTls>, timeout: Duration
 }
 
 fn fail(f: Failure, expected: &str, timeline: Timeline) -> Verdict {
-    Verdict::fail(f.stage, f.message.clone(), expected, f.to_string()).with_evidence(timeline.into_lines())
+    Verdict::fail(f.stage, f.message.clone(), expected, f.to_string())
+        .with_evidence(timeline.into_lines())
 }
 
 fn status_expectation(probe: &HttpProbe) -> String {
@@ -154,5 +225,9 @@ fn preview(body: &str) -> String {
         end -= 1;
     }
     let shown = body[..end].replace(['\n', '\r'], " ");
-    if end < body.len() { format!("{shown}...") } else { shown }
+    if end < body.len() {
+        format!("{shown}...")
+    } else {
+        shown
+    }
 }

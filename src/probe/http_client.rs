@@ -27,11 +27,21 @@ pub async fn prepare(
     timeout: Duration,
 ) -> Result<PreparedClient, Failure> {
     install_crypto_provider();
-    let mut url = Url::parse(url).map_err(|e| Failure::new(Stage::Http, format!("bad URL `{url}`: {e}")))?;
-    let policy = if follow_redirects { reqwest::redirect::Policy::limited(10) } else { reqwest::redirect::Policy::none() };
-    let mut builder = reqwest::Client::builder().redirect(policy).timeout(timeout).no_proxy();
+    let mut url =
+        Url::parse(url).map_err(|e| Failure::new(Stage::Http, format!("bad URL `{url}`: {e}")))?;
+    let policy = if follow_redirects {
+        reqwest::redirect::Policy::limited(10)
+    } else {
+        reqwest::redirect::Policy::none()
+    };
+    let mut builder = reqwest::Client::builder()
+        .redirect(policy)
+        .timeout(timeout)
+        .no_proxy();
     if let Some(tls) = tls {
-        let config = tls.config(&[b"h2", b"http/1.1"]).map_err(|e| Failure::new(Stage::Tls, format!("TLS client setup: {e}")))?;
+        let config = tls
+            .config(&[b"h2", b"http/1.1"])
+            .map_err(|e| Failure::new(Stage::Tls, format!("TLS client setup: {e}")))?;
         builder = builder.tls_backend_preconfigured(config);
         if let Some(name) = tls.server_name.as_deref()
             && Some(name) != url.host_str()
@@ -44,10 +54,13 @@ pub async fn prepare(
                 .and_then(|mut a| a.next())
                 .ok_or_else(|| Failure::new(Stage::Resolve, format!("resolving {host}")))?;
             builder = builder.resolve(name, addr);
-            url.set_host(Some(name)).map_err(|e| Failure::new(Stage::Http, format!("server name {name}: {e}")))?;
+            url.set_host(Some(name))
+                .map_err(|e| Failure::new(Stage::Http, format!("server name {name}: {e}")))?;
         }
     }
-    let client = builder.build().map_err(|e| Failure::new(Stage::Http, format!("building HTTP client: {e}")))?;
+    let client = builder
+        .build()
+        .map_err(|e| Failure::new(Stage::Http, format!("building HTTP client: {e}")))?;
     Ok(PreparedClient { client, url })
 }
 
@@ -59,7 +72,11 @@ pub fn request_failure(e: &reqwest::Error, elapsed: Duration) -> Failure {
     let text = error_chain(e);
     let stage = if e.is_connect() {
         let lower = text.to_lowercase();
-        if lower.contains("certificate") || lower.contains("tls") || lower.contains("alert") || lower.contains("handshake") {
+        if lower.contains("certificate")
+            || lower.contains("tls")
+            || lower.contains("alert")
+            || lower.contains("handshake")
+        {
             Stage::Tls
         } else {
             Stage::Tcp

@@ -1,6 +1,7 @@
 //! Probes: target-independent checks that take addresses, names and
 //! credentials and return a [`Verdict`] with evidence.
 
+pub mod cli;
 pub mod connection;
 pub mod failure;
 pub mod grpc_ready;

@@ -8,8 +8,8 @@
 //! close, reset or alert. A timeout is neither.
 
 use super::failure::Failure;
-use super::grpc_session::{GrpcCall, GrpcSuccess, run_session};
 use super::grpc_ready::setup_failure;
+use super::grpc_session::{GrpcCall, GrpcSuccess, run_session};
 use super::spec::MtlsProbe;
 use super::timeline::{Timeline, ms};
 use crate::tls::{CertificateSet, ClientIdentity, ClientTls, FOREIGN, TlsError, TlsVersion};
@@ -32,7 +32,11 @@ pub struct MtlsCredentials {
 impl MtlsCredentials {
     /// From the run's certificates: authority `ca` and [`FOREIGN`].
     pub fn from_set(ca: &str, certs: Option<&CertificateSet>) -> Result<Self, TlsError> {
-        let get = |name: &str| certs.and_then(|c| c.get(name)).ok_or_else(|| TlsError::UnknownAuthority(name.into()));
+        let get = |name: &str| {
+            certs
+                .and_then(|c| c.get(name))
+                .ok_or_else(|| TlsError::UnknownAuthority(name.into()))
+        };
         let good = get(ca)?;
         let foreign = get(FOREIGN)?;
         Ok(MtlsCredentials {
@@ -96,7 +100,12 @@ pub enum Cell {
 
 impl Cell {
     /// All four, in order.
-    pub const ALL: [Cell; 4] = [Cell::Plaintext, Cell::NoClientCert, Cell::ForeignCert, Cell::GoodCert];
+    pub const ALL: [Cell; 4] = [
+        Cell::Plaintext,
+        Cell::NoClientCert,
+        Cell::ForeignCert,
+        Cell::GoodCert,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -118,11 +127,23 @@ pub async fn run(probe: &MtlsProbe, certs: Option<&CertificateSet>, timeout: Dur
         Ok(c) => c,
         Err(e) => return setup_failure(&e.to_string()),
     };
-    let version = match probe.tls_version.as_deref().map(TlsVersion::from_str).transpose() {
+    let version = match probe
+        .tls_version
+        .as_deref()
+        .map(TlsVersion::from_str)
+        .transpose()
+    {
         Ok(v) => v,
         Err(e) => return setup_failure(&e.to_string()),
     };
-    check(&probe.address, probe.server_name.as_deref(), &creds, version, timeout).await
+    check(
+        &probe.address,
+        probe.server_name.as_deref(),
+        &creds,
+        version,
+        timeout,
+    )
+    .await
 }
 
 /// The matrix with credentials already resolved (the CLI's entry point).
@@ -156,14 +177,25 @@ pub async fn check(
         };
         let mut timeline = Timeline::new();
         let deadline = tokio::time::Instant::now() + per_cell;
-        let outcome = run_session(address, tls.as_ref(), GrpcCall::RayPing, deadline, &mut timeline).await;
+        let outcome = run_session(
+            address,
+            tls.as_ref(),
+            GrpcCall::RayPing,
+            deadline,
+            &mut timeline,
+        )
+        .await;
         let result = classify(outcome);
         let ok = match &result {
             CellResult::Accepted(_) => cell.expects_accept(),
             CellResult::Refused { .. } => !cell.expects_accept(),
             _ => false,
         };
-        let expected = if cell.expects_accept() { "accepted" } else { "refused" };
+        let expected = if cell.expects_accept() {
+            "accepted"
+        } else {
+            "refused"
+        };
         let mark = if ok { "ok" } else { "WRONG" };
         evidence.push(format!(
             "[{mark}] {}: expected {expected}, {} (in {})",
@@ -171,19 +203,40 @@ pub async fn check(
             result.describe(),
             ms(timeline.elapsed())
         ));
-        evidence.extend(timeline.into_lines().into_iter().map(|l| format!("    {l}")));
+        evidence.extend(
+            timeline
+                .into_lines()
+                .into_iter()
+                .map(|l| format!("    {l}")),
+        );
         row.push(format!("{}={}", cell.name(), short(&result)));
         if !ok {
             wrong.push(format!("{}: {}", cell.name(), result.describe()));
             first_wrong_stage.get_or_insert(stage_of(&result));
         }
     }
-    let version_text = version.map(|v| v.to_string()).unwrap_or_else(|| "TLS 1.2 or 1.3".into());
-    let expected = format!("over {version_text}: plaintext refused, no client cert refused, foreign-CA cert refused, right cert accepted");
+    let version_text = version
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| "TLS 1.2 or 1.3".into());
+    let expected = format!(
+        "over {version_text}: plaintext refused, no client cert refused, foreign-CA cert refused, right cert accepted"
+    );
     let actual = row.join(", ");
     let verdict = match first_wrong_stage {
-        None => Verdict::pass(format!("mTLS enforced: 3 refused, 1 accepted in {}", ms(started.elapsed())), expected, actual),
-        Some(stage) => Verdict::fail(stage, format!("mTLS matrix wrong: {}", wrong.join("; ")), expected, actual),
+        None => Verdict::pass(
+            format!(
+                "mTLS enforced: 3 refused, 1 accepted in {}",
+                ms(started.elapsed())
+            ),
+            expected,
+            actual,
+        ),
+        Some(stage) => Verdict::fail(
+            stage,
+            format!("mTLS matrix wrong: {}", wrong.join("; ")),
+            expected,
+            actual,
+        ),
     };
     verdict.with_evidence(evidence)
 }
@@ -193,7 +246,10 @@ fn classify(outcome: Result<GrpcSuccess, Failure>) -> CellResult {
         Ok(success) => CellResult::Accepted(success.answer),
         Err(f) if f.is_timeout() => CellResult::TimedOut(f.message, f.stage),
         Err(f) => match f.refusal {
-            Some(how) => CellResult::Refused { how, stage: f.stage },
+            Some(how) => CellResult::Refused {
+                how,
+                stage: f.stage,
+            },
             None => CellResult::Unclear(format!("stage {}: {}", f.stage, f.message), f.stage),
         },
     }
@@ -213,6 +269,8 @@ fn short(result: &CellResult) -> &'static str {
 fn stage_of(result: &CellResult) -> Stage {
     match result {
         CellResult::Accepted(_) => Stage::Rpc,
-        CellResult::Refused { stage, .. } | CellResult::TimedOut(_, stage) | CellResult::Unclear(_, stage) => *stage,
+        CellResult::Refused { stage, .. }
+        | CellResult::TimedOut(_, stage)
+        | CellResult::Unclear(_, stage) => *stage,
     }
 }

@@ -81,15 +81,19 @@ pub fn page_assets(document: &Html, base: &Url) -> (Vec<Asset>, Vec<String>) {
     for (css, attr, kind) in wanted {
         let selector = Selector::parse(css).expect("static selector");
         for element in document.select(&selector) {
-            let Some(reference) = element.value().attr(attr) else { continue };
+            let Some(reference) = element.value().attr(attr) else {
+                continue;
+            };
             let reference = reference.trim();
             if reference.is_empty() || reference.starts_with("data:") {
                 continue;
             }
             match base.join(reference) {
-                Ok(url) if !assets.iter().any(|a| a.url == url) => {
-                    assets.push(Asset { kind, reference: reference.to_string(), url })
-                }
+                Ok(url) if !assets.iter().any(|a| a.url == url) => assets.push(Asset {
+                    kind,
+                    reference: reference.to_string(),
+                    url,
+                }),
                 Ok(_) => {}
                 Err(e) => unresolvable.push(format!("{} {reference:?}: {e}", kind.name())),
             }
@@ -100,14 +104,24 @@ pub fn page_assets(document: &Html, base: &Url) -> (Vec<Asset>, Vec<String>) {
 
 /// Runs a `page` probe from a scenario.
 pub async fn run(probe: &PageProbe, certs: Option<&CertificateSet>, timeout: Duration) -> Verdict {
-    match probe.tls.as_ref().map(|t| ClientTls::from_spec(t, certs)).transpose() {
+    match probe
+        .tls
+        .as_ref()
+        .map(|t| ClientTls::from_spec(t, certs))
+        .transpose()
+    {
         Ok(tls) => check(&probe.url, &probe.apis, tls.as_ref(), timeout).await,
         Err(e) => setup_failure(&e.to_string()),
     }
 }
 
 /// The probe with credentials resolved (the CLI's entry point).
-pub async fn check(url: &str, apis: &[String], tls: Option<&ClientTls>, timeout: Duration) -> Verdict {
+pub async fn check(
+    url: &str,
+    apis: &[String],
+    tls: Option<&ClientTls>,
+    timeout: Duration,
+) -> Verdict {
     let mut timeline = Timeline::new();
     let expected = "the page and every asset and API it references load (2xx)".to_string();
     let deadline = tokio::time::Instant::now() + timeout;
@@ -116,17 +130,24 @@ pub async fn check(url: &str, apis: &[String], tls: Option<&ClientTls>, timeout:
         Err(f) => return fail(f, &expected, timeline),
     };
     let client = prepared.client;
-    timeline.note(format!("GET {} (redirects followed, like a browser)", prepared.url));
+    timeline.note(format!(
+        "GET {} (redirects followed, like a browser)",
+        prepared.url
+    ));
     let response = match client.get(prepared.url.clone()).send().await {
         Ok(r) => r,
         Err(e) => return fail(request_failure(&e, timeline.elapsed()), &expected, timeline),
     };
     let status = response.status();
     let final_url = response.url().clone();
-    timeline.note(format!("page answered {} at final URL {final_url}", status.as_u16()));
+    timeline.note(format!(
+        "page answered {} at final URL {final_url}",
+        status.as_u16()
+    ));
     if !status.is_success() {
         let message = format!("page {final_url} answered {}", status.as_u16());
-        return Verdict::fail(Stage::HttpStatus, message.clone(), expected, message).with_evidence(timeline.into_lines());
+        return Verdict::fail(Stage::HttpStatus, message.clone(), expected, message)
+            .with_evidence(timeline.into_lines());
     }
     let html = match response.text().await {
         Ok(t) => t,
@@ -141,7 +162,11 @@ pub async fn check(url: &str, apis: &[String], tls: Option<&ClientTls>, timeout:
     timeline.note(format!("page references {} assets", assets.len()));
     for api in apis {
         match base.join(api) {
-            Ok(url) => assets.push(Asset { kind: AssetKind::Api, reference: api.clone(), url }),
+            Ok(url) => assets.push(Asset {
+                kind: AssetKind::Api,
+                reference: api.clone(),
+                url,
+            }),
             Err(e) => timeline.note(format!("api {api:?} does not resolve: {e}")),
         }
     }
@@ -153,19 +178,32 @@ pub async fn check(url: &str, apis: &[String], tls: Option<&ClientTls>, timeout:
             Err(_) => Err(format!("timed out after {}", ms(timeline.elapsed()))),
             Ok(Err(e)) => Err(error_chain(&e)),
             Ok(Ok(r)) => {
-                let content_type =
-                    r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                let content_type = r
+                    .headers()
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
                 let code = r.status();
                 if !code.is_success() {
                     Err(format!("{}", code.as_u16()))
                 } else if html_instead_of_code(asset.kind, &content_type) {
-                    Err(format!("{} with Content-Type {content_type} (a browser will not run it as a {})", code.as_u16(), asset.kind.name()))
+                    Err(format!(
+                        "{} with Content-Type {content_type} (a browser will not run it as a {})",
+                        code.as_u16(),
+                        asset.kind.name()
+                    ))
                 } else {
                     Ok(format!("{} {content_type}", code.as_u16()))
                 }
             }
         };
-        let line = format!("{} {:?} -> {}", asset.kind.name(), asset.reference, asset.url);
+        let line = format!(
+            "{} {:?} -> {}",
+            asset.kind.name(),
+            asset.reference,
+            asset.url
+        );
         match outcome {
             Ok(how) => timeline.note(format!("{line}: {how}")),
             Err(why) => {
@@ -175,11 +213,33 @@ pub async fn check(url: &str, apis: &[String], tls: Option<&ClientTls>, timeout:
         }
     }
     let loaded = assets.len().saturating_sub(missing.len());
-    let actual = format!("page {} at {final_url}; {loaded}/{} sub-resources loaded", status.as_u16(), assets.len());
+    let actual = format!(
+        "page {} at {final_url}; {loaded}/{} sub-resources loaded",
+        status.as_u16(),
+        assets.len()
+    );
     if missing.is_empty() {
-        Verdict::pass(format!("page and {} sub-resources loaded in {}", assets.len(), ms(timeline.elapsed())), expected, actual)
+        Verdict::pass(
+            format!(
+                "page and {} sub-resources loaded in {}",
+                assets.len(),
+                ms(timeline.elapsed())
+            ),
+            expected,
+            actual,
+        )
     } else {
-        Verdict::fail(Stage::Asset, format!("{} of {} did not load: {}", missing.len(), assets.len(), missing.join(", ")), expected, actual)
+        Verdict::fail(
+            Stage::Asset,
+            format!(
+                "{} of {} did not load: {}",
+                missing.len(),
+                assets.len(),
+                missing.join(", ")
+            ),
+            expected,
+            actual,
+        )
     }
     .with_evidence(timeline.into_lines())
 }
@@ -187,11 +247,13 @@ pub async fn check(url: &str, apis: &[String], tls: Option<&ClientTls>, timeout:
 /// A script or stylesheet answered as HTML (a catch-all route serving the
 /// index page) does not load in a browser.
 fn html_instead_of_code(kind: AssetKind, content_type: &str) -> bool {
-    matches!(kind, AssetKind::Script | AssetKind::Stylesheet) && content_type.starts_with("text/html")
+    matches!(kind, AssetKind::Script | AssetKind::Stylesheet)
+        && content_type.starts_with("text/html")
 }
 
 fn fail(f: Failure, expected: &str, timeline: Timeline) -> Verdict {
-    Verdict::fail(f.stage, f.message.clone(), expected, f.to_string()).with_evidence(timeline.into_lines())
+    Verdict::fail(f.stage, f.message.clone(), expected, f.to_string())
+        .with_evidence(timeline.into_lines())
 }
 
 #[cfg(test)]
@@ -213,7 +275,12 @@ mod tests {
         let urls: Vec<&str> = assets.iter().map(|a| a.url.as_str()).collect();
         assert_eq!(
             urls,
-            ["http://h:1/ray/static/js/main.js", "http://h:1/ray/static/css/main.css", "http://h:1/ray/favicon.ico", "http://h:1/ray/logo.png"]
+            [
+                "http://h:1/ray/static/js/main.js",
+                "http://h:1/ray/static/css/main.css",
+                "http://h:1/ray/favicon.ico",
+                "http://h:1/ray/logo.png"
+            ]
         );
         let no_slash = Url::parse("http://h:1/ray").unwrap();
         let (assets, _) = page_assets(&doc, &base_url(&doc, &no_slash));
@@ -222,7 +289,8 @@ mod tests {
 
     #[test]
     fn base_href_wins() {
-        let doc = Html::parse_document(r#"<head><base href="/app/"><script src="x.js"></script></head>"#);
+        let doc =
+            Html::parse_document(r#"<head><base href="/app/"><script src="x.js"></script></head>"#);
         let page = Url::parse("http://h/other/page").unwrap();
         let (assets, _) = page_assets(&doc, &base_url(&doc, &page));
         assert_eq!(assets[0].url.as_str(), "http://h/app/x.js");

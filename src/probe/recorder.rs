@@ -62,7 +62,10 @@ impl ServerBytes {
         let mut text = match (self.first_at, self.first_frame_type()) {
             (None, _) => "server sent no bytes".to_string(),
             (Some(at), Some(FRAME_SETTINGS)) => {
-                format!("server's first HTTP/2 frame: SETTINGS (type 0x4) at +{}ms", at.as_millis())
+                format!(
+                    "server's first HTTP/2 frame: SETTINGS (type 0x4) at +{}ms",
+                    at.as_millis()
+                )
             }
             (Some(at), _) => format!(
                 "server's first bytes at +{}ms are not an HTTP/2 SETTINGS frame: {}",
@@ -73,9 +76,15 @@ impl ServerBytes {
         if let Some((end, at)) = &self.end {
             let how = match end {
                 StreamEnd::Closed => "closed the connection".to_string(),
-                StreamEnd::Error { kind, message } => format!("connection ended with {kind}: {message}"),
+                StreamEnd::Error { kind, message } => {
+                    format!("connection ended with {kind}: {message}")
+                }
             };
-            text.push_str(&format!("; then {how} at +{}ms after {} bytes", at.as_millis(), self.total));
+            text.push_str(&format!(
+                "; then {how} at +{}ms after {} bytes",
+                at.as_millis(),
+                self.total
+            ));
         }
         text
     }
@@ -84,7 +93,16 @@ impl ServerBytes {
 /// Bytes as hex plus printable ASCII, e.g. `15 03 03 00 02 ("....")`.
 pub fn show_bytes(bytes: &[u8]) -> String {
     let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let ascii: String = bytes.iter().map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' }).collect();
+    let ascii: String = bytes
+        .iter()
+        .map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                b as char
+            } else {
+                '.'
+            }
+        })
+        .collect();
     format!("{} (\"{ascii}\")", hex.join(" "))
 }
 
@@ -99,7 +117,11 @@ pub struct Recorder {
 impl Recorder {
     /// A recorder whose times count from `start`.
     pub fn new(start: Instant) -> Self {
-        Recorder { state: Arc::default(), changed: Arc::new(Notify::new()), start }
+        Recorder {
+            state: Arc::default(),
+            changed: Arc::new(Notify::new()),
+            start,
+        }
     }
 
     /// A copy of what was recorded so far.
@@ -109,7 +131,11 @@ impl Recorder {
 
     /// Waits until `done` holds for the recorded state or `limit` passes;
     /// returns the state either way.
-    pub async fn wait_for(&self, limit: Duration, done: impl Fn(&ServerBytes) -> bool) -> ServerBytes {
+    pub async fn wait_for(
+        &self,
+        limit: Duration,
+        done: impl Fn(&ServerBytes) -> bool,
+    ) -> ServerBytes {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let notified = self.changed.notified();
@@ -129,7 +155,9 @@ impl Recorder {
             state.first_at = Some(self.start.elapsed());
         }
         let room = 16usize.saturating_sub(state.first_bytes.len());
-        state.first_bytes.extend_from_slice(&data[..room.min(data.len())]);
+        state
+            .first_bytes
+            .extend_from_slice(&data[..room.min(data.len())]);
         state.total += data.len();
         drop(state);
         self.changed.notify_waiters();
@@ -146,7 +174,10 @@ impl Recorder {
 
     /// Wraps `inner` so its reads are recorded here.
     pub fn wrap<S>(&self, inner: S) -> Recorded<S> {
-        Recorded { inner, recorder: self.clone() }
+        Recorded {
+            inner,
+            recorder: self.clone(),
+        }
     }
 }
 
@@ -158,7 +189,11 @@ pub struct Recorded<S> {
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Recorded<S> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let result = Pin::new(&mut self.inner).poll_read(cx, buf);
         match &result {
@@ -171,7 +206,17 @@ impl<S: AsyncRead + Unpin> AsyncRead for Recorded<S> {
                 }
             }
             Poll::Ready(Err(e)) => {
-                self.recorder.record_end(StreamEnd::Error { kind: format!("{:?}", e.kind()), message: e.to_string() })
+                // rustls reports a TCP close without close_notify this way;
+                // its text carries a documentation link we do not need.
+                let message = if e.kind() == io::ErrorKind::UnexpectedEof {
+                    "peer closed the connection without a TLS close_notify".to_string()
+                } else {
+                    e.to_string()
+                };
+                self.recorder.record_end(StreamEnd::Error {
+                    kind: format!("{:?}", e.kind()),
+                    message,
+                })
             }
             Poll::Pending => {}
         }
@@ -179,17 +224,38 @@ impl<S: AsyncRead + Unpin> AsyncRead for Recorded<S> {
     }
 }
 
+impl<S> Recorded<S> {
+    /// A failed write also tells how the peer ended the connection (a
+    /// reset or broken pipe often shows on the write side first).
+    fn note_write<T>(&self, result: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if let Poll::Ready(Err(e)) = &result {
+            self.recorder.record_end(StreamEnd::Error {
+                kind: format!("{:?}", e.kind()),
+                message: format!("write failed: {e}"),
+            });
+        }
+        result
+    }
+}
+
 impl<S: AsyncWrite + Unpin> AsyncWrite for Recorded<S> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, data)
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, data);
+        self.note_write(result)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let result = Pin::new(&mut self.inner).poll_flush(cx);
+        self.note_write(result)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        let result = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.note_write(result)
     }
 
     fn poll_write_vectored(
@@ -197,7 +263,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Recorded<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.note_write(result)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -215,13 +282,19 @@ mod tests {
         let (mut server, client) = tokio::io::duplex(64);
         let recorder = Recorder::new(Instant::now());
         let mut wrapped = recorder.wrap(client);
-        server.write_all(&[0, 0, 0, FRAME_SETTINGS, 0, 0, 0, 0, 0]).await.unwrap();
+        server
+            .write_all(&[0, 0, 0, FRAME_SETTINGS, 0, 0, 0, 0, 0])
+            .await
+            .unwrap();
         drop(server);
         let mut all = Vec::new();
         wrapped.read_to_end(&mut all).await.unwrap();
         let seen = recorder.snapshot();
         assert!(seen.got_settings());
-        assert_eq!(seen.end.as_ref().map(|e| e.0.clone()), Some(StreamEnd::Closed));
+        assert_eq!(
+            seen.end.as_ref().map(|e| e.0.clone()),
+            Some(StreamEnd::Closed)
+        );
         assert!(seen.describe().contains("SETTINGS"), "{}", seen.describe());
     }
 
@@ -233,7 +306,9 @@ mod tests {
         drop(server);
         let mut all = Vec::new();
         wrapped.read_to_end(&mut all).await.unwrap();
-        let seen = recorder.wait_for(Duration::from_millis(10), |s| s.end.is_some()).await;
+        let seen = recorder
+            .wait_for(Duration::from_millis(10), |s| s.end.is_some())
+            .await;
         assert!(seen.closed_silently());
         assert!(!seen.got_settings());
     }

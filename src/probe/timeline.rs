@@ -12,7 +12,10 @@ pub struct Timeline {
 impl Timeline {
     /// Starts the clock now.
     pub fn new() -> Self {
-        Timeline { start: Instant::now(), lines: Vec::new() }
+        Timeline {
+            start: Instant::now(),
+            lines: Vec::new(),
+        }
     }
 
     /// Time since the start.

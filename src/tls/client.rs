@@ -78,7 +78,9 @@ impl ClientTls {
     /// Resolves a scenario's TLS settings against the run's certificates.
     pub fn from_spec(spec: &TlsSpec, certs: Option<&CertificateSet>) -> Result<Self, TlsError> {
         let authority = |name: &str| {
-            certs.and_then(|c| c.get(name)).ok_or_else(|| TlsError::UnknownAuthority(name.to_string()))
+            certs
+                .and_then(|c| c.get(name))
+                .ok_or_else(|| TlsError::UnknownAuthority(name.to_string()))
         };
         let ca_cert = match &spec.ca {
             Some(name) => Some(authority(name)?.ca_cert.clone()),
@@ -95,15 +97,25 @@ impl ClientTls {
             }
             None => None,
         };
-        let version = spec.version.as_deref().map(TlsVersion::from_str).transpose()?;
-        Ok(ClientTls { server_name: spec.server_name.clone(), ca_cert, identity, version })
+        let version = spec
+            .version
+            .as_deref()
+            .map(TlsVersion::from_str)
+            .transpose()?;
+        Ok(ClientTls {
+            server_name: spec.server_name.clone(),
+            ca_cert,
+            identity,
+            version,
+        })
     }
 
     /// The name used for SNI and verification: `server_name`, else `host`.
     pub fn server_name_for(&self, host: &str) -> Result<ServerName<'static>, TlsError> {
         let name = self.server_name.as_deref().unwrap_or(host);
         let name = name.trim_start_matches('[').trim_end_matches(']');
-        ServerName::try_from(name.to_string()).map_err(|_| TlsError::BadServerName(name.to_string()))
+        ServerName::try_from(name.to_string())
+            .map_err(|_| TlsError::BadServerName(name.to_string()))
     }
 
     /// A rustls client configuration offering `alpn` protocols.
@@ -114,7 +126,8 @@ impl ClientTls {
             Some(TlsVersion::V13) => &[&rustls::version::TLS13],
             None => rustls::DEFAULT_VERSIONS,
         };
-        let builder = ClientConfig::builder_with_provider(provider.clone()).with_protocol_versions(versions)?;
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(versions)?;
         let builder = match &self.ca_cert {
             Some(path) => {
                 let mut roots = rustls::RootCertStore::empty();
@@ -123,7 +136,9 @@ impl ClientTls {
                 }
                 builder.with_root_certificates(roots)
             }
-            None => builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert(provider))),
+            None => builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert(provider))),
         };
         let mut config = match &self.identity {
             Some(id) => builder.with_client_auth_cert(load_certs(&id.cert)?, load_key(&id.key)?)?,
@@ -138,9 +153,17 @@ impl ClientTls {
         format!(
             "server name {}, CA {}, client cert {}, version {}",
             self.server_name.as_deref().unwrap_or(host),
-            self.ca_cert.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "none (server cert not verified)".into()),
-            self.identity.as_ref().map(|i| i.label.clone()).unwrap_or_else(|| "none".into()),
-            self.version.map(|v| v.to_string()).unwrap_or_else(|| "1.2 or 1.3".into()),
+            self.ca_cert
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "none (server cert not verified)".into()),
+            self.identity
+                .as_ref()
+                .map(|i| i.label.clone())
+                .unwrap_or_else(|| "none".into()),
+            self.version
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "1.2 or 1.3".into()),
         )
     }
 }
@@ -168,7 +191,12 @@ impl ServerCertVerifier for AcceptAnyServerCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -177,7 +205,12 @@ impl ServerCertVerifier for AcceptAnyServerCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -2,8 +2,8 @@
 
 use super::{Authority, CertificateSet, FOREIGN, TlsError};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 use std::fs::{DirBuilder, OpenOptions};
 use std::io::Write;
@@ -20,16 +20,27 @@ pub const CLIENT_COMMON_NAME: &str = "rayconform-client";
 /// 127.0.0.1, ::1 and `extra_server_names` (IP-looking names become IP SANs)
 /// and carry both serverAuth and clientAuth, since Ray presents its server
 /// certificate as its client certificate too.
-pub fn generate(dir: &Path, ca_name: &str, extra_server_names: &[String]) -> Result<CertificateSet, TlsError> {
+pub fn generate(
+    dir: &Path,
+    ca_name: &str,
+    extra_server_names: &[String],
+) -> Result<CertificateSet, TlsError> {
     make_private_dir(dir)?;
     let mut authorities = vec![generate_authority(dir, ca_name, extra_server_names)?];
     if ca_name != FOREIGN {
         authorities.push(generate_authority(dir, FOREIGN, extra_server_names)?);
     }
-    Ok(CertificateSet { dir: dir.to_path_buf(), authorities })
+    Ok(CertificateSet {
+        dir: dir.to_path_buf(),
+        authorities,
+    })
 }
 
-fn generate_authority(dir: &Path, name: &str, extra_server_names: &[String]) -> Result<Authority, TlsError> {
+fn generate_authority(
+    dir: &Path,
+    name: &str,
+    extra_server_names: &[String],
+) -> Result<Authority, TlsError> {
     let folder = dir.join(name);
     make_private_dir(&folder)?;
     let authority = Authority {
@@ -45,8 +56,14 @@ fn generate_authority(dir: &Path, name: &str, extra_server_names: &[String]) -> 
     let ca_key = new_key(name)?;
     let mut ca_params = base_params(&format!("rayconform {name} CA"));
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
-    let ca_cert = ca_params.self_signed(&ca_key).map_err(|source| gen_err(name, "CA", source))?;
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_cert = ca_params
+        .self_signed(&ca_key)
+        .map_err(|source| gen_err(name, "CA", source))?;
     write_private(&authority.ca_cert, &ca_cert.pem())?;
     write_private(&authority.ca_key, &ca_key.serialize_pem())?;
     let issuer = Issuer::new(ca_params, ca_key);
@@ -54,9 +71,17 @@ fn generate_authority(dir: &Path, name: &str, extra_server_names: &[String]) -> 
     let server_key = new_key(name)?;
     let mut server_params = base_params(&format!("rayconform {name} server"));
     server_params.subject_alt_names = server_sans(extra_server_names, name)?;
-    server_params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-    server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
-    let server_cert = server_params.signed_by(&server_key, &issuer).map_err(|source| gen_err(name, "server", source))?;
+    server_params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    server_params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    let server_cert = server_params
+        .signed_by(&server_key, &issuer)
+        .map_err(|source| gen_err(name, "server", source))?;
     write_private(&authority.server_cert, &server_cert.pem())?;
     write_private(&authority.server_key, &server_key.serialize_pem())?;
 
@@ -64,7 +89,9 @@ fn generate_authority(dir: &Path, name: &str, extra_server_names: &[String]) -> 
     let mut client_params = base_params(CLIENT_COMMON_NAME);
     client_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let client_cert = client_params.signed_by(&client_key, &issuer).map_err(|source| gen_err(name, "client", source))?;
+    let client_cert = client_params
+        .signed_by(&client_key, &issuer)
+        .map_err(|source| gen_err(name, "client", source))?;
     write_private(&authority.client_cert, &client_cert.pem())?;
     write_private(&authority.client_key, &client_key.serialize_pem())?;
 
@@ -84,7 +111,10 @@ fn base_params(common_name: &str) -> CertificateParams {
 }
 
 fn server_sans(extra: &[String], authority: &str) -> Result<Vec<SanType>, TlsError> {
-    let mut names: Vec<String> = ["localhost", "127.0.0.1", "::1"].iter().map(|s| s.to_string()).collect();
+    let mut names: Vec<String> = ["localhost", "127.0.0.1", "::1"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     for name in extra {
         if !names.contains(name) {
             names.push(name.clone());
@@ -108,7 +138,10 @@ fn new_key(authority: &str) -> Result<KeyPair, TlsError> {
 }
 
 fn gen_err(authority: &str, what: &str, source: rcgen::Error) -> TlsError {
-    TlsError::Generate { what: format!("{what} of authority {authority}"), source }
+    TlsError::Generate {
+        what: format!("{what} of authority {authority}"),
+        source,
+    }
 }
 
 fn make_private_dir(dir: &Path) -> Result<(), TlsError> {
@@ -116,16 +149,32 @@ fn make_private_dir(dir: &Path) -> Result<(), TlsError> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|source| TlsError::Io { path: dir.to_path_buf(), source })?;
+        .map_err(|source| TlsError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
     // `mode` does not apply to a folder that already existed.
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-        .map_err(|source| TlsError::Io { path: dir.to_path_buf(), source })
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|source| {
+        TlsError::Io {
+            path: dir.to_path_buf(),
+            source,
+        }
+    })
 }
 
 fn write_private(path: &Path, text: &str) -> Result<(), TlsError> {
-    let io = |source| TlsError::Io { path: path.to_path_buf(), source };
-    let mut file = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(io)?;
+    let io = |source| TlsError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
     file.write_all(text.as_bytes()).map_err(io)
 }
 
@@ -138,15 +187,21 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
     use std::sync::Arc;
 
-    fn verify_server(set: &CertificateSet, server_of: &str, ca_of: &str, name: &str) -> Result<(), rustls::Error> {
+    fn verify_server(
+        set: &CertificateSet,
+        server_of: &str,
+        ca_of: &str,
+        name: &str,
+    ) -> Result<(), rustls::Error> {
         let mut roots = rustls::RootCertStore::empty();
         for cert in load_certs(&set.get(ca_of).unwrap().ca_cert).unwrap() {
             roots.add(cert).unwrap();
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-            .build()
-            .unwrap();
+        let verifier =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .unwrap();
         let chain = load_certs(&set.get(server_of).unwrap().server_cert).unwrap();
         verifier
             .verify_server_cert(
@@ -159,29 +214,51 @@ mod tests {
             .map(|_| ())
     }
 
-    fn verify_client(set: &CertificateSet, client_of: &str, ca_of: &str) -> Result<(), rustls::Error> {
+    fn verify_client(
+        set: &CertificateSet,
+        client_of: &str,
+        ca_of: &str,
+    ) -> Result<(), rustls::Error> {
         let mut roots = rustls::RootCertStore::empty();
         for cert in load_certs(&set.get(ca_of).unwrap().ca_cert).unwrap() {
             roots.add(cert).unwrap();
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-            .build()
-            .unwrap();
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .unwrap();
         let chain = load_certs(&set.get(client_of).unwrap().client_cert).unwrap();
-        verifier.verify_client_cert(&chain[0], &[], UnixTime::now()).map(|_| ())
+        verifier
+            .verify_client_cert(&chain[0], &[], UnixTime::now())
+            .map(|_| ())
     }
 
     #[test]
     fn files_are_private_and_chains_verify() {
         let dir = tempfile::tempdir().unwrap();
         let certs_dir = dir.path().join("certs");
-        let set = generate(&certs_dir, "ca-tls", &["ray.example".to_string(), "10.1.2.3".to_string()]).unwrap();
+        let set = generate(
+            &certs_dir,
+            "ca-tls",
+            &["ray.example".to_string(), "10.1.2.3".to_string()],
+        )
+        .unwrap();
         assert_eq!(set.authorities.len(), 2);
         assert!(set.get(FOREIGN).is_some());
-        assert_eq!(std::fs::metadata(&certs_dir).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            std::fs::metadata(&certs_dir).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
         for a in &set.authorities {
-            for f in [&a.ca_cert, &a.ca_key, &a.server_cert, &a.server_key, &a.client_cert, &a.client_key] {
+            for f in [
+                &a.ca_cert,
+                &a.ca_key,
+                &a.server_cert,
+                &a.server_key,
+                &a.client_cert,
+                &a.client_key,
+            ] {
                 let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
                 assert_eq!(mode, 0o600, "{}", f.display());
             }

@@ -49,4 +49,3 @@ impl CertificateSet {
         self.authorities.iter().find(|a| a.name == name)
     }
 }
-

@@ -45,6 +45,9 @@ pub enum LabError {
 impl LabError {
     /// Wraps an I/O error with what was being done.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        LabError::Io { context: context.into(), source }
+        LabError::Io {
+            context: context.into(),
+            source,
+        }
     }
 }

@@ -27,7 +27,8 @@ impl Nginx {
     /// Checks `config_text` with `nginx -t` in a throwaway prefix; the error
     /// carries nginx's own message.
     pub fn test_config(config_text: &str) -> Result<(), LabError> {
-        let prefix = tempfile::tempdir().map_err(|e| LabError::io("creating nginx test prefix", e))?;
+        let prefix =
+            tempfile::tempdir().map_err(|e| LabError::io("creating nginx test prefix", e))?;
         let binary = NGINX.find().map_err(LabError::Missing)?;
         prepare_prefix(prefix.path())?;
         write_config(prefix.path(), config_text)?;
@@ -45,7 +46,11 @@ impl Nginx {
         let mut cmd = Command::new(&binary);
         nginx_args(&mut cmd, &prefix);
         let process = ManagedProcess::spawn("nginx", cmd, &prefix.join("logs"))?;
-        let mut nginx = Nginx { process: Some(process), prefix, binary };
+        let mut nginx = Nginx {
+            process: Some(process),
+            prefix,
+            binary,
+        };
         let deadline = Instant::now() + READY_TIMEOUT;
         while !nginx.pid_file().exists() {
             let exited = nginx.process.as_mut().and_then(ManagedProcess::exit_status);
@@ -56,7 +61,11 @@ impl Nginx {
                 };
                 let log_tail = format!(
                     "{}\n[error.log]\n{}",
-                    nginx.process.as_ref().map(|p| p.log_tail(20)).unwrap_or_default(),
+                    nginx
+                        .process
+                        .as_ref()
+                        .map(|p| p.log_tail(20))
+                        .unwrap_or_default(),
                     super::process::tail_of_file(&nginx.error_log(), 20)
                 );
                 nginx.stop().await;
@@ -83,7 +92,10 @@ impl Nginx {
             return Err(e);
         }
         let before = reconfigure_count(&self.error_log());
-        let process = self.process.as_mut().ok_or_else(|| LabError::Missing("nginx is not running".into()))?;
+        let process = self
+            .process
+            .as_mut()
+            .ok_or_else(|| LabError::Missing("nginx is not running".into()))?;
         process.signal(Signal::SIGHUP)?;
         let deadline = Instant::now() + READY_TIMEOUT;
         while reconfigure_count(&self.error_log()) <= before {
@@ -157,7 +169,8 @@ fn nginx_args(command: &mut Command, prefix: &Path) {
 fn prepare_prefix(prefix: &Path) -> Result<(), LabError> {
     for sub in ["conf", "logs", "tmp"] {
         let dir = prefix.join(sub);
-        std::fs::create_dir_all(&dir).map_err(|e| LabError::io(format!("creating {}", dir.display()), e))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| LabError::io(format!("creating {}", dir.display()), e))?;
     }
     Ok(())
 }
@@ -177,13 +190,17 @@ fn run_test(binary: &Path, prefix: &Path) -> Result<(), LabError> {
     if output.status.success() {
         Ok(())
     } else {
-        Err(LabError::BadConfig(String::from_utf8_lossy(&output.stderr).trim().to_string()))
+        Err(LabError::BadConfig(
+            String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        ))
     }
 }
 
 /// How many times the error log says the master reconfigured.
 fn reconfigure_count(error_log: &Path) -> usize {
-    std::fs::read_to_string(error_log).map(|t| t.matches("reconfiguring").count()).unwrap_or(0)
+    std::fs::read_to_string(error_log)
+        .map(|t| t.matches("reconfiguring").count())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -192,9 +209,11 @@ mod tests {
 
     #[test]
     fn bad_config_is_rejected_with_nginx_message() {
-        let err = Nginx::test_config("events {}\nhttp { server { listen 127.0.0.1:1; bogus_directive on; } }\n")
-            .unwrap_err()
-            .to_string();
+        let err = Nginx::test_config(
+            "events {}\nhttp { server { listen 127.0.0.1:1; bogus_directive on; } }\n",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("bogus_directive"), "{err}");
     }
 }

@@ -41,13 +41,25 @@ impl ManagedProcess {
             .map_err(|e| LabError::io(format!("creating log folder {}", log_dir.display()), e))?;
         let out = create_log(&log_dir.join(format!("{name}.out")))?;
         let err = create_log(&log_dir.join(format!("{name}.err")))?;
-        command.stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
+        command
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0);
         let child = command
             .spawn()
             .map_err(|e| LabError::io(format!("starting {name} ({command:?})"), e))?;
         let pid = child.id();
+        // A second Ctrl-C kills every registered group at once.
+        crate::runner::interrupt::register_group(pid as i32);
         tracing::debug!(name, pid, "spawned");
-        Ok(ManagedProcess { name: name.to_string(), child, pid, log_dir: log_dir.to_path_buf(), finished: None })
+        Ok(ManagedProcess {
+            name: name.to_string(),
+            child,
+            pid,
+            log_dir: log_dir.to_path_buf(),
+            finished: None,
+        })
     }
 
     /// The process id (also the id of its process group).
@@ -69,6 +81,9 @@ impl ManagedProcess {
     pub fn exit_status(&mut self) -> Option<ExitStatus> {
         if self.finished.is_none() {
             self.finished = self.child.try_wait().ok().flatten();
+            if self.finished.is_some() {
+                crate::runner::interrupt::unregister_group(self.pid as i32);
+            }
         }
         self.finished
     }
@@ -78,8 +93,12 @@ impl ManagedProcess {
         if self.exit_status().is_some() {
             return Ok(());
         }
-        kill(Pid::from_raw(self.pid as i32), signal)
-            .map_err(|e| LabError::io(format!("sending {signal} to {} (pid {})", self.name, self.pid), e.into()))
+        kill(Pid::from_raw(self.pid as i32), signal).map_err(|e| {
+            LabError::io(
+                format!("sending {signal} to {} (pid {})", self.name, self.pid),
+                e.into(),
+            )
+        })
     }
 
     /// SIGTERM to this pid only, then wait up to `deadline`; past it SIGKILL
@@ -107,7 +126,11 @@ impl ManagedProcess {
         let mut text = String::new();
         for ext in ["out", "err"] {
             let path = self.log_dir.join(format!("{}.{ext}", self.name));
-            text.push_str(&format!("[{}]\n{}\n", path.display(), tail_of_file(&path, lines)));
+            text.push_str(&format!(
+                "[{}]\n{}\n",
+                path.display(),
+                tail_of_file(&path, lines)
+            ));
         }
         text
     }
@@ -148,7 +171,9 @@ fn create_log(path: &Path) -> Result<File, LabError> {
 
 /// The last `lines` lines of a text file ("" when unreadable).
 pub fn tail_of_file(path: &Path, lines: usize) -> String {
-    let text = std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let text = std::fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
@@ -180,6 +205,9 @@ mod tests {
         let pid = p.pid();
         let outcome = p.stop(Duration::from_millis(500)).await;
         assert_eq!(outcome, StopOutcome::Killed);
-        assert!(kill(Pid::from_raw(pid as i32), None).is_err(), "pid {pid} still alive");
+        assert!(
+            kill(Pid::from_raw(pid as i32), None).is_err(),
+            "pid {pid} still alive"
+        );
     }
 }

@@ -79,8 +79,13 @@ impl RayHead {
             .tempdir_in("/tmp")
             .map_err(|e| LabError::io("creating Ray temp dir under /tmp", e))?;
         let p = free_ports(9).map_err(|e| LabError::io("choosing free ports", e))?;
-        let worker_start = free_port_range(WORKER_PORTS).map_err(|e| LabError::io("choosing worker ports", e))?;
-        let ports = RayPorts { gcs: p[0], client: p[1], dashboard: p[2] };
+        let worker_start =
+            free_port_range(WORKER_PORTS).map_err(|e| LabError::io("choosing worker ports", e))?;
+        let ports = RayPorts {
+            gcs: p[0],
+            client: p[1],
+            dashboard: p[2],
+        };
 
         let mut cmd = Command::new(&cfg.venv.ray);
         cmd.args(["start", "--head", "--block", "--disable-usage-stats"])
@@ -95,7 +100,10 @@ impl RayHead {
             .arg(format!("--runtime-env-agent-port={}", p[7]))
             .arg(format!("--metrics-export-port={}", p[8]))
             .arg(format!("--min-worker-port={worker_start}"))
-            .arg(format!("--max-worker-port={}", worker_start + WORKER_PORTS - 1))
+            .arg(format!(
+                "--max-worker-port={}",
+                worker_start + WORKER_PORTS - 1
+            ))
             .arg(format!("--num-cpus={}", cfg.num_cpus))
             .arg("--node-ip-address=127.0.0.1")
             .arg(format!("--temp-dir={}", temp_dir.path().display()))
@@ -113,7 +121,13 @@ impl RayHead {
             cmd.env_remove("RAY_USE_TLS");
         }
         let process = ManagedProcess::spawn("ray-head", cmd, &log_dir)?;
-        let mut head = RayHead { ports, process: Some(process), temp_dir, log_dir, startup_time: Duration::ZERO };
+        let mut head = RayHead {
+            ports,
+            process: Some(process),
+            temp_dir,
+            log_dir,
+            startup_time: Duration::ZERO,
+        };
 
         let deadline = started + timeout;
         let outcome = head.wait_ready(deadline).await;
@@ -128,7 +142,11 @@ impl RayHead {
             });
         }
         head.startup_time = started.elapsed();
-        tracing::info!(?ports, secs = head.startup_time.as_secs_f64(), "Ray head ready");
+        tracing::info!(
+            ?ports,
+            secs = head.startup_time.as_secs_f64(),
+            "Ray head ready"
+        );
         Ok(head)
     }
 
@@ -179,7 +197,10 @@ impl RayHead {
 
     /// The last lines of the head's stdout/stderr.
     pub fn log_tail(&self, lines: usize) -> String {
-        self.process.as_ref().map(|p| p.log_tail(lines)).unwrap_or_default()
+        self.process
+            .as_ref()
+            .map(|p| p.log_tail(lines))
+            .unwrap_or_default()
     }
 
     /// Stops the head: SIGTERM to the `ray start` pid only, then after a
@@ -209,12 +230,20 @@ async fn dashboard_answers(port: u16) -> bool {
         let text = String::from_utf8_lossy(&answer);
         Some(text.starts_with("HTTP/1.") && text.contains(" 200 ") && text.contains("ray_version"))
     };
-    tokio::time::timeout(Duration::from_secs(2), attempt).await.ok().flatten().unwrap_or(false)
+    tokio::time::timeout(Duration::from_secs(2), attempt)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(false)
 }
 
 async fn tcp_accepts(port: u16) -> bool {
     matches!(
-        tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(("127.0.0.1", port))).await,
+        tokio::time::timeout(
+            Duration::from_secs(1),
+            TcpStream::connect(("127.0.0.1", port))
+        )
+        .await,
         Ok(Ok(_))
     )
 }

@@ -38,7 +38,11 @@ impl RayVenv {
 
     /// Checks the venv at `root`.
     fn locate_in(root: PathBuf) -> Result<RayVenv, LabError> {
-        let venv = RayVenv { ray: root.join("bin").join("ray"), python: root.join("bin").join("python"), root };
+        let venv = RayVenv {
+            ray: root.join("bin").join("ray"),
+            python: root.join("bin").join("python"),
+            root,
+        };
         for file in [&venv.ray, &venv.python] {
             if !file.is_file() {
                 return Err(LabError::Missing(format!(
@@ -73,7 +77,9 @@ impl RayVenv {
 
 fn run(command: &mut Command) -> Result<(), LabError> {
     let shown = format!("{command:?}");
-    let output = command.output().map_err(|e| LabError::io(format!("running {shown}"), e))?;
+    let output = command
+        .output()
+        .map_err(|e| LabError::io(format!("running {shown}"), e))?;
     if output.status.success() {
         return Ok(());
     }
@@ -81,7 +87,11 @@ fn run(command: &mut Command) -> Result<(), LabError> {
     let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
     Err(LabError::CommandFailed {
         command: shown,
-        message: format!("{}\n{}", output.status, tail.into_iter().rev().collect::<Vec<_>>().join("\n")),
+        message: format!(
+            "{}\n{}",
+            output.status,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        ),
     })
 }
 
@@ -92,11 +102,15 @@ mod tests {
     #[test]
     fn locate_reports_missing_files() {
         let dir = tempfile::tempdir().unwrap();
-        let err = RayVenv::locate_in(dir.path().to_path_buf()).unwrap_err().to_string();
+        let err = RayVenv::locate_in(dir.path().to_path_buf())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("bin/ray"), "{err}");
         std::fs::create_dir_all(dir.path().join("bin")).unwrap();
         std::fs::write(dir.path().join("bin/ray"), "").unwrap();
-        let err = RayVenv::locate_in(dir.path().to_path_buf()).unwrap_err().to_string();
+        let err = RayVenv::locate_in(dir.path().to_path_buf())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("bin/python"), "{err}");
         std::fs::write(dir.path().join("bin/python"), "").unwrap();
         assert!(RayVenv::locate_in(dir.path().to_path_buf()).is_ok());
