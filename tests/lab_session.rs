@@ -60,7 +60,10 @@ spec:
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.split_whitespace().next() != Some("Z")))
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, r)| r.split_whitespace().next() != Some("Z"))
+        })
         .unwrap_or(false)
 }
 
@@ -69,7 +72,7 @@ fn pids(text: &str) -> Vec<u32> {
     let mut found = Vec::new();
     for part in text.split("pid").skip(1) {
         let digits: String = part
-            .trim_start_matches(|c: char| c == 's' || c == ' ' || c == '[')
+            .trim_start_matches(['s', ' ', '['])
             .chars()
             .take_while(|c| c.is_ascii_digit())
             .collect();
@@ -77,7 +80,13 @@ fn pids(text: &str) -> Vec<u32> {
             found.push(p);
         }
         if let Some(list) = part.strip_prefix("s [") {
-            found.extend(list.split(']').next().unwrap_or("").split(", ").filter_map(|p| p.parse::<u32>().ok()));
+            found.extend(
+                list.split(']')
+                    .next()
+                    .unwrap_or("")
+                    .split(", ")
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
         }
     }
     found.sort_unstable();
@@ -96,7 +105,8 @@ async fn get(url: &str) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_runs_a_cluster_with_a_worker_routes_it_and_cleans_up() {
     rayconform::tls::install_crypto_provider();
-    let scenario = Arc::new(load_str(Path::new("session.yaml"), SCENARIO, &root()).expect("scenario"));
+    let scenario =
+        Arc::new(load_str(Path::new("session.yaml"), SCENARIO, &root()).expect("scenario"));
     let work = tempfile::tempdir().unwrap();
     let target = LabTarget::new(root());
     assert_eq!(target.unavailable_reason(), None, "run scripts/setup");
@@ -118,7 +128,11 @@ async fn session_runs_a_cluster_with_a_worker_routes_it_and_cleans_up() {
     assert_eq!(vars["CLUSTER_NAME"], "lab");
     let http = vars["INGRESS_HTTP"].clone();
     assert!(vars.contains_key("INGRESS_TCP_6379"), "{vars:?}");
-    assert_eq!(get(&format!("http://{http}/")).await, 404, "default backend before any Ingress");
+    assert_eq!(
+        get(&format!("http://{http}/")).await,
+        404,
+        "default backend before any Ingress"
+    );
 
     let manifests = parse_manifests(MANIFESTS).unwrap();
     let summary = session.apply(&manifests).await.expect("apply");
@@ -130,7 +144,11 @@ async fn session_runs_a_cluster_with_a_worker_routes_it_and_cleans_up() {
         ready_workers: None,
     };
     let waited = session.wait(&ready, Duration::from_secs(90)).await;
-    assert!(waited.is_ok(), "cluster with one worker must become Ready: {waited:?}\n{}", session.how_to_reach());
+    assert!(
+        waited.is_ok(),
+        "cluster with one worker must become Ready: {waited:?}\n{}",
+        session.how_to_reach()
+    );
     assert_eq!(get(&format!("http://{http}/api/version")).await, 200);
 
     let missing = WaitSpec {
@@ -154,7 +172,10 @@ async fn session_runs_a_cluster_with_a_worker_routes_it_and_cleans_up() {
 
     let reach = session.how_to_reach();
     let running = pids(&reach);
-    assert!(running.len() >= 3, "nginx, head and worker pids expected in: {reach}");
+    assert!(
+        running.len() >= 3,
+        "nginx, head and worker pids expected in: {reach}"
+    );
     assert!(running.iter().all(|p| alive(*p)), "{reach}");
 
     let diagnostics = session.collect_diagnostics(&work.path().join("diag")).await;
@@ -162,8 +183,16 @@ async fn session_runs_a_cluster_with_a_worker_routes_it_and_cleans_up() {
         .iter()
         .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .collect();
-    for expected in ["nginx.conf", "nginx-error.log", "lab-notes.txt", "ray-ns-test-rc.log"] {
-        assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
+    for expected in [
+        "nginx.conf",
+        "nginx-error.log",
+        "lab-notes.txt",
+        "ray-ns-test-rc.log",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} missing from {names:?}"
+        );
     }
 
     // Deleting the RayCluster takes its endpoints away: 503, as on a cluster.
@@ -176,5 +205,8 @@ async fn session_runs_a_cluster_with_a_worker_routes_it_and_cleans_up() {
     assert!(problems.is_empty(), "{problems:?}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let left: Vec<u32> = running.into_iter().filter(|p| alive(*p)).collect();
-    assert!(left.is_empty(), "processes left running after close + shutdown: {left:?}");
+    assert!(
+        left.is_empty(),
+        "processes left running after close + shutdown: {left:?}"
+    );
 }

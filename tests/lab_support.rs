@@ -32,7 +32,11 @@ fn every_lab_scenario_in_the_repository_is_supported() {
         .iter()
         .filter(|s| s.targets.contains(&rayconform::scenario::TargetKind::Lab))
         .collect();
-    assert!(lab.len() >= 6, "expected the six lab scenarios, found {}", lab.len());
+    assert!(
+        lab.len() >= 6,
+        "expected the six lab scenarios, found {}",
+        lab.len()
+    );
     for s in lab {
         assert_eq!(reason(s), None, "{} should run on lab", s.name);
     }
@@ -41,9 +45,17 @@ fn every_lab_scenario_in_the_repository_is_supported() {
 #[test]
 fn istio_and_the_apiserver_are_named() {
     let s = scenario("    - istio: { strictMtls: true }", PROBE);
-    assert!(reason(&s).is_some_and(|r| r.contains("Istio")), "{:?}", reason(&s));
+    assert!(
+        reason(&s).is_some_and(|r| r.contains("Istio")),
+        "{:?}",
+        reason(&s)
+    );
     let s = scenario("    - kuberayApiserver: {}", PROBE);
-    assert!(reason(&s).is_some_and(|r| r.contains("KubeRay apiserver")), "{:?}", reason(&s));
+    assert!(
+        reason(&s).is_some_and(|r| r.contains("KubeRay apiserver")),
+        "{:?}",
+        reason(&s)
+    );
 }
 
 #[test]
@@ -51,35 +63,58 @@ fn admission_denials_are_not_faked() {
     let steps = "    - name: snippet refused\n      expectDenied:\n        inline: |\n          apiVersion: v1\n          kind: ConfigMap\n          metadata: { name: x }\n        messageContains: denied";
     let s = scenario("    - ingressNginx: {}", steps);
     let r = reason(&s).expect("expectDenied must be unsupported");
-    assert!(r.contains("admission webhooks") && r.contains("snippet refused"), "{r}");
+    assert!(
+        r.contains("admission webhooks") && r.contains("snippet refused"),
+        "{r}"
+    );
 }
 
 #[test]
 fn unsupported_annotations_and_kinds_in_applied_manifests_are_named() {
     let steps = "    - apply:\n        inline: |\n          apiVersion: networking.k8s.io/v1\n          kind: Ingress\n          metadata:\n            name: snip\n            namespace: ${NAMESPACE}\n            annotations:\n              nginx.ingress.kubernetes.io/configuration-snippet: \"more_set_headers x;\"\n          spec: {}";
-    let r = reason(&scenario("    - ingressNginx: {}", steps)).expect("snippet annotation unsupported");
-    assert!(r.contains("nginx.ingress.kubernetes.io/configuration-snippet"), "{r}");
+    let r =
+        reason(&scenario("    - ingressNginx: {}", steps)).expect("snippet annotation unsupported");
+    assert!(
+        r.contains("nginx.ingress.kubernetes.io/configuration-snippet"),
+        "{r}"
+    );
 
     let steps = "    - apply:\n        inline: |\n          apiVersion: apps/v1\n          kind: Deployment\n          metadata: { name: web }";
     let r = reason(&scenario("    - ingressNginx: {}", steps)).expect("Deployment unsupported");
     assert!(r.contains("apps/v1 Deployment `web`"), "{r}");
 
     let steps = "    - wait: { deployment: web, timeout: 1m }";
-    let r = reason(&scenario("    - ingressNginx: {}", steps)).expect("Deployment wait unsupported");
+    let r =
+        reason(&scenario("    - ingressNginx: {}", steps)).expect("Deployment wait unsupported");
     assert!(r.contains("Deployment"), "{r}");
 }
 
 #[test]
 fn supported_manifests_pass_and_the_plan_shows_processes_and_nginx_conf() {
     let steps = "    - apply: fixtures/raycluster-basic.yaml\n    - apply: fixtures/ingress-dashboard-rewrite.yaml";
-    let s = scenario("    - ingressNginx: { tcpServices: { \"6379\": \"${NAMESPACE}/raycluster-basic-head-svc:6379\" } }", steps);
+    let s = scenario(
+        "    - ingressNginx: { tcpServices: { \"6379\": \"${NAMESPACE}/raycluster-basic-head-svc:6379\" } }",
+        steps,
+    );
     assert_eq!(reason(&s), None);
-    let plan = LabTarget::new(root()).plan(&s, &root(), None).expect("plan");
-    assert!(plan.variables.contains_key("INGRESS_TCP_6379"), "{:?}", plan.variables);
+    let plan = LabTarget::new(root())
+        .plan(&s, &root(), None)
+        .expect("plan");
+    assert!(
+        plan.variables.contains_key("INGRESS_TCP_6379"),
+        "{:?}",
+        plan.variables
+    );
     let (_, processes) = &plan.sections[0];
-    assert!(processes.contains("head for RayCluster raycluster-basic"), "{processes}");
+    assert!(
+        processes.contains("head for RayCluster raycluster-basic"),
+        "{processes}"
+    );
     let (_, conf) = &plan.sections[1];
-    assert!(conf.contains(r#"rewrite "(?i)/ray(/|$)(.*)" /$2 break;"#), "{conf}");
+    assert!(
+        conf.contains(r#"rewrite "(?i)/ray(/|$)(.*)" /$2 break;"#),
+        "{conf}"
+    );
     assert!(conf.contains("# tcp-services 6379"), "{conf}");
 }
 
