@@ -69,7 +69,7 @@ impl Target for LabTarget {
     ) -> Result<TargetPlan, String> {
         let placeholder = "<port chosen at run time>";
         let mut variables: BTreeMap<String, String> = [
-            ("NAMESPACE", "<scenario namespace>".to_string()),
+            ("NAMESPACE", "<NAMESPACE>".to_string()),
             ("CLUSTER_NAME", "lab".to_string()),
             ("INGRESS_HOST", "localhost".to_string()),
             ("INGRESS_HTTP", format!("localhost:{placeholder}")),
