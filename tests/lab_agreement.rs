@@ -11,13 +11,15 @@
 //! with a clear message when they are missing.
 
 use rayconform::probe::spec::{
-    GrpcExpectation, GrpcFollowUp, GrpcReadyProbe, MtlsProbe, PageProbe, TcpExpectation, TcpFollowUp,
-    TcpProbe, TlsSpec,
+    GrpcExpectation, GrpcFollowUp, GrpcReadyProbe, MtlsProbe, PageProbe, TcpExpectation,
+    TcpFollowUp, TcpProbe, TlsSpec,
 };
 use rayconform::scenario::Probe;
 use rayconform::target::lab::nginx::{Nginx, STREAM_MODULE};
 use rayconform::target::lab::nginx_conf::{NginxSettings, render};
-use rayconform::target::lab::objects::{IngressObject, LabObject, RayPort, ServiceObject, translate};
+use rayconform::target::lab::objects::{
+    IngressObject, LabObject, RayPort, ServiceObject, translate,
+};
 use rayconform::target::lab::ports::free_ports;
 use rayconform::target::lab::ray_head::{RayHead, RayHeadConfig, RayTls};
 use rayconform::target::lab::routes::{LocalHead, RoutingInput, compute};
@@ -69,7 +71,10 @@ struct RunningFront {
 }
 
 fn objects(front: Front) -> (Vec<ServiceObject>, Vec<IngressObject>) {
-    let headless = matches!(front, Front::Passthrough { headless: true } | Front::TcpMapping);
+    let headless = matches!(
+        front,
+        Front::Passthrough { headless: true } | Front::TcpMapping
+    );
     let services = vec![ServiceObject::kuberay_head("rc", "ns", headless)];
     let ingress = match front {
         Front::Passthrough { .. } | Front::PassthroughFlagOff => Some(json!({
@@ -80,7 +85,11 @@ fn objects(front: Front) -> (Vec<ServiceObject>, Vec<IngressObject>) {
                 "backend": {"service": {"name": "rc-head-svc", "port": {"number": 10001}}}}]}}]}})),
         Front::Dashboard { rewrite } => {
             let (path, annotations, path_type) = if rewrite {
-                ("/ray(/|$)(.*)", json!({"nginx.ingress.kubernetes.io/rewrite-target": "/$2"}), "ImplementationSpecific")
+                (
+                    "/ray(/|$)(.*)",
+                    json!({"nginx.ingress.kubernetes.io/rewrite-target": "/$2"}),
+                    "ImplementationSpecific",
+                )
             } else {
                 ("/ray", json!({}), "Prefix")
             };
@@ -107,7 +116,10 @@ async fn start_front(front: Front, head: &LocalHead, certs: &CertificateSet) -> 
     let passthrough = matches!(front, Front::Passthrough { .. });
     let mut tcp_services = BTreeMap::new();
     if matches!(front, Front::TcpMapping) {
-        tcp_services.insert("10001".to_string(), (ports[3], "ns/rc-head-svc:10001".to_string()));
+        tcp_services.insert(
+            "10001".to_string(),
+            (ports[3], "ns/rc-head-svc:10001".to_string()),
+        );
     }
     let routes = compute(&RoutingInput {
         services: services.iter().collect(),
@@ -180,7 +192,11 @@ fn tls_spec(creds: Creds, server_name: Option<&str>) -> Option<TlsSpec> {
 }
 
 async fn probe_grpc(case: &GrpcCase, certs: &CertificateSet) -> Verdict {
-    let host = case.address.rsplit_once(':').map(|(h, _)| h).unwrap_or_default();
+    let host = case
+        .address
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or_default();
     let server_name = (host == "localhost").then_some("localhost");
     let probe = Probe::GrpcReady(GrpcReadyProbe {
         address: case.address.clone(),
@@ -193,7 +209,12 @@ async fn probe_grpc(case: &GrpcCase, certs: &CertificateSet) -> Verdict {
 
 /// The real client: `ray.init("ray://ADDRESS")` from the venv. Returns
 /// whether it connected, and its output.
-async fn real_client(venv: &RayVenv, case_address: &str, creds: Creds, certs: &CertificateSet) -> (bool, String) {
+async fn real_client(
+    venv: &RayVenv,
+    case_address: &str,
+    creds: Creds,
+    certs: &CertificateSet,
+) -> (bool, String) {
     let script = r#"
 import os, sys
 import grpc, ray
@@ -240,11 +261,16 @@ except Exception as e:
         }
     }
     match tokio::time::timeout(CLIENT_TIMEOUT, cmd.output()).await {
-        Err(_) => (false, format!("no conclusion within {CLIENT_TIMEOUT:?} (counted as not connected)")),
+        Err(_) => (
+            false,
+            format!("no conclusion within {CLIENT_TIMEOUT:?} (counted as not connected)"),
+        ),
         Ok(Err(e)) => panic!("cannot run {}: {e}", venv.python.display()),
         Ok(Ok(out)) => {
             let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            let connected = out.status.success() && stdout.contains("CONNECTED") && !stdout.contains("NOT CONNECTED");
+            let connected = out.status.success()
+                && stdout.contains("CONNECTED")
+                && !stdout.contains("NOT CONNECTED");
             (connected, format!("exit {:?}: {stdout}", out.status.code()))
         }
     }
@@ -255,8 +281,10 @@ except Exception as e:
 async fn check_cases(cases: &[GrpcCase], venv: &RayVenv, certs: &CertificateSet) -> Vec<String> {
     let runs = cases.iter().map(|case| async move {
         let started = Instant::now();
-        let (verdict, (connected, client_out)) =
-            tokio::join!(probe_grpc(case, certs), real_client(venv, &case.address, case.creds, certs));
+        let (verdict, (connected, client_out)) = tokio::join!(
+            probe_grpc(case, certs),
+            real_client(venv, &case.address, case.creds, certs)
+        );
         (case, verdict, connected, client_out, started.elapsed())
     });
     let results = futures::future::join_all(runs).await;
@@ -268,13 +296,24 @@ async fn check_cases(cases: &[GrpcCase], venv: &RayVenv, certs: &CertificateSet)
             case.name,
             if verdict.passed { "READY" } else { "not ready" },
             verdict.stage,
-            if connected { "connected" } else { "not connected" },
+            if connected {
+                "connected"
+            } else {
+                "not connected"
+            },
             took.as_secs_f64()
         ));
         match case.expected_stage {
-            None if !verdict.passed => problems.push(format!("{}: probe should be READY:\n{verdict}", case.name)),
-            Some(stages) if verdict.passed || !verdict.stage.is_some_and(|s| stages.contains(&s)) => {
-                problems.push(format!("{}: probe should stop at one of {stages:?}:\n{verdict}", case.name))
+            None if !verdict.passed => {
+                problems.push(format!("{}: probe should be READY:\n{verdict}", case.name))
+            }
+            Some(stages)
+                if verdict.passed || !verdict.stage.is_some_and(|s| stages.contains(&s)) =>
+            {
+                problems.push(format!(
+                    "{}: probe should stop at one of {stages:?}:\n{verdict}",
+                    case.name
+                ))
             }
             _ => {}
         }
@@ -288,7 +327,12 @@ async fn check_cases(cases: &[GrpcCase], venv: &RayVenv, certs: &CertificateSet)
         }
     }
     eprintln!("{}", lines.join("\n"));
-    assert!(problems.is_empty(), "{}\n\n{}", problems.join("\n\n"), lines.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{}\n\n{}",
+        problems.join("\n\n"),
+        lines.join("\n")
+    );
     lines
 }
 
@@ -297,7 +341,8 @@ async fn probes_agree_with_the_real_ray_client_in_healthy_and_broken_configurati
     rayconform::tls::install_crypto_provider();
     let venv = require_tools();
     let work = tempfile::tempdir().unwrap();
-    let certs = rayconform::tls::generate(&work.path().join("certs"), CA, &[]).expect("certificates");
+    let certs =
+        rayconform::tls::generate(&work.path().join("certs"), CA, &[]).expect("certificates");
     let authority = certs.get(CA).unwrap();
     let started = Instant::now();
     let mut head = RayHead::start(
@@ -443,7 +488,10 @@ async fn probes_agree_with_the_real_ray_client_in_healthy_and_broken_configurati
         PROBE_TIMEOUT,
     )
     .await;
-    assert!(refused.passed, "the stopped head's client port must refuse: {refused}");
+    assert!(
+        refused.passed,
+        "the stopped head's client port must refuse: {refused}"
+    );
     let mapped = rayconform::probe::run(
         &Probe::Tcp(TcpProbe {
             address: format!("localhost:{}", tcp.tcp),
@@ -460,7 +508,10 @@ async fn probes_agree_with_the_real_ray_client_in_healthy_and_broken_configurati
         PROBE_TIMEOUT,
     )
     .await;
-    assert!(!mapped.passed, "the mapping accepts TCP but no Ray answers behind it: {mapped}");
+    assert!(
+        !mapped.passed,
+        "the mapping accepts TCP but no Ray answers behind it: {mapped}"
+    );
 
     for mut front in [healthy, headless, flag_off, tcp] {
         front.nginx.stop().await;
@@ -472,7 +523,8 @@ async fn page_probe_through_the_rewrite_passes_at_the_slash_and_names_missing_as
     rayconform::tls::install_crypto_provider();
     let venv = require_tools();
     let work = tempfile::tempdir().unwrap();
-    let certs = rayconform::tls::generate(&work.path().join("certs"), CA, &[]).expect("certificates");
+    let certs =
+        rayconform::tls::generate(&work.path().join("certs"), CA, &[]).expect("certificates");
     let mut head = RayHead::start(
         RayHeadConfig {
             venv,
@@ -517,21 +569,41 @@ async fn page_probe_through_the_rewrite_passes_at_the_slash_and_names_missing_as
     assert!(!no_slash.passed, "{no_slash}");
     assert_eq!(no_slash.stage, Some(Stage::Asset), "{no_slash}");
     let text = no_slash.to_string();
-    for missing in ["/static/js/main.", "/static/css/main.", "/favicon.ico", "/api/version"] {
-        assert!(text.contains(&format!("localhost:{}{missing}", rewrite.http)), "{missing} not named:\n{text}");
+    for missing in [
+        "/static/js/main.",
+        "/static/css/main.",
+        "/favicon.ico",
+        "/api/version",
+    ] {
+        assert!(
+            text.contains(&format!("localhost:{}{missing}", rewrite.http)),
+            "{missing} not named:\n{text}"
+        );
     }
 
     let missing_rewrite = page(format!("http://localhost:{}/ray/", plain.http)).await;
     assert!(!missing_rewrite.passed, "{missing_rewrite}");
-    assert_eq!(missing_rewrite.stage, Some(Stage::HttpStatus), "{missing_rewrite}");
+    assert_eq!(
+        missing_rewrite.stage,
+        Some(Stage::HttpStatus),
+        "{missing_rewrite}"
+    );
 
     let unknown_host = page(format!("http://127.0.0.1:{}/ray/", rewrite.http)).await;
-    assert_eq!(unknown_host.stage, Some(Stage::HttpStatus), "default backend must answer 404: {unknown_host}");
+    assert_eq!(
+        unknown_host.stage,
+        Some(Stage::HttpStatus),
+        "default backend must answer 404: {unknown_host}"
+    );
 
     head.stop().await;
     let down = page(format!("http://localhost:{}/ray/", rewrite.http)).await;
     assert!(!down.passed, "{down}");
-    assert_eq!(down.stage, Some(Stage::HttpStatus), "nginx answers 502 with Ray down: {down}");
+    assert_eq!(
+        down.stage,
+        Some(Stage::HttpStatus),
+        "nginx answers 502 with Ray down: {down}"
+    );
 
     for mut front in [rewrite, plain] {
         front.nginx.stop().await;

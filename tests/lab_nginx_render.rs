@@ -35,13 +35,21 @@ fn settings(dir: &Path, passthrough: bool) -> NginxSettings {
 /// Runs `nginx -t` (as the lab runs nginx) on the config; panics with
 /// nginx's output when it fails.
 fn assert_nginx_accepts(_dir: &Path, conf: &str) {
-    assert!(Path::new(STREAM_MODULE).exists(), "missing {STREAM_MODULE}: apt-get install -y libnginx-mod-stream");
+    assert!(
+        Path::new(STREAM_MODULE).exists(),
+        "missing {STREAM_MODULE}: apt-get install -y libnginx-mod-stream"
+    );
     if let Err(e) = Nginx::test_config(conf) {
         panic!("{e}\n---\n{conf}");
     }
 }
 
-fn objects(manifests: serde_json::Value) -> (Vec<ServiceObject>, Vec<rayconform::target::lab::objects::IngressObject>) {
+fn objects(
+    manifests: serde_json::Value,
+) -> (
+    Vec<ServiceObject>,
+    Vec<rayconform::target::lab::objects::IngressObject>,
+) {
     let mut services = Vec::new();
     let mut ingresses = Vec::new();
     for m in manifests.as_array().unwrap() {
@@ -58,9 +66,13 @@ fn head() -> LocalHead {
     LocalHead {
         cluster: "rc".into(),
         namespace: "ns".into(),
-        ports: [(RayPort::Client, 41001), (RayPort::Gcs, 46379), (RayPort::Dashboard, 48265)]
-            .into_iter()
-            .collect(),
+        ports: [
+            (RayPort::Client, 41001),
+            (RayPort::Gcs, 46379),
+            (RayPort::Dashboard, 48265),
+        ]
+        .into_iter()
+        .collect(),
     }
 }
 
@@ -72,7 +84,11 @@ fn head_service(headless: bool) -> serde_json::Value {
                            {"name": "client", "port": 10001}]}})
 }
 
-fn routes_for(manifests: serde_json::Value, passthrough: bool, tcp: BTreeMap<String, (u16, String)>) -> Routes {
+fn routes_for(
+    manifests: serde_json::Value,
+    passthrough: bool,
+    tcp: BTreeMap<String, (u16, String)>,
+) -> Routes {
     let (services, ingresses) = objects(manifests);
     let h = head();
     compute(&RoutingInput {
@@ -89,7 +105,10 @@ fn empty_config_is_a_default_backend_answering_404() {
     let dir = tempfile::tempdir().unwrap();
     let conf = render(&settings(dir.path(), false), &Routes::default());
     assert!(conf.contains("location / { return 404; }"), "{conf}");
-    assert!(conf.contains("listen 127.0.0.1:18443 ssl http2 default_server;"), "{conf}");
+    assert!(
+        conf.contains("listen 127.0.0.1:18443 ssl http2 default_server;"),
+        "{conf}"
+    );
     assert_nginx_accepts(dir.path(), &conf);
 }
 
@@ -114,12 +133,18 @@ fn rewrite_target_makes_every_path_of_the_host_a_case_insensitive_regex() {
     );
     let conf = render(&settings(dir.path(), false), &routes);
     assert!(conf.contains(r#"location ~* "^/ray(/|$)(.*)" {"#), "{conf}");
-    assert!(conf.contains(r#"rewrite "(?i)/ray(/|$)(.*)" /$2 break;"#), "{conf}");
+    assert!(
+        conf.contains(r#"rewrite "(?i)/ray(/|$)(.*)" /$2 break;"#),
+        "{conf}"
+    );
     // The other Ingress of the same host has no rewrite, yet its Exact path
     // became a regex too (ingress-nginx enforces regex per host).
     assert!(conf.contains(r#"location ~* "^/exact" {"#), "{conf}");
     assert!(!conf.contains("location = /exact"), "{conf}");
-    assert!(conf.contains("proxy_pass http://127.0.0.1:48265;"), "{conf}");
+    assert!(
+        conf.contains("proxy_pass http://127.0.0.1:48265;"),
+        "{conf}"
+    );
     assert!(conf.contains("server_name localhost;"), "{conf}");
     assert_nginx_accepts(dir.path(), &conf);
 }
@@ -143,7 +168,10 @@ fn prefix_paths_without_regex_become_exact_and_prefix_locations() {
     let conf = render(&settings(dir.path(), false), &routes);
     assert!(conf.contains("location = /dash {"), "{conf}");
     assert!(conf.contains("location /dash/ {"), "{conf}");
-    assert!(conf.contains("return 503;"), "missing Service must answer 503:\n{conf}");
+    assert!(
+        conf.contains("return 503;"),
+        "missing Service must answer 503:\n{conf}"
+    );
     assert_nginx_accepts(dir.path(), &conf);
 }
 
@@ -174,16 +202,27 @@ fn passthrough_routes_sni_and_a_headless_service_dials_none() {
             {"path": "/", "pathType": "Prefix",
              "backend": {"service": {"name": "rc-head-svc", "port": {"number": 10001}}}}]}}]}});
     let dir = tempfile::tempdir().unwrap();
-    let good = routes_for(json!([head_service(false), passthrough_ingress.clone()]), true, BTreeMap::new());
+    let good = routes_for(
+        json!([head_service(false), passthrough_ingress.clone()]),
+        true,
+        BTreeMap::new(),
+    );
     let conf = render(&settings(dir.path(), true), &good);
     assert!(conf.contains("ssl_preread on;"), "{conf}");
     assert!(conf.contains("\"localhost\" 127.0.0.1:41001;"), "{conf}");
     assert!(conf.contains("default 127.0.0.1:18442;"), "{conf}");
-    assert!(conf.contains("listen 127.0.0.1:18442 ssl http2 default_server;"), "{conf}");
+    assert!(
+        conf.contains("listen 127.0.0.1:18442 ssl http2 default_server;"),
+        "{conf}"
+    );
     assert_nginx_accepts(dir.path(), &conf);
 
     let dir = tempfile::tempdir().unwrap();
-    let bad = routes_for(json!([head_service(true), passthrough_ingress]), true, BTreeMap::new());
+    let bad = routes_for(
+        json!([head_service(true), passthrough_ingress]),
+        true,
+        BTreeMap::new(),
+    );
     let conf = render(&settings(dir.path(), true), &bad);
     assert!(conf.contains("\"localhost\" \"None:10001\";"), "{conf}");
     assert!(conf.contains("issues/1718"), "{conf}");
@@ -194,8 +233,14 @@ fn passthrough_routes_sni_and_a_headless_service_dials_none() {
 fn tcp_services_become_stream_servers() {
     let dir = tempfile::tempdir().unwrap();
     let tcp = [
-        ("10001".to_string(), (19001, "ns/rc-head-svc:10001".to_string())),
-        ("6379".to_string(), (19002, "ns/rc-head-svc:6379".to_string())),
+        (
+            "10001".to_string(),
+            (19001, "ns/rc-head-svc:10001".to_string()),
+        ),
+        (
+            "6379".to_string(),
+            (19002, "ns/rc-head-svc:6379".to_string()),
+        ),
         ("7000".to_string(), (19003, "ns/gone:7000".to_string())),
     ]
     .into_iter()

@@ -99,7 +99,9 @@ impl HeadPool {
             }
         }
         let venv = RayVenv::ensure(&self.project_root)?;
-        let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let work_dir = self.dir().await?.join(format!("head-{id}"));
         let cfg = RayHeadConfig {
             venv,
@@ -188,7 +190,11 @@ fn lease(entry: &Entry, reused: bool) -> HeadLease {
         log_dir: entry.head.log_dir().to_path_buf(),
         ray_log_dir: entry.head.ray_log_dir(),
         reused,
-        startup_time: if reused { Duration::ZERO } else { entry.head.startup_time },
+        startup_time: if reused {
+            Duration::ZERO
+        } else {
+            entry.head.startup_time
+        },
         tls: entry.key.tls.clone(),
     }
 }
@@ -205,7 +211,11 @@ async fn stop(entry: &mut Entry) -> Vec<String> {
 
 async fn client_port_open(port: u16) -> bool {
     matches!(
-        tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(("127.0.0.1", port))).await,
+        tokio::time::timeout(
+            Duration::from_secs(1),
+            TcpStream::connect(("127.0.0.1", port))
+        )
+        .await,
         Ok(Ok(_))
     )
 }

@@ -52,7 +52,10 @@ pub fn render(settings: &NginxSettings, routes: &Routes) -> String {
     } else {
         settings.https_port
     };
-    let _ = writeln!(out, "# Rendered by rayconform's lab target (ingress-nginx semantics).");
+    let _ = writeln!(
+        out,
+        "# Rendered by rayconform's lab target (ingress-nginx semantics)."
+    );
     for note in &routes.notes {
         let _ = writeln!(out, "# note: {}", one_line(note));
     }
@@ -66,14 +69,32 @@ pub fn render(settings: &NginxSettings, routes: &Routes) -> String {
     for temp in ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"] {
         let _ = writeln!(out, "    {temp}_temp_path tmp/{temp};");
     }
-    let _ = writeln!(out, "    ssl_certificate {};", settings.server_cert.display());
-    let _ = writeln!(out, "    ssl_certificate_key {};", settings.server_key.display());
-    let _ = writeln!(out, "    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}");
+    let _ = writeln!(
+        out,
+        "    ssl_certificate {};",
+        settings.server_cert.display()
+    );
+    let _ = writeln!(
+        out,
+        "    ssl_certificate_key {};",
+        settings.server_key.display()
+    );
+    let _ = writeln!(
+        out,
+        "    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}"
+    );
 
     // The default server: host-less rules, else the default backend (404).
     let _ = writeln!(out, "    server {{");
-    let _ = writeln!(out, "        listen 127.0.0.1:{} default_server;", settings.http_port);
-    let _ = writeln!(out, "        listen 127.0.0.1:{tls_port} ssl http2 default_server;");
+    let _ = writeln!(
+        out,
+        "        listen 127.0.0.1:{} default_server;",
+        settings.http_port
+    );
+    let _ = writeln!(
+        out,
+        "        listen 127.0.0.1:{tls_port} ssl http2 default_server;"
+    );
     let _ = writeln!(out, "        server_name _;");
     render_locations(&mut out, &routes.default_host, routes.default_host_regex);
     let _ = writeln!(out, "    }}");
@@ -91,8 +112,14 @@ pub fn render(settings: &NginxSettings, routes: &Routes) -> String {
     let _ = writeln!(out, "stream {{");
     let _ = writeln!(out, "    access_log off;");
     if settings.ssl_passthrough {
-        let _ = writeln!(out, "    # SSL passthrough: route by SNI before any TLS termination.");
-        let _ = writeln!(out, "    map $ssl_preread_server_name $passthrough_upstream {{");
+        let _ = writeln!(
+            out,
+            "    # SSL passthrough: route by SNI before any TLS termination."
+        );
+        let _ = writeln!(
+            out,
+            "    map $ssl_preread_server_name $passthrough_upstream {{"
+        );
         let mut seen = BTreeSet::new();
         for route in &routes.passthrough {
             if !seen.insert(route.server_name.clone()) {
@@ -119,7 +146,11 @@ pub fn render(settings: &NginxSettings, routes: &Routes) -> String {
         let _ = writeln!(out, "    }}");
     }
     for tcp in &routes.tcp {
-        let _ = writeln!(out, "    # tcp-services {}: {}", tcp.service_port, tcp.source);
+        let _ = writeln!(
+            out,
+            "    # tcp-services {}: {}",
+            tcp.service_port, tcp.source
+        );
         match &tcp.upstream {
             Upstream::Local(port) => {
                 let _ = writeln!(out, "    server {{");
@@ -133,7 +164,11 @@ pub fn render(settings: &NginxSettings, routes: &Routes) -> String {
                 // fail it, as the controller does for a backend with no endpoint.
                 let var = format!("$tcp_upstream_{}", tcp.listen);
                 let _ = writeln!(out, "    # {}", one_line(why));
-                let _ = writeln!(out, "    map $server_port {var} {{ default {}; }}", quoted(dial));
+                let _ = writeln!(
+                    out,
+                    "    map $server_port {var} {{ default {}; }}",
+                    quoted(dial)
+                );
                 let _ = writeln!(out, "    server {{");
                 let _ = writeln!(out, "        listen 127.0.0.1:{};", tcp.listen);
                 let _ = writeln!(out, "        proxy_pass {var};");
@@ -178,7 +213,10 @@ fn render_locations(out: &mut String, routes: &[HttpRoute], regex: bool) {
         }
     }
     if !has_root {
-        let _ = writeln!(out, "        location / {{ return 404; }}  # default backend");
+        let _ = writeln!(
+            out,
+            "        location / {{ return 404; }}  # default backend"
+        );
     }
 }
 
@@ -201,11 +239,19 @@ fn render_location_body(out: &mut String, route: &HttpRoute, regex: bool) {
     };
     match route.protocol {
         BackendProtocol::Grpc | BackendProtocol::Grpcs => {
-            let scheme = if route.protocol == BackendProtocol::Grpc { "grpc" } else { "grpcs" };
+            let scheme = if route.protocol == BackendProtocol::Grpc {
+                "grpc"
+            } else {
+                "grpcs"
+            };
             let _ = writeln!(out, "            grpc_pass {scheme}://127.0.0.1:{port};");
         }
         BackendProtocol::Http | BackendProtocol::Https => {
-            let scheme = if route.protocol == BackendProtocol::Http { "http" } else { "https" };
+            let scheme = if route.protocol == BackendProtocol::Http {
+                "http"
+            } else {
+                "https"
+            };
             for (header, value) in [
                 ("Host", "$host"),
                 ("X-Real-IP", "$remote_addr"),

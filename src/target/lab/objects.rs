@@ -128,7 +128,9 @@ impl RayPort {
 
     /// The role of a head container port number, if it is a default one.
     pub fn from_number(port: u16) -> Option<RayPort> {
-        RayPort::ALL.into_iter().find(|p| p.default_number() == port)
+        RayPort::ALL
+            .into_iter()
+            .find(|p| p.default_number() == port)
     }
 
     /// The role of a head container port name, if it is a default one.
@@ -309,7 +311,10 @@ pub struct IngressObject {
 
 /// Reads one manifest. `default_namespace` fills a missing
 /// `metadata.namespace`.
-pub fn translate(manifest: &Manifest, default_namespace: &str) -> Result<LabObject, TranslateError> {
+pub fn translate(
+    manifest: &Manifest,
+    default_namespace: &str,
+) -> Result<LabObject, TranslateError> {
     let api_version = str_at(manifest, "/apiVersion").unwrap_or_default();
     let kind = str_at(manifest, "/kind")
         .ok_or_else(|| TranslateError::Invalid("a manifest has no `kind`".into()))?;
@@ -317,9 +322,13 @@ pub fn translate(manifest: &Manifest, default_namespace: &str) -> Result<LabObje
         .ok_or_else(|| TranslateError::Invalid(format!("a {kind} has no metadata.name")))?;
     let namespace = str_at(manifest, "/metadata/namespace").unwrap_or(default_namespace);
     match (api_version, kind) {
-        ("ray.io/v1", "RayCluster") => ray_cluster(manifest, name, namespace).map(LabObject::RayCluster),
+        ("ray.io/v1", "RayCluster") => {
+            ray_cluster(manifest, name, namespace).map(LabObject::RayCluster)
+        }
         ("v1", "Service") => service(manifest, name, namespace).map(LabObject::Service),
-        ("networking.k8s.io/v1", "Ingress") => ingress(manifest, name, namespace).map(LabObject::Ingress),
+        ("networking.k8s.io/v1", "Ingress") => {
+            ingress(manifest, name, namespace).map(LabObject::Ingress)
+        }
         ("v1", "ConfigMap") | ("v1", "Secret") => Ok(LabObject::Inert(key(kind, namespace, name))),
         ("v1", "Namespace") => Ok(LabObject::Inert(key(kind, "", name))),
         _ => Err(TranslateError::Unsupported(format!(
@@ -333,13 +342,17 @@ fn str_at<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
     value.pointer(pointer).and_then(Value::as_str)
 }
 
-fn ray_cluster(m: &Manifest, name: &str, namespace: &str) -> Result<RayClusterObject, TranslateError> {
-    let head = m
-        .pointer("/spec/headGroupSpec")
-        .ok_or_else(|| TranslateError::Invalid(format!("RayCluster `{name}` has no spec.headGroupSpec")))?;
-    let container = head
-        .pointer("/template/spec/containers/0")
-        .ok_or_else(|| TranslateError::Invalid(format!("RayCluster `{name}` has no head container")))?;
+fn ray_cluster(
+    m: &Manifest,
+    name: &str,
+    namespace: &str,
+) -> Result<RayClusterObject, TranslateError> {
+    let head = m.pointer("/spec/headGroupSpec").ok_or_else(|| {
+        TranslateError::Invalid(format!("RayCluster `{name}` has no spec.headGroupSpec"))
+    })?;
+    let container = head.pointer("/template/spec/containers/0").ok_or_else(|| {
+        TranslateError::Invalid(format!("RayCluster `{name}` has no head container"))
+    })?;
     let tls = container
         .get("env")
         .and_then(Value::as_array)
@@ -360,11 +373,13 @@ fn ray_cluster(m: &Manifest, name: &str, namespace: &str) -> Result<RayClusterOb
             (replicas * hosts) as u32
         })
         .sum();
-    let head_num_cpus = head.pointer("/rayStartParams/num-cpus").and_then(|v| match v {
-        Value::String(s) => s.parse().ok(),
-        Value::Number(n) => n.as_u64().map(|n| n as u32),
-        _ => None,
-    });
+    let head_num_cpus = head
+        .pointer("/rayStartParams/num-cpus")
+        .and_then(|v| match v {
+            Value::String(s) => s.parse().ok(),
+            Value::Number(n) => n.as_u64().map(|n| n as u32),
+            _ => None,
+        });
     if m.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true) {
         return Err(TranslateError::Unsupported(format!(
             "RayCluster `{name}` with spec.suspend: true (the lab has no operator to suspend it)"
@@ -382,7 +397,10 @@ fn ray_cluster(m: &Manifest, name: &str, namespace: &str) -> Result<RayClusterOb
 
 fn port_ref(value: Option<&Value>) -> Option<PortRef> {
     match value? {
-        Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()).map(PortRef::Number),
+        Value::Number(n) => n
+            .as_u64()
+            .and_then(|n| u16::try_from(n).ok())
+            .map(PortRef::Number),
         Value::String(s) => Some(match s.parse::<u16>() {
             Ok(n) => PortRef::Number(n),
             Err(_) => PortRef::Name(s.clone()),
@@ -408,9 +426,16 @@ fn service(m: &Manifest, name: &str, namespace: &str) -> Result<ServiceObject, T
         })
         .unwrap_or_default();
     let mut ports = Vec::new();
-    for p in m.pointer("/spec/ports").and_then(Value::as_array).into_iter().flatten() {
+    for p in m
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let Some(PortRef::Number(port)) = port_ref(p.get("port")) else {
-            return Err(TranslateError::Invalid(format!("Service `{name}` has a port without a number")));
+            return Err(TranslateError::Invalid(format!(
+                "Service `{name}` has a port without a number"
+            )));
         };
         ports.push(ServicePort {
             name: str_at(p, "/name").map(str::to_string),
@@ -478,9 +503,19 @@ fn ingress(m: &Manifest, name: &str, namespace: &str) -> Result<IngressObject, T
         )));
     }
     let mut rules = Vec::new();
-    for rule in m.pointer("/spec/rules").and_then(Value::as_array).into_iter().flatten() {
+    for rule in m
+        .pointer("/spec/rules")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let mut paths = Vec::new();
-        for p in rule.pointer("/http/paths").and_then(Value::as_array).into_iter().flatten() {
+        for p in rule
+            .pointer("/http/paths")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let path_type = match str_at(p, "/pathType").unwrap_or("ImplementationSpecific") {
                 "Prefix" => PathType::Prefix,
                 "Exact" => PathType::Exact,
@@ -517,20 +552,28 @@ fn ingress(m: &Manifest, name: &str, namespace: &str) -> Result<IngressObject, T
 }
 
 fn backend(value: Option<&Value>, ingress: &str) -> Result<BackendRef, TranslateError> {
-    let value = value.ok_or_else(|| TranslateError::Invalid(format!("Ingress `{ingress}`: a path has no backend")))?;
+    let value = value.ok_or_else(|| {
+        TranslateError::Invalid(format!("Ingress `{ingress}`: a path has no backend"))
+    })?;
     if value.get("resource").is_some() {
         return Err(TranslateError::Unsupported(format!(
             "a resource backend on Ingress `{ingress}`"
         )));
     }
-    let service = str_at(value, "/service/name")
-        .ok_or_else(|| TranslateError::Invalid(format!("Ingress `{ingress}`: backend without service.name")))?;
-    let port = match (value.pointer("/service/port/number"), str_at(value, "/service/port/name")) {
+    let service = str_at(value, "/service/name").ok_or_else(|| {
+        TranslateError::Invalid(format!("Ingress `{ingress}`: backend without service.name"))
+    })?;
+    let port = match (
+        value.pointer("/service/port/number"),
+        str_at(value, "/service/port/name"),
+    ) {
         (Some(n), _) => port_ref(Some(n)),
         (None, Some(n)) => Some(PortRef::Name(n.to_string())),
         (None, None) => None,
     }
-    .ok_or_else(|| TranslateError::Invalid(format!("Ingress `{ingress}`: backend without service.port")))?;
+    .ok_or_else(|| {
+        TranslateError::Invalid(format!("Ingress `{ingress}`: backend without service.port"))
+    })?;
     Ok(BackendRef {
         service: service.to_string(),
         port,

@@ -251,7 +251,8 @@ fn passthrough_routes(
                 ));
                 continue;
             }
-            let upstream = passthrough_upstream(input, &ingress.namespace, &path.backend, &mut routes.notes);
+            let upstream =
+                passthrough_upstream(input, &ingress.namespace, &path.backend, &mut routes.notes);
             routes.passthrough.push(PassthroughRoute {
                 server_name: host.clone(),
                 upstream,
@@ -325,14 +326,20 @@ fn resolve(
         .iter()
         .find(|s| s.namespace == namespace && s.name == backend.service)
     else {
-        return unreachable(format!("Service {namespace}/{} not found", backend.service), notes);
+        return unreachable(
+            format!("Service {namespace}/{} not found", backend.service),
+            notes,
+        );
     };
     let Some(port) = service.ports.iter().find(|p| match &backend.port {
         PortRef::Number(n) => p.port == *n,
         PortRef::Name(n) => p.name.as_deref() == Some(n.as_str()),
     }) else {
         return unreachable(
-            format!("Service {namespace}/{} has no port {}", service.name, backend.port),
+            format!(
+                "Service {namespace}/{} has no port {}",
+                service.name, backend.port
+            ),
             notes,
         );
     };
@@ -394,9 +401,13 @@ mod tests {
         LocalHead {
             cluster: "rc".into(),
             namespace: "ns".into(),
-            ports: [(RayPort::Client, 41001), (RayPort::Gcs, 46379), (RayPort::Dashboard, 48265)]
-                .into_iter()
-                .collect(),
+            ports: [
+                (RayPort::Client, 41001),
+                (RayPort::Gcs, 46379),
+                (RayPort::Dashboard, 48265),
+            ]
+            .into_iter()
+            .collect(),
         }
     }
 
@@ -490,16 +501,27 @@ mod tests {
         });
         assert!(routes.passthrough.is_empty());
         assert_eq!(routes.hosts.len(), 1);
-        assert!(routes.notes.iter().any(|n| n.contains("--enable-ssl-passthrough")));
+        assert!(
+            routes
+                .notes
+                .iter()
+                .any(|n| n.contains("--enable-ssl-passthrough"))
+        );
     }
 
     #[test]
     fn tcp_services_resolve_through_a_headless_service_and_name_missing_ones() {
         let (h, s) = (head(), head_service(true));
         let tcp = [
-            ("10001".to_string(), (50001, "ns/rc-head-svc:10001".to_string())),
+            (
+                "10001".to_string(),
+                (50001, "ns/rc-head-svc:10001".to_string()),
+            ),
             ("6379".to_string(), (50002, "ns/missing:6379".to_string())),
-            ("8000".to_string(), (50003, "ns/rc-head-svc:8000".to_string())),
+            (
+                "8000".to_string(),
+                (50003, "ns/rc-head-svc:8000".to_string()),
+            ),
         ]
         .into_iter()
         .collect();
@@ -509,10 +531,18 @@ mod tests {
             tcp_services: tcp,
             ..Default::default()
         });
-        let by_port: BTreeMap<_, _> = routes.tcp.iter().map(|t| (t.service_port.as_str(), &t.upstream)).collect();
+        let by_port: BTreeMap<_, _> = routes
+            .tcp
+            .iter()
+            .map(|t| (t.service_port.as_str(), &t.upstream))
+            .collect();
         assert_eq!(by_port["10001"], &Upstream::Local(41001));
-        assert!(matches!(by_port["6379"], Upstream::Unreachable { why, .. } if why.contains("not found")));
-        assert!(matches!(by_port["8000"], Upstream::Unreachable { why, .. } if why.contains("not served")));
+        assert!(
+            matches!(by_port["6379"], Upstream::Unreachable { why, .. } if why.contains("not found"))
+        );
+        assert!(
+            matches!(by_port["8000"], Upstream::Unreachable { why, .. } if why.contains("not served"))
+        );
     }
 
     #[test]

@@ -57,7 +57,10 @@ pub struct LabSettings {
 
 impl LabSettings {
     /// Reads the installs; `vars` fills `${NAMESPACE}` in tcp-services.
-    pub fn from_installs(installs: &[Install], vars: &BTreeMap<String, String>) -> Result<Self, String> {
+    pub fn from_installs(
+        installs: &[Install],
+        vars: &BTreeMap<String, String>,
+    ) -> Result<Self, String> {
         let mut settings = LabSettings::default();
         for install in installs {
             match install {
@@ -69,7 +72,9 @@ impl LabSettings {
                         settings.tcp_services.insert(port.clone(), value);
                     }
                 }
-                Install::KuberayOperator(k) => settings.head_cluster_ip_service = k.head_cluster_ip_service,
+                Install::KuberayOperator(k) => {
+                    settings.head_cluster_ip_service = k.head_cluster_ip_service
+                }
                 Install::KuberayApiserver(_) | Install::Istio(_) => {}
             }
         }
@@ -111,7 +116,9 @@ impl LabSession {
             .install
             .iter()
             .filter_map(|i| match i {
-                Install::IngressNginx(n) => Some(n.tcp_services.keys().cloned().collect::<Vec<_>>()),
+                Install::IngressNginx(n) => {
+                    Some(n.tcp_services.keys().cloned().collect::<Vec<_>>())
+                }
                 _ => None,
             })
             .flatten()
@@ -122,7 +129,11 @@ impl LabSession {
             http: chosen[0],
             https: chosen[1],
             tls_internal: chosen[2],
-            tcp: tcp_keys.iter().cloned().zip(chosen[3..].iter().copied()).collect(),
+            tcp: tcp_keys
+                .iter()
+                .cloned()
+                .zip(chosen[3..].iter().copied())
+                .collect(),
         };
         let mut variables: BTreeMap<String, String> = [
             ("NAMESPACE", run.namespace.clone()),
@@ -137,7 +148,8 @@ impl LabSession {
         for (port, local) in &ports.tcp {
             variables.insert(format!("INGRESS_TCP_{port}"), format!("localhost:{local}"));
         }
-        let settings = LabSettings::from_installs(&run.scenario.install, &variables).map_err(StepError::Broken)?;
+        let settings = LabSettings::from_installs(&run.scenario.install, &variables)
+            .map_err(StepError::Broken)?;
         let ingress_cert = ingress_certificate(run)?;
         let mut session = LabSession {
             run: run.clone(),
@@ -169,7 +181,12 @@ impl LabSession {
             .certificates
             .as_ref()
             .and_then(|set| set.get(&spec.ca))
-            .ok_or_else(|| StepError::Broken(format!("certificates of authority `{}` were not generated", spec.ca)))?;
+            .ok_or_else(|| {
+                StepError::Broken(format!(
+                    "certificates of authority `{}` were not generated",
+                    spec.ca
+                ))
+            })?;
         Ok(RayTls {
             server_cert: authority.server_cert.clone(),
             server_key: authority.server_key.clone(),
@@ -177,8 +194,16 @@ impl LabSession {
         })
     }
 
-    async fn start_cluster(&mut self, key: ObjectKey, rc: RayClusterObject) -> Result<String, StepError> {
-        let tls = if rc.tls { Some(self.authority_tls(&rc.name)?) } else { None };
+    async fn start_cluster(
+        &mut self,
+        key: ObjectKey,
+        rc: RayClusterObject,
+    ) -> Result<String, StepError> {
+        let tls = if rc.tls {
+            Some(self.authority_tls(&rc.name)?)
+        } else {
+            None
+        };
         let head_key = HeadKey {
             tls: tls.clone(),
             num_cpus: rc.head_num_cpus.unwrap_or(1).max(1),
@@ -191,7 +216,8 @@ impl LabSession {
             .map_err(|e| StepError::Broken(format!("RayCluster {}: {e}", rc.name)))?;
         let mut workers = Vec::new();
         if rc.worker_replicas > 0 {
-            let venv = RayVenv::locate(&self.run.project_root).map_err(|e| StepError::Broken(e.to_string()));
+            let venv = RayVenv::locate(&self.run.project_root)
+                .map_err(|e| StepError::Broken(e.to_string()));
             let venv = match venv {
                 Ok(v) => v,
                 Err(e) => {
@@ -209,7 +235,10 @@ impl LabSession {
                             w.stop().await;
                         }
                         self.pool.release(lease.id).await;
-                        return Err(StepError::Broken(format!("RayCluster {}: worker {i}: {e}", rc.name)));
+                        return Err(StepError::Broken(format!(
+                            "RayCluster {}: worker {i}: {e}",
+                            rc.name
+                        )));
                     }
                 }
             }
@@ -225,13 +254,20 @@ impl LabSession {
             .into_iter()
             .collect(),
         };
-        let head_service = ServiceObject::kuberay_head(&rc.name, &rc.namespace, !self.settings.head_cluster_ip_service);
+        let head_service = ServiceObject::kuberay_head(
+            &rc.name,
+            &rc.namespace,
+            !self.settings.head_cluster_ip_service,
+        );
         let summary = format!(
             "RayCluster {}/{} → Ray head pid {} (gcs {}, client {}, dashboard {}; TLS {}; {}), {} worker(s); \
              Service {} synthesized ({})",
             rc.namespace,
             rc.name,
-            lease.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into()),
+            lease
+                .pid
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "?".into()),
             lease.ports.gcs,
             lease.ports.client,
             lease.ports.dashboard,
@@ -280,7 +316,9 @@ impl LabSession {
             worker.stop().await;
         }
         problems.extend(self.pool.release(cluster.lease.id).await);
-        self.notes.push(format!("RayCluster {key} deleted: its head lease was released"));
+        self.notes.push(format!(
+            "RayCluster {key} deleted: its head lease was released"
+        ));
         problems
     }
 
@@ -322,7 +360,12 @@ impl LabSession {
             .settings
             .tcp_services
             .iter()
-            .filter_map(|(port, value)| self.ports.tcp.get(port).map(|local| (port.clone(), (*local, value.clone()))))
+            .filter_map(|(port, value)| {
+                self.ports
+                    .tcp
+                    .get(port)
+                    .map(|local| (port.clone(), (*local, value.clone())))
+            })
             .collect();
         let mut routes = compute(&RoutingInput {
             services,
@@ -397,21 +440,37 @@ impl LabSession {
         };
         let ports = cluster.lease.ports;
         let version = http_get_local(ports.dashboard, "/api/version").await;
-        if !version.as_deref().is_some_and(|b| b.contains("ray_version")) {
-            return Err(format!("head dashboard 127.0.0.1:{} does not answer /api/version", ports.dashboard));
+        if !version
+            .as_deref()
+            .is_some_and(|b| b.contains("ray_version"))
+        {
+            return Err(format!(
+                "head dashboard 127.0.0.1:{} does not answer /api/version",
+                ports.dashboard
+            ));
         }
-        if TcpStream::connect(("127.0.0.1", ports.client)).await.is_err() {
-            return Err(format!("head client port 127.0.0.1:{} refuses connections", ports.client));
+        if TcpStream::connect(("127.0.0.1", ports.client))
+            .await
+            .is_err()
+        {
+            return Err(format!(
+                "head client port 127.0.0.1:{} refuses connections",
+                ports.client
+            ));
         }
         let wanted_workers = match spec.condition.unwrap_or(RayClusterCondition::Ready) {
-            RayClusterCondition::Ready => spec.ready_workers.unwrap_or(cluster.object.worker_replicas),
+            RayClusterCondition::Ready => {
+                spec.ready_workers.unwrap_or(cluster.object.worker_replicas)
+            }
             _ => spec.ready_workers.unwrap_or(0),
         };
         if wanted_workers > 0 {
             let alive = alive_nodes(ports.dashboard).await.unwrap_or(0);
             let workers = alive.saturating_sub(1);
             if workers < wanted_workers {
-                return Err(format!("{workers} of {wanted_workers} worker node(s) alive"));
+                return Err(format!(
+                    "{workers} of {wanted_workers} worker node(s) alive"
+                ));
             }
         }
         Ok(format!(
@@ -470,7 +529,10 @@ async fn http_get_local(port: u16, path: &str) -> Option<String> {
         let (head, body) = text.split_once("\r\n\r\n")?;
         head.contains(" 200 ").then(|| body.to_string())
     };
-    tokio::time::timeout(Duration::from_secs(2), attempt).await.ok().flatten()
+    tokio::time::timeout(Duration::from_secs(2), attempt)
+        .await
+        .ok()
+        .flatten()
 }
 
 /// Nodes the head's dashboard reports ALIVE.
@@ -480,7 +542,10 @@ async fn alive_nodes(dashboard: u16) -> Option<u32> {
     fn count(v: &serde_json::Value) -> u32 {
         match v {
             serde_json::Value::Object(o) => {
-                let own = u32::from(o.get("state").and_then(|s| s.as_str()) == Some("ALIVE") && o.contains_key("node_id"));
+                let own = u32::from(
+                    o.get("state").and_then(|s| s.as_str()) == Some("ALIVE")
+                        && o.contains_key("node_id"),
+                );
                 own + o.values().map(count).sum::<u32>()
             }
             serde_json::Value::Array(a) => a.iter().map(count).sum(),
@@ -549,7 +614,10 @@ impl Session for LabSession {
         };
         let key = ObjectKey {
             kind: "RayCluster".into(),
-            namespace: spec.namespace.clone().unwrap_or_else(|| self.run.namespace.clone()),
+            namespace: spec
+                .namespace
+                .clone()
+                .unwrap_or_else(|| self.run.namespace.clone()),
             name: name.clone(),
         };
         let deadline = Instant::now() + timeout;
@@ -572,7 +640,11 @@ impl Session for LabSession {
         }
     }
 
-    async fn expect_denied(&mut self, _manifests: &[Manifest], _message_contains: &str) -> Result<String, StepError> {
+    async fn expect_denied(
+        &mut self,
+        _manifests: &[Manifest],
+        _message_contains: &str,
+    ) -> Result<String, StepError> {
         Err(StepError::Unsupported(
             "lab cannot stand in for admission webhooks (expectDenied)".into(),
         ))
@@ -601,7 +673,11 @@ impl Session for LabSession {
             let mut text = String::new();
             for file in ["ray-head.out", "ray-head.err"] {
                 let path = cluster.lease.log_dir.join(file);
-                text.push_str(&format!("==> {} <==\n{}\n", path.display(), tail_of_file(&path, 60)));
+                text.push_str(&format!(
+                    "==> {} <==\n{}\n",
+                    path.display(),
+                    tail_of_file(&path, 60)
+                ));
             }
             if let Ok(entries) = std::fs::read_dir(&cluster.lease.ray_log_dir) {
                 let mut files: Vec<PathBuf> = entries
@@ -615,7 +691,11 @@ impl Session for LabSession {
                     .collect();
                 files.sort();
                 for path in files {
-                    text.push_str(&format!("==> {} <==\n{}\n", path.display(), tail_of_file(&path, 40)));
+                    text.push_str(&format!(
+                        "==> {} <==\n{}\n",
+                        path.display(),
+                        tail_of_file(&path, 40)
+                    ));
                 }
             }
             for worker in &cluster.workers {
@@ -629,7 +709,11 @@ impl Session for LabSession {
     fn how_to_reach(&self) -> String {
         let mut lines = vec![format!(
             "lab nginx pid {}: http localhost:{}, https localhost:{}{} (config {})",
-            self.nginx.as_ref().and_then(Nginx::pid).map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            self.nginx
+                .as_ref()
+                .and_then(Nginx::pid)
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "-".into()),
             self.ports.http,
             self.ports.https,
             self.ports

@@ -21,7 +21,8 @@ pub fn unsupported_reason(scenario: &Scenario, project_root: &Path) -> Option<St
             }
             Install::KuberayApiserver(_) => {
                 return Some(
-                    "lab cannot stand in for the KubeRay apiserver (install.kuberayApiserver)".into(),
+                    "lab cannot stand in for the KubeRay apiserver (install.kuberayApiserver)"
+                        .into(),
                 );
             }
             Install::IngressNginx(nginx) => {
@@ -75,11 +76,16 @@ fn step_reason(step: &Step, project_root: &Path) -> Option<String> {
             )),
         },
         Action::Apply(src) | Action::Delete(src) => {
-            let manifests = placeholder_manifests(project_root, src.file.as_deref(), src.inline.as_deref())?;
-            manifests.iter().find_map(|m| match translate(m, "placeholder") {
-                Err(err @ TranslateError::Unsupported(_)) => Some(format!("{err} (step `{}`)", step.name)),
-                _ => None,
-            })
+            let manifests =
+                placeholder_manifests(project_root, src.file.as_deref(), src.inline.as_deref())?;
+            manifests
+                .iter()
+                .find_map(|m| match translate(m, "placeholder") {
+                    Err(err @ TranslateError::Unsupported(_)) => {
+                        Some(format!("{err} (step `{}`)", step.name))
+                    }
+                    _ => None,
+                })
         }
         Action::Probe(_) | Action::Command(_) => None,
     }
@@ -88,7 +94,11 @@ fn step_reason(step: &Step, project_root: &Path) -> Option<String> {
 /// The manifests of an apply step with every `${VAR}` replaced by a
 /// placeholder (kinds and annotations never depend on run-time values).
 /// `None` when they cannot be read: the run reports that itself.
-pub fn placeholder_manifests(root: &Path, file: Option<&str>, inline: Option<&str>) -> Option<Vec<Manifest>> {
+pub fn placeholder_manifests(
+    root: &Path,
+    file: Option<&str>,
+    inline: Option<&str>,
+) -> Option<Vec<Manifest>> {
     let text = match (file, inline) {
         (Some(f), _) => std::fs::read_to_string(root.join(f)).ok()?,
         (None, Some(t)) => t.to_string(),
@@ -109,7 +119,9 @@ pub fn planned_objects(scenario: &Scenario, project_root: &Path) -> Vec<LabObjec
         .steps
         .iter()
         .filter_map(|s| match &s.action {
-            Action::Apply(src) => placeholder_manifests(project_root, src.file.as_deref(), src.inline.as_deref()),
+            Action::Apply(src) => {
+                placeholder_manifests(project_root, src.file.as_deref(), src.inline.as_deref())
+            }
             _ => None,
         })
         .flatten()

@@ -61,7 +61,12 @@ impl Target for LabTarget {
         unsupported_reason(scenario, project_root)
     }
 
-    fn plan(&self, scenario: &Scenario, project_root: &Path, _k8s_version: Option<&str>) -> Result<TargetPlan, String> {
+    fn plan(
+        &self,
+        scenario: &Scenario,
+        project_root: &Path,
+        _k8s_version: Option<&str>,
+    ) -> Result<TargetPlan, String> {
         let placeholder = "<port chosen at run time>";
         let mut variables: BTreeMap<String, String> = [
             ("NAMESPACE", "<scenario namespace>".to_string()),
@@ -75,15 +80,26 @@ impl Target for LabTarget {
         .collect();
         let settings = LabSettings::from_installs(&scenario.install, &variables)?;
         for port in settings.tcp_services.keys() {
-            variables.insert(format!("INGRESS_TCP_{port}"), format!("localhost:{placeholder}"));
+            variables.insert(
+                format!("INGRESS_TCP_{port}"),
+                format!("localhost:{placeholder}"),
+            );
         }
         let objects = planned_objects(scenario, project_root);
         let mut processes = String::new();
         let _ = writeln!(
             processes,
             "nginx (ingress-nginx stand-in): HTTP, HTTPS{} listeners on 127.0.0.1; ssl passthrough {}",
-            if settings.tcp_services.is_empty() { "" } else { " and tcp-services" },
-            if settings.ssl_passthrough { "on" } else { "off" }
+            if settings.tcp_services.is_empty() {
+                ""
+            } else {
+                " and tcp-services"
+            },
+            if settings.ssl_passthrough {
+                "on"
+            } else {
+                "off"
+            }
         );
         // Plan-time stand-ins: fake local ports so the config can be shown.
         let mut heads = Vec::new();
@@ -96,7 +112,11 @@ impl Target for LabTarget {
                         "Ray {} head for RayCluster {} (TLS {}, --num-cpus {}){}; Service {}-head-svc {}",
                         super::venv::RAY_VERSION,
                         rc.name,
-                        if rc.tls { "on, from the run's CA" } else { "off; shared with other scenarios" },
+                        if rc.tls {
+                            "on, from the run's CA"
+                        } else {
+                            "off; shared with other scenarios"
+                        },
                         rc.head_num_cpus.unwrap_or(1).max(1),
                         if rc.worker_replicas > 0 {
                             format!(" + {} worker node(s)", rc.worker_replicas)
@@ -104,15 +124,23 @@ impl Target for LabTarget {
                             String::new()
                         },
                         rc.name,
-                        if settings.head_cluster_ip_service { "with a ClusterIP" } else { "headless" },
+                        if settings.head_cluster_ip_service {
+                            "with a ClusterIP"
+                        } else {
+                            "headless"
+                        },
                     );
                     let base = 20000 + 10 * i as u16;
                     heads.push(LocalHead {
                         cluster: rc.name.clone(),
                         namespace: rc.namespace.clone(),
-                        ports: [(RayPort::Gcs, base), (RayPort::Client, base + 1), (RayPort::Dashboard, base + 2)]
-                            .into_iter()
-                            .collect(),
+                        ports: [
+                            (RayPort::Gcs, base),
+                            (RayPort::Client, base + 1),
+                            (RayPort::Dashboard, base + 2),
+                        ]
+                        .into_iter()
+                        .collect(),
                     });
                     services.push(ServiceObject::kuberay_head(
                         &rc.name,

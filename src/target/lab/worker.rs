@@ -30,7 +30,8 @@ impl RayWorker {
         name: &str,
     ) -> Result<RayWorker, LabError> {
         let p = free_ports(6).map_err(|e| LabError::io("choosing free ports", e))?;
-        let workers = free_port_range(WORKER_PORTS).map_err(|e| LabError::io("choosing worker ports", e))?;
+        let workers =
+            free_port_range(WORKER_PORTS).map_err(|e| LabError::io("choosing worker ports", e))?;
         let mut cmd = Command::new(&venv.ray);
         cmd.args(["start", "--block", "--disable-usage-stats"])
             .arg(format!("--address=127.0.0.1:{gcs_port}"))
@@ -59,7 +60,9 @@ impl RayWorker {
             }
         }
         let process = ManagedProcess::spawn(name, cmd, log_dir)?;
-        Ok(RayWorker { process: Some(process) })
+        Ok(RayWorker {
+            process: Some(process),
+        })
     }
 
     /// The pid of its `ray start --block` process, while running.
@@ -69,7 +72,10 @@ impl RayWorker {
 
     /// The last lines of its stdout/stderr.
     pub fn log_tail(&self, lines: usize) -> String {
-        self.process.as_ref().map(|p| p.log_tail(lines)).unwrap_or_default()
+        self.process
+            .as_ref()
+            .map(|p| p.log_tail(lines))
+            .unwrap_or_default()
     }
 
     /// SIGTERM to its pid, SIGKILL to its group after 15 s. Idempotent.
