@@ -8,6 +8,9 @@ use crate::target::Manifest;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// Keys of the ingress-nginx controller ConfigMap the lab implements.
+pub const SUPPORTED_CONTROLLER_KEYS: &[&str] = &["enable-underscores-in-headers"];
+
 /// Why the lab cannot run `scenario`, naming the thing; `None` when it can.
 pub fn unsupported_reason(scenario: &Scenario, project_root: &Path) -> Option<String> {
     for install in &scenario.install {
@@ -26,8 +29,14 @@ pub fn unsupported_reason(scenario: &Scenario, project_root: &Path) -> Option<St
                 );
             }
             Install::IngressNginx(nginx) => {
-                if !nginx.config.is_empty() {
-                    let keys: Vec<&str> = nginx.config.keys().map(String::as_str).collect();
+                let unsupported: Vec<&str> = nginx
+                    .config
+                    .keys()
+                    .map(String::as_str)
+                    .filter(|k| !SUPPORTED_CONTROLLER_KEYS.contains(k))
+                    .collect();
+                if !unsupported.is_empty() {
+                    let keys = unsupported;
                     return Some(format!(
                         "lab cannot stand in for the ingress-nginx controller ConfigMap \
                          (install.ingressNginx.config: {})",

@@ -185,6 +185,7 @@ impl Target for LabTarget {
                 ssl_passthrough: settings.ssl_passthrough,
                 server_cert: "<run dir>/server.crt".into(),
                 server_key: "<run dir>/server.key".into(),
+                underscores_in_headers: settings.underscores_in_headers,
             },
             &routes,
         );
