@@ -401,6 +401,31 @@ async fn run_checks(
     let v = run(grpc(&plain_client, None, GrpcExpectation::Ready)).await;
     c.expect("grpcReady plaintext head", &v, true, &[None]);
 
+    // READY without the Ray call: the server's SETTINGS decide.
+    let settings_only = |t: TlsSpec| {
+        Probe::GrpcReady(GrpcReadyProbe {
+            address: client.clone(),
+            tls: Some(t),
+            ray_ping: false,
+            expect: GrpcExpectation::Ready,
+        })
+    };
+    let v = run(settings_only(good())).await;
+    c.expect("grpcReady without PING, good cert", &v, true, &[None]);
+    let v = run(settings_only(tls(
+        Some("localhost"),
+        Some(CA),
+        None,
+        Some("1.3"),
+    )))
+    .await;
+    c.expect(
+        "grpcReady without PING, no cert, TLS 1.3",
+        &v,
+        false,
+        &[Some(Stage::Http2)],
+    );
+
     // mtls.
     for version in ["1.2", "1.3"] {
         let t = Instant::now();
