@@ -5,6 +5,8 @@
 //! planned for a target, run by the runner against a [`target::Target`], and
 //! its outcomes are written as reports.
 
+pub mod install;
+pub mod k8s;
 pub mod plan;
 pub mod probe;
 pub mod progress;

@@ -7,6 +7,8 @@
 //! session publishes as template variables.
 
 pub mod availability;
+pub mod existing;
+pub mod kind;
 pub mod lab;
 pub mod registry;
 

@@ -1,0 +1,313 @@
+//! ingress-nginx, the final release (v1.15.1), from its kind deploy manifest.
+//!
+//! The manifest is fetched at run time from its release tag and checked
+//! before use: it must name the pinned controller image digest (the part
+//! that decides what runs), and its sha256 is reported; with
+//! `RAYCONFORM_INGRESS_NGINX_SHA256` set, the sha256 must match too. It is
+//! not generated here because its admission Jobs use a certgen image whose
+//! digest only the manifest pins; `RAYCONFORM_INGRESS_NGINX_MANIFEST` points
+//! at a local copy for offline machines. Our changes (passthrough flag, TCP
+//! services, controller config) are applied to the parsed objects, then
+//! everything is server-side applied.
+
+use super::{InstallContext, InstallError, Installed};
+use crate::k8s::apply::Applier;
+use crate::k8s::wait;
+use crate::scenario::IngressNginxInstall;
+use crate::target::Manifest;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// The pinned release.
+pub const VERSION: &str = "v1.15.1";
+/// Where its kind manifest lives.
+pub const MANIFEST_URL: &str = "https://raw.githubusercontent.com/kubernetes/ingress-nginx/controller-v1.15.1/deploy/static/provider/kind/deploy.yaml";
+/// The controller image the manifest must name.
+pub const CONTROLLER_IMAGE: &str = "registry.k8s.io/ingress-nginx/controller:v1.15.1@sha256:594ceea76b01c592858f803f9ff4d2cb40542cae2060410b2c95f75907d659e1";
+/// Namespace of the controller.
+pub const NAMESPACE: &str = "ingress-nginx";
+/// The controller Deployment.
+pub const DEPLOYMENT: &str = "ingress-nginx-controller";
+/// The ConfigMap holding TCP services.
+pub const TCP_SERVICES_CONFIGMAP: &str = "tcp-services";
+/// The Service behind the admission webhook.
+pub const ADMISSION_SERVICE: &str = "ingress-nginx-controller-admission";
+/// Env var: path of a local copy of the manifest.
+pub const MANIFEST_ENV: &str = "RAYCONFORM_INGRESS_NGINX_MANIFEST";
+/// Env var: the sha256 the fetched manifest must have.
+pub const SHA256_ENV: &str = "RAYCONFORM_INGRESS_NGINX_SHA256";
+
+/// Why the manifest cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    /// It does not parse as YAML documents.
+    #[error("the ingress-nginx manifest does not parse: {0}")]
+    Parse(String),
+    /// It does not contain the expected objects.
+    #[error("the ingress-nginx manifest has no {0}")]
+    Missing(String),
+    /// It names another controller image than the pinned one.
+    #[error("the ingress-nginx manifest runs `{found}`, not the pinned `{CONTROLLER_IMAGE}`")]
+    WrongImage {
+        /// The image it names.
+        found: String,
+    },
+}
+
+/// The plan text.
+pub fn plan(spec: &IngressNginxInstall) -> String {
+    let mut lines = vec![
+        format!("fetch {MANIFEST_URL}"),
+        format!("check: controller image is {CONTROLLER_IMAGE}"),
+        format!(
+            "controller args added: {}",
+            if extra_args(spec).is_empty() {
+                "none".to_string()
+            } else {
+                extra_args(spec).join(" ")
+            }
+        ),
+    ];
+    if !spec.tcp_services.is_empty() {
+        lines.push(format!(
+            "ConfigMap {NAMESPACE}/{TCP_SERVICES_CONFIGMAP}: {}",
+            spec.tcp_services
+                .iter()
+                .map(|(p, s)| format!("{p} -> {s}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        lines.push(format!(
+            "hostPorts added to the controller: {}",
+            spec.tcp_services
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if !spec.config.is_empty() {
+        lines.push(format!(
+            "ConfigMap {NAMESPACE}/ingress-nginx-controller data: {}",
+            spec.config
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    lines.push(format!(
+        "server-side apply; wait for Deployment {NAMESPACE}/{DEPLOYMENT} Available, Endpoints {ADMISSION_SERVICE}, and the admission webhook answering a dry-run Ingress"
+    ));
+    lines.join("\n")
+}
+
+/// The controller flags rayconform adds.
+pub fn extra_args(spec: &IngressNginxInstall) -> Vec<String> {
+    let mut args = Vec::new();
+    if spec.ssl_passthrough {
+        args.push("--enable-ssl-passthrough".to_string());
+    }
+    if !spec.tcp_services.is_empty() {
+        args.push(format!(
+            "--tcp-services-configmap={NAMESPACE}/{TCP_SERVICES_CONFIGMAP}"
+        ));
+    }
+    args
+}
+
+/// Parses the upstream manifest, checks it, and applies the scenario's
+/// changes. `namespace` fills `${NAMESPACE}` in TCP service targets.
+pub fn customize(
+    manifest_text: &str,
+    spec: &IngressNginxInstall,
+    namespace: &str,
+) -> Result<Vec<Manifest>, ManifestError> {
+    let mut docs: Vec<Value> = serde_saphyr::from_str_multiple(manifest_text)
+        .map_err(|e| ManifestError::Parse(e.to_string()))?;
+    docs.retain(|d| !d.is_null());
+    let deployment = docs
+        .iter_mut()
+        .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == DEPLOYMENT)
+        .ok_or_else(|| ManifestError::Missing(format!("Deployment {DEPLOYMENT}")))?;
+    let container = deployment
+        .pointer_mut("/spec/template/spec/containers")
+        .and_then(Value::as_array_mut)
+        .and_then(|cs| cs.iter_mut().find(|c| c["name"] == "controller"))
+        .ok_or_else(|| ManifestError::Missing("controller container".into()))?;
+    let image = container["image"].as_str().unwrap_or_default().to_string();
+    if image != CONTROLLER_IMAGE {
+        return Err(ManifestError::WrongImage { found: image });
+    }
+    let args = container["args"]
+        .as_array_mut()
+        .ok_or_else(|| ManifestError::Missing("controller args".into()))?;
+    for arg in extra_args(spec) {
+        let flag = arg.split('=').next().unwrap_or_default().to_string();
+        args.retain(|a| {
+            a.as_str()
+                .is_none_or(|a| a.split('=').next() != Some(&flag))
+        });
+        args.push(Value::String(arg));
+    }
+    if !spec.tcp_services.is_empty() {
+        let ports = container["ports"]
+            .as_array_mut()
+            .ok_or_else(|| ManifestError::Missing("controller ports".into()))?;
+        for port in spec
+            .tcp_services
+            .keys()
+            .filter_map(|p| p.parse::<u16>().ok())
+        {
+            ports.retain(|p| p["containerPort"] != port);
+            ports.push(json!({
+                "name": format!("tcp-{port}"),
+                "containerPort": port,
+                "hostPort": port,
+                "protocol": "TCP"
+            }));
+        }
+        let data: serde_json::Map<String, Value> = spec
+            .tcp_services
+            .iter()
+            .map(|(port, target)| {
+                (
+                    port.clone(),
+                    Value::String(target.replace("${NAMESPACE}", namespace)),
+                )
+            })
+            .collect();
+        docs.push(json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": TCP_SERVICES_CONFIGMAP, "namespace": NAMESPACE},
+            "data": data
+        }));
+    }
+    if !spec.config.is_empty() {
+        let config = docs
+            .iter_mut()
+            .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == DEPLOYMENT)
+            .ok_or_else(|| ManifestError::Missing(format!("ConfigMap {DEPLOYMENT}")))?;
+        if !config["data"].is_object() {
+            config["data"] = json!({});
+        }
+        for (k, v) in &spec.config {
+            config["data"][k] = Value::String(v.clone());
+        }
+    }
+    Ok(docs)
+}
+
+/// SHA-256 of `bytes` as hex, with the ring provider rustls already uses.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let suite = rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256;
+    let hash = suite
+        .tls13()
+        .map(|s| s.common.hash_provider.hash(bytes))
+        .expect("TLS13_AES_128_GCM_SHA256 is a TLS 1.3 suite");
+    hash.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn fetch_manifest() -> Result<(String, String), InstallError> {
+    if let Ok(path) = std::env::var(MANIFEST_ENV) {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| InstallError::Artifact(format!("{MANIFEST_ENV}={path}: {e}")))?;
+        let sha = sha256_hex(text.as_bytes());
+        return Ok((text, sha));
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|e| InstallError::Artifact(e.to_string()))?;
+    let response = client
+        .get(MANIFEST_URL)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| InstallError::Artifact(format!("fetch {MANIFEST_URL}: {e}")))?;
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| InstallError::Artifact(format!("fetch {MANIFEST_URL}: {e}")))?;
+    let sha = sha256_hex(&bytes);
+    if let Ok(expected) = std::env::var(SHA256_ENV)
+        && expected.trim() != sha
+    {
+        return Err(InstallError::Artifact(format!(
+            "{MANIFEST_URL} has sha256 {sha}, {SHA256_ENV} says {expected}"
+        )));
+    }
+    let text = String::from_utf8(bytes.to_vec())
+        .map_err(|e| InstallError::Artifact(format!("{MANIFEST_URL}: {e}")))?;
+    Ok((text, sha))
+}
+
+/// A harmless Ingress the admission webhook must accept (dry run only).
+pub fn webhook_probe_ingress(namespace: &str) -> Manifest {
+    json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": "rayconform-webhook-probe", "namespace": namespace},
+        "spec": {
+            "ingressClassName": "nginx",
+            "rules": [{"host": "webhook-probe.invalid", "http": {"paths": [{
+                "path": "/", "pathType": "Prefix",
+                "backend": {"service": {"name": "rayconform-webhook-probe", "port": {"number": 80}}}
+            }]}}]
+        }
+    })
+}
+
+/// Installs (or updates) the controller and waits until it and its
+/// admission webhook answer.
+pub async fn install(
+    spec: &IngressNginxInstall,
+    ctx: &InstallContext,
+) -> Result<Installed, InstallError> {
+    let (text, sha) = fetch_manifest().await?;
+    let docs = customize(&text, spec, &ctx.namespace)
+        .map_err(|e| InstallError::Artifact(e.to_string()))?;
+    let mut applier = Applier::new(ctx.client.clone());
+    for (i, doc) in docs.iter().enumerate() {
+        applier.apply(i + 1, doc, NAMESPACE).await?;
+    }
+    (ctx.progress)("waiting for the ingress-nginx controller");
+    wait::deployment_available(&ctx.client, NAMESPACE, DEPLOYMENT, Duration::from_secs(300))
+        .await?;
+    wait::endpoints_populated(
+        &ctx.client,
+        NAMESPACE,
+        ADMISSION_SERVICE,
+        Duration::from_secs(120),
+    )
+    .await?;
+    // The webhook's readiness is not visible as an object: ask it, with
+    // backoff, until it accepts a harmless Ingress.
+    let probe = webhook_probe_ingress(&ctx.namespace);
+    let started = std::time::Instant::now();
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match applier.apply_dry_run(&probe, &ctx.namespace).await {
+            Ok(()) => break,
+            Err(e) if started.elapsed() > Duration::from_secs(120) => {
+                return Err(InstallError::Artifact(format!(
+                    "the admission webhook did not accept a dry-run Ingress within 120s: {e}"
+                )));
+            }
+            Err(_) => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(4));
+            }
+        }
+    }
+    Ok(Installed {
+        component: "ingressNginx",
+        version: VERSION.to_string(),
+        summary: format!(
+            "ingress-nginx {VERSION} ({}), manifest sha256 {sha}",
+            extra_args(spec).join(" ")
+        ),
+    })
+}

@@ -1,0 +1,178 @@
+//! Installing cluster components (one file per component). Every install is
+//! idempotent (server-side apply or `helm upgrade --install`), pinned,
+//! waited for, and reports the version it installed.
+
+pub mod command;
+pub mod ingress_nginx;
+pub mod istio;
+pub mod kuberay_apiserver;
+pub mod kuberay_operator;
+
+use crate::k8s::apply::ApplyError;
+use crate::k8s::wait::WaitError;
+use crate::scenario::Install;
+use crate::target::{Manifest, ProgressFn};
+use kube::Client;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Why an install did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    /// A needed program is missing.
+    #[error("{0}")]
+    MissingTool(String),
+    /// A program failed or timed out.
+    #[error(transparent)]
+    Command(#[from] command::CommandError),
+    /// Downloading or checking a pinned artifact failed.
+    #[error("{0}")]
+    Artifact(String),
+    /// Applying an object failed.
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    /// The component did not become ready.
+    #[error(transparent)]
+    Wait(#[from] WaitError),
+}
+
+/// What an install needs from the target.
+pub struct InstallContext {
+    /// The cluster.
+    pub client: Client,
+    /// Kubeconfig file for helm and istioctl.
+    pub kubeconfig: PathBuf,
+    /// Kube context within it, if not the current one.
+    pub context: Option<String>,
+    /// The scenario's namespace (for webhook checks).
+    pub namespace: String,
+    /// Live progress.
+    pub progress: ProgressFn,
+}
+
+/// What got installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installed {
+    /// Component name as in scenarios (`ingressNginx`, ...).
+    pub component: &'static str,
+    /// The installed version.
+    pub version: String,
+    /// One line: what is running and where.
+    pub summary: String,
+}
+
+/// The component name as written in scenarios.
+pub fn component_name(install: &Install) -> &'static str {
+    match install {
+        Install::IngressNginx(_) => "ingressNginx",
+        Install::KuberayOperator(_) => "kuberayOperator",
+        Install::KuberayApiserver(_) => "kuberayApiserver",
+        Install::Istio(_) => "istio",
+    }
+}
+
+/// The version an install will put in place.
+pub fn version(install: &Install) -> String {
+    match install {
+        Install::IngressNginx(_) => ingress_nginx::VERSION.to_string(),
+        Install::KuberayOperator(i) => i
+            .version
+            .clone()
+            .unwrap_or_else(|| kuberay_operator::CHART_VERSION.to_string()),
+        Install::KuberayApiserver(i) => i
+            .version
+            .clone()
+            .unwrap_or_else(|| kuberay_apiserver::CHART_VERSION.to_string()),
+        Install::Istio(i) => i
+            .version
+            .clone()
+            .unwrap_or_else(|| istio::VERSION.to_string()),
+    }
+}
+
+/// The plan text of one install: what will be run and applied.
+pub fn plan(install: &Install, namespace: &str) -> (String, String) {
+    let title = format!("install {} {}", component_name(install), version(install));
+    let text = match install {
+        Install::IngressNginx(i) => ingress_nginx::plan(i),
+        Install::KuberayOperator(i) => kuberay_operator::plan(i),
+        Install::KuberayApiserver(i) => kuberay_apiserver::plan(i),
+        Install::Istio(i) => istio::plan(i, namespace),
+    };
+    (title, text)
+}
+
+/// Installs one component and waits until it serves.
+pub async fn install(install: &Install, ctx: &InstallContext) -> Result<Installed, InstallError> {
+    (ctx.progress)(&format!(
+        "installing {} {}",
+        component_name(install),
+        version(install)
+    ));
+    match install {
+        Install::IngressNginx(i) => ingress_nginx::install(i, ctx).await,
+        Install::KuberayOperator(i) => kuberay_operator::install(i, ctx).await,
+        Install::KuberayApiserver(i) => kuberay_apiserver::install(i, ctx).await,
+        Install::Istio(i) => istio::install(i, ctx).await,
+    }
+}
+
+/// Labels the scenario namespace needs (Istio sidecar injection).
+pub fn namespace_labels(installs: &[Install]) -> BTreeMap<String, String> {
+    installs
+        .iter()
+        .filter_map(|i| match i {
+            Install::Istio(istio) if istio.inject_namespace => {
+                Some(("istio-injection".to_string(), "enabled".to_string()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Objects to create in the scenario namespace (STRICT PeerAuthentication).
+pub fn namespace_manifests(installs: &[Install], namespace: &str) -> Vec<Manifest> {
+    installs
+        .iter()
+        .filter_map(|i| match i {
+            Install::Istio(istio) if istio.strict_mtls => {
+                Some(istio::strict_peer_authentication(namespace))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Installs what the scenario lists that `done` does not already hold,
+/// then creates the namespace objects installs call for. Returns one line
+/// per install (with its version) for the report.
+pub async fn install_all(
+    installs: &[Install],
+    ctx: &InstallContext,
+    done: &mut Vec<Install>,
+) -> Result<Vec<String>, InstallError> {
+    let mut lines = Vec::new();
+    for item in installs {
+        if done.contains(item) {
+            lines.push(format!(
+                "{} {} already installed",
+                component_name(item),
+                version(item)
+            ));
+            continue;
+        }
+        let installed = install(item, ctx).await?;
+        lines.push(installed.summary);
+        // Another spec of the same component replaces the older one.
+        done.retain(|d| component_name(d) != component_name(item));
+        done.push(item.clone());
+    }
+    let mut applier = crate::k8s::apply::Applier::new(ctx.client.clone());
+    for (i, m) in namespace_manifests(installs, &ctx.namespace)
+        .iter()
+        .enumerate()
+    {
+        applier.apply(i + 1, m, &ctx.namespace).await?;
+    }
+    Ok(lines)
+}

@@ -1,0 +1,330 @@
+//! Waits as watches: each wait lists once, then follows the watch stream and
+//! re-checks its condition on every change, so it returns as soon as the
+//! API server reports the change. On timeout the error carries the last
+//! state it observed.
+
+use super::raycluster::{self, RayClusterStatus};
+use crate::scenario::{RayClusterCondition, WaitSpec, WaitTarget};
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Endpoints, Pod};
+use kube::api::{Api, DynamicObject};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::time::{Duration, Instant};
+
+/// A wait that did not see its condition.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WaitError {
+    /// The deadline passed.
+    #[error("timed out after {}s waiting for {what}; last observed: {last_state}", waited.as_secs_f32())]
+    Timeout {
+        /// What was waited for.
+        what: String,
+        /// How long.
+        waited: Duration,
+        /// The last state seen (or why nothing was seen).
+        last_state: String,
+        /// Watch errors met on the way (the watch retries them).
+        watch_errors: Vec<String>,
+    },
+}
+
+impl WaitError {
+    /// Evidence lines for a step failure.
+    pub fn evidence(&self) -> Vec<String> {
+        match self {
+            WaitError::Timeout {
+                last_state,
+                watch_errors,
+                ..
+            } => std::iter::once(format!("last observed: {last_state}"))
+                .chain(watch_errors.iter().map(|e| format!("watch error: {e}")))
+                .collect(),
+        }
+    }
+}
+
+/// Whether the watched objects satisfy the condition: `Ok(summary)` when
+/// they do, `Err(state)` describing them when not yet.
+pub type Check<K> = Box<dyn FnMut(&BTreeMap<String, K>) -> Result<String, String> + Send>;
+
+/// Watches `api` (narrowed by `config`) until `check` passes or `timeout`.
+pub async fn watch_until<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    what: &str,
+    timeout: Duration,
+    mut check: Check<K>,
+) -> Result<String, WaitError>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+{
+    let started = Instant::now();
+    let stream = watcher(api, config).default_backoff();
+    futures::pin_mut!(stream);
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    let mut objects: BTreeMap<String, K> = BTreeMap::new();
+    let mut listing: BTreeMap<String, K> = BTreeMap::new();
+    let mut last_state = "nothing observed yet (no list answer from the API server)".to_string();
+    let mut watch_errors: Vec<String> = Vec::new();
+    loop {
+        let event = tokio::select! {
+            () = &mut deadline => {
+                return Err(WaitError::Timeout {
+                    what: what.to_string(),
+                    waited: started.elapsed(),
+                    last_state,
+                    watch_errors,
+                });
+            }
+            event = stream.next() => event,
+        };
+        let changed = match event {
+            None => false,
+            Some(Err(e)) => {
+                if watch_errors.len() < 5 {
+                    watch_errors.push(e.to_string());
+                }
+                false
+            }
+            Some(Ok(watcher::Event::Init)) => {
+                listing.clear();
+                false
+            }
+            Some(Ok(watcher::Event::InitApply(o))) => {
+                listing.insert(key(&o), o);
+                false
+            }
+            Some(Ok(watcher::Event::InitDone)) => {
+                objects = std::mem::take(&mut listing);
+                true
+            }
+            Some(Ok(watcher::Event::Apply(o))) => {
+                objects.insert(key(&o), o);
+                true
+            }
+            Some(Ok(watcher::Event::Delete(o))) => {
+                objects.remove(&key(&o));
+                true
+            }
+        };
+        if changed {
+            match check(&objects) {
+                Ok(summary) => {
+                    return Ok(format!(
+                        "{summary} (after {} ms)",
+                        started.elapsed().as_millis()
+                    ));
+                }
+                Err(state) => last_state = state,
+            }
+        }
+    }
+}
+
+fn key<K: Resource>(o: &K) -> String {
+    format!("{}/{}", o.namespace().unwrap_or_default(), o.name_any())
+}
+
+fn by_name(name: &str) -> watcher::Config {
+    watcher::Config::default().fields(&format!("metadata.name={name}"))
+}
+
+/// Runs a scenario `wait` in `default_namespace` (unless it names one).
+pub async fn run(
+    client: &Client,
+    default_namespace: &str,
+    spec: &WaitSpec,
+    timeout: Duration,
+) -> Result<String, WaitError> {
+    let ns = spec.namespace.as_deref().unwrap_or(default_namespace);
+    match &spec.target {
+        WaitTarget::RayCluster(name) => {
+            let condition = spec.condition.unwrap_or(RayClusterCondition::Ready);
+            ray_cluster(client, ns, name, condition, spec.ready_workers, timeout).await
+        }
+        WaitTarget::Deployment(name) => deployment_available(client, ns, name, timeout).await,
+        WaitTarget::Pods(selector) => pods_ready(client, ns, selector, timeout).await,
+        WaitTarget::Endpoints(name) => endpoints_populated(client, ns, name, timeout).await,
+    }
+}
+
+/// Waits for a RayCluster condition (and at least `ready_workers` ready
+/// workers, when given).
+pub async fn ray_cluster(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    condition: RayClusterCondition,
+    ready_workers: Option<u32>,
+    timeout: Duration,
+) -> Result<String, WaitError> {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), ns, &raycluster::api_resource());
+    let wanted = match condition {
+        RayClusterCondition::Ready => "state ready".to_string(),
+        RayClusterCondition::HeadPodReady => "condition HeadPodReady".to_string(),
+        RayClusterCondition::RayClusterProvisioned => "condition RayClusterProvisioned".to_string(),
+    };
+    let wanted = match ready_workers {
+        Some(n) => format!("{wanted} and {n} ready workers"),
+        None => wanted,
+    };
+    let what = format!("RayCluster {ns}/{name}: {wanted}");
+    let name_owned = name.to_string();
+    let check: Check<DynamicObject> = Box::new(move |objects| {
+        let Some(object) = objects.values().next() else {
+            return Err(format!("RayCluster {name_owned} does not exist"));
+        };
+        let status = RayClusterStatus::of(&object.data);
+        let holds = match condition {
+            RayClusterCondition::Ready => status.state == "ready",
+            RayClusterCondition::HeadPodReady => status.condition_true("HeadPodReady"),
+            RayClusterCondition::RayClusterProvisioned => {
+                status.condition_true("RayClusterProvisioned")
+            }
+        };
+        let workers_ok = ready_workers.is_none_or(|n| status.ready_worker_replicas >= i64::from(n));
+        if holds && workers_ok {
+            Ok(format!(
+                "RayCluster {name_owned}: {wanted}: {}",
+                status.describe()
+            ))
+        } else {
+            Err(status.describe())
+        }
+    });
+    watch_until(api, by_name(name), &what, timeout, check).await
+}
+
+/// Waits for a Deployment's `Available` condition.
+pub async fn deployment_available(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    timeout: Duration,
+) -> Result<String, WaitError> {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    let name_owned = name.to_string();
+    let check: Check<Deployment> = Box::new(move |objects| {
+        let Some(d) = objects.values().next() else {
+            return Err(format!("Deployment {name_owned} does not exist"));
+        };
+        let status = d.status.clone().unwrap_or_default();
+        let conditions: Vec<String> = status
+            .conditions
+            .iter()
+            .flatten()
+            .map(|c| {
+                format!(
+                    "{}={} ({})",
+                    c.type_,
+                    c.status,
+                    c.reason.clone().unwrap_or_default()
+                )
+            })
+            .collect();
+        let state = format!(
+            "readyReplicas={}/{}, conditions=[{}]",
+            status.ready_replicas.unwrap_or(0),
+            d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+            conditions.join(", ")
+        );
+        let available = status
+            .conditions
+            .iter()
+            .flatten()
+            .any(|c| c.type_ == "Available" && c.status == "True");
+        if available {
+            Ok(format!("Deployment {name_owned} Available: {state}"))
+        } else {
+            Err(state)
+        }
+    });
+    let what = format!("Deployment {ns}/{name} Available");
+    watch_until(api, by_name(name), &what, timeout, check).await
+}
+
+/// Waits until at least one pod matches `selector` and all matching pods
+/// are Ready.
+pub async fn pods_ready(
+    client: &Client,
+    ns: &str,
+    selector: &str,
+    timeout: Duration,
+) -> Result<String, WaitError> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let selector_owned = selector.to_string();
+    let check: Check<Pod> = Box::new(move |objects| {
+        if objects.is_empty() {
+            return Err(format!("no pod matches `{selector_owned}`"));
+        }
+        let states: Vec<(String, bool, String)> = objects
+            .values()
+            .map(|p| {
+                let status = p.status.clone().unwrap_or_default();
+                let ready = status
+                    .conditions
+                    .iter()
+                    .flatten()
+                    .any(|c| c.type_ == "Ready" && c.status == "True");
+                let phase = status.phase.unwrap_or_else(|| "Unknown".into());
+                (p.name_any(), ready, phase)
+            })
+            .collect();
+        let line = states
+            .iter()
+            .map(|(n, ready, phase)| format!("{n}: {phase}, ready={ready}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        if states.iter().all(|(_, ready, _)| *ready) {
+            Ok(format!(
+                "{} pod(s) matching `{selector_owned}` Ready",
+                states.len()
+            ))
+        } else {
+            Err(line)
+        }
+    });
+    let what = format!("pods `{selector}` in {ns} Ready");
+    let config = watcher::Config::default().labels(selector);
+    watch_until(api, config, &what, timeout, check).await
+}
+
+/// Waits until an Endpoints object lists at least one ready address.
+pub async fn endpoints_populated(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    timeout: Duration,
+) -> Result<String, WaitError> {
+    let api: Api<Endpoints> = Api::namespaced(client.clone(), ns);
+    let name_owned = name.to_string();
+    let check: Check<Endpoints> = Box::new(move |objects| {
+        let Some(e) = objects.values().next() else {
+            return Err(format!("Endpoints {name_owned} does not exist"));
+        };
+        let subsets = e.subsets.clone().unwrap_or_default();
+        let ready: usize = subsets
+            .iter()
+            .map(|s| s.addresses.as_ref().map_or(0, Vec::len))
+            .sum();
+        let not_ready: usize = subsets
+            .iter()
+            .map(|s| s.not_ready_addresses.as_ref().map_or(0, Vec::len))
+            .sum();
+        let state = format!("{ready} ready address(es), {not_ready} not ready");
+        if ready > 0 {
+            Ok(format!("Endpoints {name_owned}: {state}"))
+        } else {
+            Err(state)
+        }
+    });
+    let what = format!("Endpoints {ns}/{name} populated");
+    watch_until(api, by_name(name), &what, timeout, check).await
+}

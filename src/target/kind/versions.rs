@@ -1,0 +1,242 @@
+//! Which Kubernetes versions rayconform can run on kind, and which component
+//! versions support which Kubernetes versions. The one place these pins live.
+
+/// A kindest/node image pinned by digest, with the kind release it was built
+/// for (node images only work with that kind release).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeImage {
+    /// Full Kubernetes version, e.g. `1.35.8`.
+    pub version: &'static str,
+    /// Image digest (`sha256:...`).
+    pub digest: &'static str,
+    /// The kind release that built it, e.g. `v0.33.0`.
+    pub kind_release: &'static str,
+}
+
+impl NodeImage {
+    /// `1.35` for `1.35.8`.
+    pub fn minor(&self) -> &'static str {
+        let end = self.version.rfind('.').unwrap_or(self.version.len());
+        &self.version[..end]
+    }
+
+    /// The image reference for `kind create cluster --image`.
+    pub fn reference(&self) -> String {
+        format!("kindest/node:v{}@{}", self.version, self.digest)
+    }
+}
+
+/// The kind release the newest images need.
+pub const KIND_RELEASE: &str = "v0.33.0";
+
+/// Every supported node image, preferred first within a minor version.
+pub const NODE_IMAGES: &[NodeImage] = &[
+    NodeImage {
+        version: "1.37.0",
+        digest: "sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5",
+        kind_release: "v0.33.0",
+    },
+    NodeImage {
+        version: "1.36.4",
+        digest: "sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed",
+        kind_release: "v0.33.0",
+    },
+    NodeImage {
+        version: "1.35.8",
+        digest: "sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0",
+        kind_release: "v0.33.0",
+    },
+    NodeImage {
+        version: "1.34.11",
+        digest: "sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d",
+        kind_release: "v0.33.0",
+    },
+    NodeImage {
+        version: "1.35.0",
+        digest: "sha256:452d707d4862f52530247495d180205e029056831160e22870e37e3f6c1ac31f",
+        kind_release: "v0.31.0",
+    },
+    NodeImage {
+        version: "1.34.3",
+        digest: "sha256:08497ee19eace7b4b5348db5c6a1591d7752b164530a36f855cb0f2bdcbadd48",
+        kind_release: "v0.31.0",
+    },
+    NodeImage {
+        version: "1.33.7",
+        digest: "sha256:d26ef333bdb2cbe9862a0f7c3803ecc7b4303d8cea8e814b481b09949d353040",
+        kind_release: "v0.31.0",
+    },
+    NodeImage {
+        version: "1.32.11",
+        digest: "sha256:5fc52d52a7b9574015299724bd68f183702956aa4a2116ae75a63cb574b35af8",
+        kind_release: "v0.31.0",
+    },
+    NodeImage {
+        version: "1.31.14",
+        digest: "sha256:6f86cf509dbb42767b6e79debc3f2c32e4ee01386f0489b3b2be24b0a55aac2b",
+        kind_release: "v0.31.0",
+    },
+];
+
+/// The Kubernetes version used when none is asked for.
+pub const DEFAULT_VERSION: &str = "1.35";
+
+/// An unknown `--k8s-version`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Kubernetes version `{asked}` is not supported on kind; supported: {}", supported_versions().join(", "))]
+pub struct UnknownVersion {
+    /// What was asked for.
+    pub asked: String,
+}
+
+/// Supported versions as people write them: each minor, and each full version.
+pub fn supported_versions() -> Vec<String> {
+    let mut minors: Vec<&str> = NODE_IMAGES.iter().map(NodeImage::minor).collect();
+    minors.sort_by_key(|m| std::cmp::Reverse(minor_number(m)));
+    minors.dedup();
+    let mut out: Vec<String> = minors.iter().map(|m| m.to_string()).collect();
+    out.extend(NODE_IMAGES.iter().map(|i| i.version.to_string()));
+    out
+}
+
+/// The node image for `1.35` (the preferred image of that minor) or
+/// `1.35.8` (exactly that one). A leading `v` is accepted.
+pub fn node_image(asked: &str) -> Result<NodeImage, UnknownVersion> {
+    let wanted = asked.trim().trim_start_matches('v');
+    NODE_IMAGES
+        .iter()
+        .find(|i| i.version == wanted)
+        .or_else(|| NODE_IMAGES.iter().find(|i| i.minor() == wanted))
+        .copied()
+        .ok_or_else(|| UnknownVersion {
+            asked: asked.to_string(),
+        })
+}
+
+/// The minor number of `1.35` or `1.35.8` (35), if it parses.
+pub fn minor_number(version: &str) -> Option<u32> {
+    let mut parts = version.trim_start_matches('v').split('.');
+    match (parts.next(), parts.next()) {
+        (Some("1"), Some(minor)) => minor.parse().ok(),
+        _ => None,
+    }
+}
+
+/// A component release and the Kubernetes minors it supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ComponentSupport {
+    /// Component name as in scenarios (`ingressNginx`, `istio`).
+    pub component: &'static str,
+    /// Release line this row describes (`1.15`, `1.30`).
+    pub release: &'static str,
+    /// Oldest supported Kubernetes minor.
+    pub min_minor: u32,
+    /// Newest supported Kubernetes minor.
+    pub max_minor: u32,
+}
+
+/// Component support windows, from each project's own support tables.
+pub const COMPONENT_SUPPORT: &[ComponentSupport] = &[
+    ComponentSupport {
+        component: "ingressNginx",
+        release: "1.15",
+        min_minor: 31,
+        max_minor: 35,
+    },
+    ComponentSupport {
+        component: "istio",
+        release: "1.30",
+        min_minor: 32,
+        max_minor: 36,
+    },
+    ComponentSupport {
+        component: "istio",
+        release: "1.29",
+        min_minor: 31,
+        max_minor: 35,
+    },
+];
+
+/// Why `component` at `component_version` cannot run on Kubernetes
+/// `k8s_version`, or `None` when it can (or when no support row is known,
+/// e.g. KubeRay, which states no upper bound).
+pub fn component_unsupported(
+    component: &str,
+    component_version: &str,
+    k8s_version: &str,
+) -> Option<String> {
+    let minor = minor_number(k8s_version)?;
+    let row = COMPONENT_SUPPORT.iter().find(|r| {
+        r.component == component
+            && (component_version == r.release
+                || component_version
+                    .trim_start_matches('v')
+                    .starts_with(&format!("{}.", r.release)))
+    })?;
+    if (row.min_minor..=row.max_minor).contains(&minor) {
+        None
+    } else {
+        Some(format!(
+            "{component} {component_version} supports Kubernetes 1.{}–1.{} only, not {k8s_version}",
+            row.min_minor, row.max_minor
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_minor_picks_the_newest_kind_release_image() {
+        let image = node_image("1.35").unwrap();
+        assert_eq!(image.version, "1.35.8");
+        assert_eq!(image.kind_release, "v0.33.0");
+        assert!(
+            image
+                .reference()
+                .starts_with("kindest/node:v1.35.8@sha256:07b2536e")
+        );
+    }
+
+    #[test]
+    fn an_exact_version_picks_exactly_that_image() {
+        assert_eq!(node_image("1.35.0").unwrap().kind_release, "v0.31.0");
+        assert_eq!(node_image("v1.31").unwrap().version, "1.31.14");
+    }
+
+    #[test]
+    fn an_unknown_version_lists_the_supported_ones() {
+        let err = node_image("1.30").unwrap_err().to_string();
+        assert!(err.contains("`1.30` is not supported"), "{err}");
+        assert!(
+            err.contains("1.37, 1.36, 1.35, 1.34, 1.33, 1.32, 1.31"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn component_windows_decide_support() {
+        assert_eq!(
+            component_unsupported("ingressNginx", "1.15.1", "1.35"),
+            None
+        );
+        let why = component_unsupported("ingressNginx", "1.15.1", "1.36.4").unwrap();
+        assert!(why.contains("1.31–1.35"), "{why}");
+        assert!(component_unsupported("istio", "1.30.4", "1.31").is_some());
+        assert_eq!(component_unsupported("istio", "1.29.2", "1.31"), None);
+        assert_eq!(
+            component_unsupported("kuberayOperator", "1.7.0", "1.37"),
+            None
+        );
+    }
+
+    #[test]
+    fn every_digest_is_a_sha256() {
+        for image in NODE_IMAGES {
+            let hex = image.digest.strip_prefix("sha256:").unwrap();
+            assert_eq!(hex.len(), 64, "{}", image.version);
+            assert!(hex.chars().all(|c| c.is_ascii_hexdigit()));
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Install planning and the ingress-nginx manifest changes, checked on a
+//! manifest shaped like the upstream kind deploy manifest.
+
+use rayconform::install::ingress_nginx::{self, CONTROLLER_IMAGE, ManifestError};
+use rayconform::install::{self as install, istio};
+use rayconform::scenario::{IngressNginxInstall, Install, IstioInstall};
+use std::collections::BTreeMap;
+
+fn upstream_like(image: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Namespace
+metadata:
+  name: ingress-nginx
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: ingress-nginx-controller
+  namespace: ingress-nginx
+data: null
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: ingress-nginx-controller
+  namespace: ingress-nginx
+spec:
+  template:
+    spec:
+      containers:
+      - name: controller
+        image: {image}
+        args:
+        - /nginx-ingress-controller
+        - --watch-ingress-without-class=true
+        - --publish-status-address=localhost
+        ports:
+        - containerPort: 80
+          hostPort: 80
+          name: http
+          protocol: TCP
+"#
+    )
+}
+
+fn spec() -> IngressNginxInstall {
+    IngressNginxInstall {
+        ssl_passthrough: true,
+        tcp_services: BTreeMap::from([(
+            "6379".to_string(),
+            "${NAMESPACE}/rc-head-svc:6379".to_string(),
+        )]),
+        config: BTreeMap::from([("allow-snippet-annotations".to_string(), "true".to_string())]),
+    }
+}
+
+#[test]
+fn the_manifest_gets_passthrough_tcp_services_and_config() {
+    let docs =
+        ingress_nginx::customize(&upstream_like(CONTROLLER_IMAGE), &spec(), "rc-ns").unwrap();
+    let deployment = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+    let controller = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let args: Vec<&str> = controller["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(args.contains(&"--enable-ssl-passthrough"), "{args:?}");
+    assert!(
+        args.contains(&"--tcp-services-configmap=ingress-nginx/tcp-services"),
+        "{args:?}"
+    );
+    assert!(
+        args.contains(&"--publish-status-address=localhost"),
+        "upstream args kept: {args:?}"
+    );
+    let port = controller["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["containerPort"] == 6379)
+        .unwrap();
+    assert_eq!(port["hostPort"], 6379);
+    let tcp = docs
+        .iter()
+        .find(|d| d["metadata"]["name"] == "tcp-services")
+        .unwrap();
+    assert_eq!(tcp["data"]["6379"], "rc-ns/rc-head-svc:6379");
+    let config = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "ingress-nginx-controller")
+        .unwrap();
+    assert_eq!(config["data"]["allow-snippet-annotations"], "true");
+}
+
+#[test]
+fn customizing_twice_does_not_repeat_flags() {
+    let once = ingress_nginx::customize(&upstream_like(CONTROLLER_IMAGE), &spec(), "ns").unwrap();
+    let text = serde_saphyr::to_string_multiple(&once).unwrap();
+    let twice = ingress_nginx::customize(&text, &spec(), "ns").unwrap();
+    let count = |docs: &[serde_json::Value]| {
+        docs.iter().find(|d| d["kind"] == "Deployment").unwrap()["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array().unwrap().len()
+    };
+    assert_eq!(count(&once), count(&twice));
+}
+
+#[test]
+fn another_controller_image_is_refused() {
+    let err = ingress_nginx::customize(
+        &upstream_like("registry.k8s.io/ingress-nginx/controller:v1.15.0"),
+        &spec(),
+        "ns",
+    )
+    .unwrap_err();
+    assert!(matches!(err, ManifestError::WrongImage { .. }), "{err}");
+}
+
+#[test]
+fn sha256_is_the_real_sha256() {
+    assert_eq!(
+        ingress_nginx::sha256_hex(b"abc"),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+}
+
+#[test]
+fn istio_plans_injection_and_strict_mtls() {
+    let item = Install::Istio(IstioInstall {
+        version: None,
+        inject_namespace: true,
+        strict_mtls: true,
+    });
+    let (title, text) = install::plan(&item, "rc-ns");
+    assert_eq!(title, "install istio 1.30.4");
+    assert!(
+        text.contains("istioctl install --set profile=minimal -y"),
+        "{text}"
+    );
+    assert!(
+        text.contains("label namespace rc-ns: istio-injection=enabled"),
+        "{text}"
+    );
+    let labels = install::namespace_labels(std::slice::from_ref(&item));
+    assert_eq!(
+        labels.get("istio-injection").map(String::as_str),
+        Some("enabled")
+    );
+    let objects = install::namespace_manifests(&[item], "rc-ns");
+    assert_eq!(objects, vec![istio::strict_peer_authentication("rc-ns")]);
+    assert_eq!(objects[0]["spec"]["mtls"]["mode"], "STRICT");
+}

@@ -1,0 +1,196 @@
+//! Real-cluster tests of the kind path: a kind cluster from our rendered
+//! config, ingress-nginx installed from the pinned manifest, server-side
+//! apply, watch-based waits, an admission webhook denial and diagnostics.
+//!
+//! Runs for real where a Docker engine and kind are present (the nightly
+//! workflow); elsewhere every trial is reported as ignored with the reason,
+//! decided at run time. `RAYCONFORM_K8S_VERSION` picks the Kubernetes
+//! version. One command: `cargo test --test cluster_real`.
+
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
+use rayconform::scenario::{IngressNginxInstall, Install, TargetKind, WaitSpec, WaitTarget};
+use rayconform::target::kind::KindTarget;
+use rayconform::target::registry::TargetOptions;
+use rayconform::target::{ScenarioRun, Session, Target};
+use serde_json::json;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+type Check = for<'a> fn(
+    &'a mut dyn Session,
+    &'a ScenarioRun,
+) -> futures::future::BoxFuture<'a, Result<(), String>>;
+
+fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let args = Arguments::from_args();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let runtime = Arc::new(tokio::runtime::Runtime::new().expect("tokio runtime"));
+    let target = Arc::new(KindTarget::new(TargetOptions {
+        project_root: root.clone(),
+        kube_context: None,
+        k8s_version: std::env::var("RAYCONFORM_K8S_VERSION").ok(),
+    }));
+    let checks: Vec<(&str, Check)> = vec![
+        ("apply_wait_and_endpoints", |s, _| {
+            Box::pin(apply_wait_and_endpoints(s))
+        }),
+        ("webhook_denies_snippets", |s, _| {
+            Box::pin(webhook_denies_snippets(s))
+        }),
+        ("diagnostics_collected", |s, run| {
+            Box::pin(diagnostics_collected(s, run.artifacts_dir.clone()))
+        }),
+    ];
+    let trials: Vec<Trial> = checks
+        .into_iter()
+        .map(|(name, check)| {
+            let (target, runtime, root) = (target.clone(), runtime.clone(), root.clone());
+            Trial::ignorable_test(format!("kind::{name}"), move || {
+                if let Some(reason) = target.unavailable_reason() {
+                    return Ok(Completion::ignored_with(format!(
+                        "needs a Docker engine and kind: {reason}"
+                    )));
+                }
+                runtime
+                    .block_on(run_check(target.as_ref(), &root, name, check))
+                    .map(|()| Completion::Completed)
+                    .map_err(Failed::from)
+            })
+        })
+        .collect();
+    let conclusion = libtest_mimic::run(&args, trials);
+    runtime.block_on(async {
+        for problem in target
+            .shutdown(std::env::var_os("RAYCONFORM_KEEP").is_some())
+            .await
+        {
+            eprintln!("kind shutdown: {problem}");
+        }
+    });
+    conclusion.exit();
+}
+
+async fn run_check(
+    target: &KindTarget,
+    root: &std::path::Path,
+    name: &str,
+    check: Check,
+) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let scenario = rayconform::scenario::Scenario {
+        path: PathBuf::from(format!("tests/cluster_real.rs#{name}")),
+        name: name.to_string(),
+        description: None,
+        tags: Vec::new(),
+        source: None,
+        targets: vec![TargetKind::Kind],
+        cluster: None,
+        install: vec![Install::IngressNginx(IngressNginxInstall::default())],
+        certificates: None,
+        steps: Vec::new(),
+        finally: Vec::new(),
+        known_bug: None,
+        timeout: Duration::from_secs(1200),
+    };
+    let run = ScenarioRun {
+        scenario: Arc::new(scenario),
+        run_id: "cluster-real".into(),
+        namespace: format!("rc-real-{}", name.replace('_', "-")),
+        work_dir: dir.path().join("work"),
+        artifacts_dir: root.join("reports").join("cluster_real").join(name),
+        project_root: root.to_path_buf(),
+        certificates: None,
+        k8s_version: std::env::var("RAYCONFORM_K8S_VERSION").ok(),
+        keep: false,
+        progress: Arc::new(|m| eprintln!("  {m}")),
+    };
+    let mut session = target.open(&run).await.map_err(|e| e.to_string())?;
+    let result = check(session.as_mut(), &run).await;
+    if result.is_err() {
+        session.collect_diagnostics(&run.artifacts_dir).await;
+    }
+    let problems = session.close(false).await;
+    result?;
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+fn wait_spec(target: WaitTarget) -> WaitSpec {
+    WaitSpec {
+        target,
+        condition: None,
+        namespace: None,
+        ready_workers: None,
+    }
+}
+
+async fn apply_wait_and_endpoints(s: &mut dyn Session) -> Result<(), String> {
+    let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "pause"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "pause"}},
+                 "template": {"metadata": {"labels": {"app": "pause"}},
+                              "spec": {"containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.10",
+                                                       "ports": [{"containerPort": 8080}]}]}}}});
+    let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "pause"},
+        "spec": {"selector": {"app": "pause"}, "ports": [{"port": 8080}]}});
+    s.apply(&[deployment.clone(), service.clone()])
+        .await
+        .map_err(|e| e.to_string())?;
+    s.apply(&[deployment, service])
+        .await
+        .map_err(|e| format!("re-apply: {e}"))?;
+    let timeout = Duration::from_secs(180);
+    for target in [
+        WaitTarget::Deployment("pause".into()),
+        WaitTarget::Pods("app=pause".into()),
+        WaitTarget::Endpoints("pause".into()),
+    ] {
+        let summary = s
+            .wait(&wait_spec(target), timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+        eprintln!("  {summary}");
+    }
+    let missing = s
+        .wait(
+            &wait_spec(WaitTarget::Deployment("absent".into())),
+            Duration::from_secs(2),
+        )
+        .await;
+    match missing {
+        Err(rayconform::target::StepError::Failed { evidence, .. })
+            if evidence
+                .first()
+                .is_some_and(|e| e.contains("does not exist")) =>
+        {
+            Ok(())
+        }
+        other => Err(format!("waiting for a missing Deployment: {other:?}")),
+    }
+}
+
+async fn webhook_denies_snippets(s: &mut dyn Session) -> Result<(), String> {
+    let ingress = json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": "snippet", "annotations": {"nginx.ingress.kubernetes.io/configuration-snippet": "more_set_headers \"X: y\";"}},
+        "spec": {"ingressClassName": "nginx", "rules": [{"host": "snippet.invalid", "http": {"paths": [{"path": "/", "pathType": "Prefix",
+            "backend": {"service": {"name": "none", "port": {"number": 80}}}}]}}]}});
+    s.expect_denied(&[ingress], "validate.nginx.ingress.kubernetes.io")
+        .await
+        .map(|summary| eprintln!("  {summary}"))
+        .map_err(|e| e.to_string())
+}
+
+async fn diagnostics_collected(s: &mut dyn Session, dir: PathBuf) -> Result<(), String> {
+    let files = s.collect_diagnostics(&dir).await;
+    let conf = files
+        .iter()
+        .find(|f| f.to_string_lossy().ends_with(".nginx.conf"));
+    match conf {
+        Some(path) if std::fs::read_to_string(path).is_ok_and(|t| t.contains("http {")) => Ok(()),
+        _ => Err(format!("no rendered nginx.conf among {files:?}")),
+    }
+}

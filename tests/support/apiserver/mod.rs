@@ -1,0 +1,703 @@
+//! A test-only Kubernetes API double served over real HTTP on 127.0.0.1.
+//!
+//! kube-rs talks to it unchanged: discovery (`/api`, `/apis`, group
+//! versions), GET/LIST with field and label selectors, WATCH as streaming
+//! JSON lines replayed from a resourceVersion, server-side apply PATCH
+//! (`application/apply-patch+yaml`, with `dryRun`), DELETE, and pod logs.
+//! Tests script it: change an object's status (now or after a delay),
+//! refuse applies of a kind with an admission webhook message, and read
+//! the requests it received. Never part of the shipped binary.
+
+#![allow(dead_code)]
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+type Body = BoxBody<Bytes, Infallible>;
+
+/// A kind the double serves.
+#[derive(Debug, Clone, Copy)]
+struct Kind {
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    namespaced: bool,
+}
+
+const KINDS: &[Kind] = &[
+    Kind {
+        group: "",
+        version: "v1",
+        kind: "Namespace",
+        plural: "namespaces",
+        namespaced: false,
+    },
+    Kind {
+        group: "",
+        version: "v1",
+        kind: "Pod",
+        plural: "pods",
+        namespaced: true,
+    },
+    Kind {
+        group: "",
+        version: "v1",
+        kind: "Service",
+        plural: "services",
+        namespaced: true,
+    },
+    Kind {
+        group: "",
+        version: "v1",
+        kind: "Endpoints",
+        plural: "endpoints",
+        namespaced: true,
+    },
+    Kind {
+        group: "",
+        version: "v1",
+        kind: "ConfigMap",
+        plural: "configmaps",
+        namespaced: true,
+    },
+    Kind {
+        group: "",
+        version: "v1",
+        kind: "Secret",
+        plural: "secrets",
+        namespaced: true,
+    },
+    Kind {
+        group: "",
+        version: "v1",
+        kind: "Event",
+        plural: "events",
+        namespaced: true,
+    },
+    Kind {
+        group: "apps",
+        version: "v1",
+        kind: "Deployment",
+        plural: "deployments",
+        namespaced: true,
+    },
+    Kind {
+        group: "networking.k8s.io",
+        version: "v1",
+        kind: "Ingress",
+        plural: "ingresses",
+        namespaced: true,
+    },
+    Kind {
+        group: "ray.io",
+        version: "v1",
+        kind: "RayCluster",
+        plural: "rayclusters",
+        namespaced: true,
+    },
+    Kind {
+        group: "security.istio.io",
+        version: "v1",
+        kind: "PeerAuthentication",
+        plural: "peerauthentications",
+        namespaced: true,
+    },
+];
+
+fn api_version(k: &Kind) -> String {
+    if k.group.is_empty() {
+        k.version.to_string()
+    } else {
+        format!("{}/{}", k.group, k.version)
+    }
+}
+
+/// One request the double received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// HTTP method.
+    pub method: String,
+    /// Path and query.
+    pub uri: String,
+    /// When it arrived.
+    pub at: Instant,
+}
+
+/// A scripted admission refusal.
+#[derive(Debug, Clone)]
+struct Denial {
+    kind: String,
+    code: u16,
+    message: String,
+}
+
+struct Watch {
+    plural: &'static str,
+    namespace: Option<String>,
+    name: Option<String>,
+    labels: Vec<(String, String)>,
+    sender: mpsc::UnboundedSender<Bytes>,
+}
+
+#[derive(Default)]
+struct State {
+    resource_version: u64,
+    /// (plural, namespace, name) -> object.
+    objects: BTreeMap<(String, String, String), Value>,
+    /// (rv, plural, type, object) for watch replay.
+    history: Vec<(u64, &'static str, &'static str, Value)>,
+    watches: Vec<Watch>,
+    requests: Vec<Recorded>,
+    denials: Vec<Denial>,
+    logs: BTreeMap<(String, String), String>,
+    /// Time each object's status last changed (by test scripting).
+    changed_at: BTreeMap<(String, String, String), Instant>,
+}
+
+/// The running double.
+pub struct ApiDouble {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    state: Arc<Mutex<State>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ApiDouble {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl ApiDouble {
+    /// Starts the double on a free loopback port.
+    pub async fn start() -> ApiDouble {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(State::default()));
+        let shared = state.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    break;
+                };
+                let state = shared.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let state = state.clone();
+                        async move { Ok::<_, Infallible>(handle(state, req).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        ApiDouble { url, state, task }
+    }
+
+    /// A kube client for the double.
+    pub fn client(&self) -> kube::Client {
+        rayconform::k8s::client::connect_url(&self.url).expect("client for the double")
+    }
+
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    /// Refuses every apply of `kind` with an admission-style Status.
+    pub fn deny(&self, kind: &str, code: u16, message: &str) {
+        self.state.lock().unwrap().denials.push(Denial {
+            kind: kind.to_string(),
+            code,
+            message: message.to_string(),
+        });
+    }
+
+    /// The stored object, if any.
+    pub fn get(&self, plural: &str, namespace: &str, name: &str) -> Option<Value> {
+        let key = (plural.to_string(), namespace.to_string(), name.to_string());
+        self.state.lock().unwrap().objects.get(&key).cloned()
+    }
+
+    /// Stores an object as if some controller created it (notifies watches).
+    pub fn put(&self, plural: &str, object: Value) {
+        let mut s = self.state.lock().unwrap();
+        let kind = KINDS
+            .iter()
+            .find(|k| k.plural == plural)
+            .expect("known plural");
+        store(&mut s, kind, object, None);
+    }
+
+    /// Replaces an object's `.status` (as a controller would); returns the
+    /// instant the change became visible.
+    pub fn set_status(&self, plural: &str, namespace: &str, name: &str, status: Value) -> Instant {
+        let mut s = self.state.lock().unwrap();
+        let key = (plural.to_string(), namespace.to_string(), name.to_string());
+        let mut object = s
+            .objects
+            .get(&key)
+            .cloned()
+            .expect("object to update exists");
+        object["status"] = status;
+        let kind = KINDS.iter().find(|k| k.plural == plural).unwrap();
+        store(&mut s, kind, object, None);
+        let now = Instant::now();
+        s.changed_at.insert(key, now);
+        now
+    }
+
+    /// Sets the text the pod log endpoint returns for a pod.
+    pub fn set_log(&self, namespace: &str, pod: &str, text: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .logs
+            .insert((namespace.to_string(), pod.to_string()), text.to_string());
+    }
+}
+
+fn respond(code: StatusCode, body: Value) -> Response<Body> {
+    Response::builder()
+        .status(code)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())).boxed())
+        .unwrap()
+}
+
+fn status(code: u16, reason: &str, message: &str) -> Response<Body> {
+    respond(
+        StatusCode::from_u16(code).unwrap(),
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+               "message": message, "reason": reason, "code": code}),
+    )
+}
+
+fn query_map(query: &str) -> BTreeMap<String, String> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn matches(object: &Value, name: &Option<String>, labels: &[(String, String)]) -> bool {
+    if let Some(n) = name
+        && object["metadata"]["name"] != n.as_str()
+    {
+        return false;
+    }
+    labels
+        .iter()
+        .all(|(k, v)| object["metadata"]["labels"][k] == v.as_str())
+}
+
+fn selectors(q: &BTreeMap<String, String>) -> (Option<String>, Vec<(String, String)>) {
+    let name = q
+        .get("fieldSelector")
+        .and_then(|f| f.strip_prefix("metadata.name=").map(str::to_string));
+    let labels = q
+        .get("labelSelector")
+        .map(|l| {
+            l.split(',')
+                .filter_map(|p| {
+                    p.split_once('=')
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (name, labels)
+}
+
+/// Stores `object` (new resourceVersion unless unchanged), records history
+/// and notifies watches. Returns (object, created).
+fn store(s: &mut State, kind: &Kind, mut object: Value, previous: Option<&Value>) -> (Value, bool) {
+    let ns = object["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let name = object["metadata"]["name"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let key = (kind.plural.to_string(), ns, name.clone());
+    let old = previous.cloned().or_else(|| s.objects.get(&key).cloned());
+    if let Some(old) = &old {
+        let mut a = old.clone();
+        a["metadata"]["resourceVersion"] = Value::Null;
+        let mut b = object.clone();
+        b["metadata"]["resourceVersion"] = Value::Null;
+        for (field, value) in ["uid", "creationTimestamp", "generation"]
+            .iter()
+            .map(|f| (*f, &old["metadata"][*f]))
+        {
+            b["metadata"][field] = value.clone();
+        }
+        if a == b {
+            return (old.clone(), false);
+        }
+    }
+    s.resource_version += 1;
+    let rv = s.resource_version;
+    object["metadata"]["resourceVersion"] = json!(rv.to_string());
+    match &old {
+        Some(old) => {
+            object["metadata"]["uid"] = old["metadata"]["uid"].clone();
+            object["metadata"]["creationTimestamp"] = old["metadata"]["creationTimestamp"].clone();
+            let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
+            let bumped = if old.get("spec") != object.get("spec") {
+                generation + 1
+            } else {
+                generation
+            };
+            object["metadata"]["generation"] = json!(bumped);
+        }
+        None => {
+            object["metadata"]["uid"] = json!(format!("uid-{rv}"));
+            object["metadata"]["creationTimestamp"] = json!("2026-11-21T00:00:00Z");
+            object["metadata"]["generation"] = json!(1);
+        }
+    }
+    let event = if old.is_some() { "MODIFIED" } else { "ADDED" };
+    s.objects.insert(key, object.clone());
+    notify(s, kind.plural, event, &object, rv);
+    (object, old.is_none())
+}
+
+fn notify(s: &mut State, plural: &'static str, event: &'static str, object: &Value, rv: u64) {
+    s.history.push((rv, plural, event, object.clone()));
+    let line = Bytes::from(format!("{}\n", json!({"type": event, "object": object})));
+    let ns = object["metadata"]["namespace"].as_str().map(str::to_string);
+    s.watches.retain(|w| {
+        let relevant = w.plural == plural
+            && (w.namespace.is_none() || w.namespace == ns)
+            && matches(object, &w.name, &w.labels);
+        !relevant || w.sender.send(line.clone()).is_ok()
+    });
+}
+
+async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Body> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let query = query_map(req.uri().query().unwrap_or(""));
+    state.lock().unwrap().requests.push(Recorded {
+        method: method.to_string(),
+        uri: req.uri().to_string(),
+        at: Instant::now(),
+    });
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    // Discovery.
+    match parts.as_slice() {
+        ["api"] => {
+            return respond(
+                StatusCode::OK,
+                json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}),
+            );
+        }
+        ["apis"] => {
+            let mut groups: Vec<Value> = Vec::new();
+            for k in KINDS.iter().filter(|k| !k.group.is_empty()) {
+                if !groups.iter().any(|g| g["name"] == k.group) {
+                    let gv = json!({"groupVersion": api_version(k), "version": k.version});
+                    groups.push(
+                        json!({"name": k.group, "versions": [gv.clone()], "preferredVersion": gv}),
+                    );
+                }
+            }
+            return respond(
+                StatusCode::OK,
+                json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}),
+            );
+        }
+        ["api", "v1"] => return resource_list("", "v1"),
+        ["apis", group, version] => return resource_list(group, version),
+        _ => {}
+    }
+    // Resource paths: /api/v1/... or /apis/<g>/<v>/...
+    let (group, version, rest) = match parts.as_slice() {
+        ["api", "v1", rest @ ..] => ("", "v1", rest),
+        ["apis", g, v, rest @ ..] => (*g, *v, rest),
+        _ => {
+            return status(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            );
+        }
+    };
+    let (namespace, plural, name, sub) = match rest {
+        ["namespaces", ns, plural, tail @ ..] => (
+            Some(ns.to_string()),
+            *plural,
+            tail.first().map(|s| s.to_string()),
+            tail.get(1).copied(),
+        ),
+        [plural, tail @ ..] => (
+            None,
+            *plural,
+            tail.first().map(|s| s.to_string()),
+            tail.get(1).copied(),
+        ),
+        _ => return status(404, "NotFound", "no resource"),
+    };
+    // `/api/v1/namespaces/<name>` is the Namespace object itself.
+    let (namespace, plural, name) = if rest.len() == 2 && rest[0] == "namespaces" {
+        (None, "namespaces", Some(rest[1].to_string()))
+    } else {
+        (namespace, plural, name)
+    };
+    let Some(kind) = KINDS
+        .iter()
+        .find(|k| k.group == group && k.version == version && k.plural == plural)
+    else {
+        return status(
+            404,
+            "NotFound",
+            &format!(
+                "the server could not find the requested resource ({group}/{version} {plural})"
+            ),
+        );
+    };
+    let ns_key = namespace.clone().unwrap_or_default();
+    match (method, name, sub) {
+        (Method::GET, Some(name), Some("log")) => {
+            let s = state.lock().unwrap();
+            if query.get("previous").map(String::as_str) == Some("true") {
+                return status(400, "BadRequest", "previous terminated container not found");
+            }
+            match s.logs.get(&(ns_key, name.clone())) {
+                Some(text) => Response::new(Full::new(Bytes::from(text.clone())).boxed()),
+                None => status(404, "NotFound", &format!("pods \"{name}\" not found")),
+            }
+        }
+        (Method::GET, Some(name), None) => {
+            let s = state.lock().unwrap();
+            match s
+                .objects
+                .get(&(kind.plural.to_string(), ns_key, name.clone()))
+            {
+                Some(o) => respond(StatusCode::OK, o.clone()),
+                None => status(
+                    404,
+                    "NotFound",
+                    &format!("{} \"{name}\" not found", kind.plural),
+                ),
+            }
+        }
+        (Method::GET, None, None)
+            if query.get("watch").is_some_and(|w| w == "true" || w == "1") =>
+        {
+            watch(state, kind, namespace, &query)
+        }
+        (Method::GET, None, None) => {
+            let (field_name, labels) = selectors(&query);
+            let s = state.lock().unwrap();
+            let items: Vec<Value> = s
+                .objects
+                .iter()
+                .filter(|((p, ns, _), o)| {
+                    p == kind.plural
+                        && (namespace.is_none() || Some(ns) == namespace.as_ref())
+                        && matches(o, &field_name, &labels)
+                })
+                .map(|(_, o)| o.clone())
+                .collect();
+            respond(
+                StatusCode::OK,
+                json!({
+                    "kind": format!("{}List", kind.kind), "apiVersion": api_version(kind),
+                    "metadata": {"resourceVersion": s.resource_version.to_string()},
+                    "items": items
+                }),
+            )
+        }
+        (Method::PATCH, Some(name), None) => {
+            let Ok(mut applied) = serde_json::from_slice::<Value>(&body) else {
+                return status(400, "BadRequest", "body is not JSON");
+            };
+            if applied["metadata"]["name"] != name.as_str() {
+                return status(
+                    400,
+                    "BadRequest",
+                    "the name of the object does not match the name on the URL",
+                );
+            }
+            let mut s = state.lock().unwrap();
+            if let Some(d) = s.denials.iter().find(|d| d.kind == kind.kind).cloned() {
+                let reason = if d.code == 403 {
+                    "Forbidden"
+                } else {
+                    "BadRequest"
+                };
+                return status(d.code, reason, &d.message);
+            }
+            if kind.namespaced {
+                applied["metadata"]["namespace"] = json!(ns_key);
+            }
+            let key = (kind.plural.to_string(), ns_key, name.clone());
+            let old = s.objects.get(&key).cloned();
+            // Server-side apply, simplified: the applier owns every field it
+            // sends; status stays the controller's.
+            let mut merged = old.clone().unwrap_or_else(|| json!({}));
+            for (field, value) in applied.as_object().unwrap() {
+                if field == "metadata" {
+                    for (m, v) in value.as_object().unwrap() {
+                        merged["metadata"][m] = v.clone();
+                    }
+                } else if field != "status" {
+                    merged[field] = value.clone();
+                }
+            }
+            if query.contains_key("dryRun") {
+                return respond(StatusCode::OK, merged);
+            }
+            let (stored, created) = store(&mut s, kind, merged, old.as_ref());
+            respond(
+                if created {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                },
+                stored,
+            )
+        }
+        (Method::DELETE, Some(name), None) => {
+            let mut s = state.lock().unwrap();
+            let key = (kind.plural.to_string(), ns_key, name.clone());
+            match s.objects.remove(&key) {
+                Some(o) => {
+                    s.resource_version += 1;
+                    let rv = s.resource_version;
+                    notify(&mut s, kind.plural, "DELETED", &o, rv);
+                    respond(StatusCode::OK, o)
+                }
+                None => status(
+                    404,
+                    "NotFound",
+                    &format!("{} \"{name}\" not found", kind.plural),
+                ),
+            }
+        }
+        _ => status(405, "MethodNotAllowed", "not supported by the API double"),
+    }
+}
+
+fn resource_list(group: &str, version: &str) -> Response<Body> {
+    let resources: Vec<Value> = KINDS
+        .iter()
+        .filter(|k| k.group == group && k.version == version)
+        .map(|k| json!({
+            "name": k.plural, "singularName": k.kind.to_lowercase(), "namespaced": k.namespaced,
+            "kind": k.kind, "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]
+        }))
+        .collect();
+    if resources.is_empty() {
+        return status(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        );
+    }
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    respond(
+        StatusCode::OK,
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+    )
+}
+
+fn watch(
+    state: Arc<Mutex<State>>,
+    kind: &'static Kind,
+    namespace: Option<String>,
+    query: &BTreeMap<String, String>,
+) -> Response<Body> {
+    let (name, labels) = selectors(query);
+    let since: u64 = query
+        .get("resourceVersion")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let (sender, mut receiver) = mpsc::unbounded_channel::<Bytes>();
+    {
+        let mut s = state.lock().unwrap();
+        // Replay what happened after the list the client saw.
+        for (rv, plural, event, object) in s.history.iter() {
+            let ns = object["metadata"]["namespace"].as_str().map(str::to_string);
+            if *rv > since
+                && *plural == kind.plural
+                && (namespace.is_none() || namespace == ns)
+                && matches(object, &name, &labels)
+            {
+                let _ = sender.send(Bytes::from(format!(
+                    "{}\n",
+                    json!({"type": event, "object": object})
+                )));
+            }
+        }
+        s.watches.push(Watch {
+            plural: kind.plural,
+            namespace,
+            name,
+            labels,
+            sender,
+        });
+    }
+    let timeout = query
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(290u64);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+    let stream = async_stream(move |tx| async move {
+        loop {
+            tokio::select! {
+                line = receiver.recv() => match line {
+                    Some(line) => { if tx.send(line).is_err() { break } }
+                    None => break,
+                },
+                () = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .body(StreamBody::new(stream).boxed())
+        .unwrap()
+}
+
+/// A body stream fed by a task.
+fn async_stream<F, Fut>(
+    f: F,
+) -> impl futures::Stream<Item = Result<Frame<Bytes>, Infallible>> + Send + 'static
+where
+    F: FnOnce(mpsc::UnboundedSender<Bytes>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
+    tokio::spawn(f(tx));
+    futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok(Frame::data(b)), rx))
+    })
+}
