@@ -116,6 +116,13 @@ fn processes_mentioning(needle: &Path) -> Vec<String> {
 /// the way ingress-nginx's rewrite-target does, with no trailing-slash
 /// redirect.
 fn prefix_config(listen: u16, dashboard: u16) -> String {
+    prefix_config_with(listen, dashboard, "")
+}
+
+/// The usual fix for the trailing-slash bug: redirect `/ray` to `/ray/`.
+const SLASH_REDIRECT: &str = "location = /ray { return 301 /ray/; }";
+
+fn prefix_config_with(listen: u16, dashboard: u16, extra_location: &str) -> String {
     format!(
         "events {{}}\n\
          http {{\n\
@@ -124,6 +131,7 @@ fn prefix_config(listen: u16, dashboard: u16) -> String {
            uwsgi_temp_path tmp/uwsgi; scgi_temp_path tmp/scgi;\n\
            server {{\n\
              listen 127.0.0.1:{listen};\n\
+             {extra_location}\n\
              location ~* \"^/ray(/|$)(.*)\" {{\n\
                rewrite \"(?i)/ray(/|$)(.*)\" /$2 break;\n\
                proxy_pass http://127.0.0.1:{dashboard};\n\
@@ -131,6 +139,60 @@ fn prefix_config(listen: u16, dashboard: u16) -> String {
            }}\n\
          }}\n"
     )
+}
+
+/// nginx reload: a bad config is refused and the old one keeps serving;
+/// the trailing-slash redirect then fixes the `/ray` page.
+async fn reload_checks(c: &mut Checks, nginx: &mut Nginx, port: u16, dashboard: u16) {
+    let prefixed = format!("http://127.0.0.1:{port}");
+    let page = |url: String| {
+        Probe::Page(PageProbe {
+            url,
+            apis: vec!["api/version".into()],
+            tls: None,
+        })
+    };
+    let bad = nginx
+        .reload("events {}\nhttp { server { listen 127.0.0.1:1; no_such_directive; } }\n")
+        .await;
+    c.require(
+        "nginx reload refuses a bad config with nginx's message",
+        matches!(&bad, Err(e) if e.to_string().contains("no_such_directive")),
+        format!("{bad:?}"),
+    );
+    let v = rayconform::probe::run(&page(format!("{prefixed}/ray/")), None, PROBE_TIMEOUT).await;
+    c.expect(
+        "page /ray/ still served after a refused reload",
+        &v,
+        true,
+        &[None],
+    );
+
+    let fixed = nginx
+        .reload(&prefix_config_with(port, dashboard, SLASH_REDIRECT))
+        .await;
+    c.require(
+        "nginx reload applies a good config",
+        fixed.is_ok(),
+        format!("{fixed:?}"),
+    );
+    let mut p = http_probe(format!("{prefixed}/ray"));
+    p.expect_status = Some(301);
+    p.expect_location = Some(format!("{prefixed}/ray/"));
+    let v = rayconform::probe::run(&Probe::Http(p), None, PROBE_TIMEOUT).await;
+    c.expect(
+        "http /ray redirects to /ray/ after the fix",
+        &v,
+        true,
+        &[None],
+    );
+    let v = rayconform::probe::run(&page(format!("{prefixed}/ray")), None, PROBE_TIMEOUT).await;
+    c.expect(
+        "page /ray loads after the fix (redirect followed)",
+        &v,
+        true,
+        &[None],
+    );
 }
 
 async fn start_head(venv: &RayVenv, work: &Path, name: &str, tls: Option<RayTls>) -> RayHead {
@@ -186,13 +248,19 @@ async fn probes_tell_the_truth_against_real_ray_and_nginx() {
     .await
     .unwrap_or_else(|e| panic!("{e}"));
 
-    let checks = run_checks(&certs, &tls_head, &plain_head, nginx_port).await;
+    let mut checks = run_checks(&certs, &tls_head, &plain_head, nginx_port).await;
+    reload_checks(
+        &mut checks,
+        &mut nginx,
+        nginx_port,
+        tls_head.ports.dashboard,
+    )
+    .await;
 
     nginx.stop().await;
     let tls_stop = tls_head.stop().await;
     let plain_stop = plain_head.stop().await;
     println!("stopped: TLS head {tls_stop:?}, plaintext head {plain_stop:?}");
-    let mut checks = checks;
     for dir in &tls_dirs {
         // Give Ray's children a moment: they exit after the `ray start` pid.
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -332,6 +400,31 @@ async fn run_checks(
     let plain_client = format!("127.0.0.1:{}", plain_head.ports.client);
     let v = run(grpc(&plain_client, None, GrpcExpectation::Ready)).await;
     c.expect("grpcReady plaintext head", &v, true, &[None]);
+
+    // READY without the Ray call: the server's SETTINGS decide.
+    let settings_only = |t: TlsSpec| {
+        Probe::GrpcReady(GrpcReadyProbe {
+            address: client.clone(),
+            tls: Some(t),
+            ray_ping: false,
+            expect: GrpcExpectation::Ready,
+        })
+    };
+    let v = run(settings_only(good())).await;
+    c.expect("grpcReady without PING, good cert", &v, true, &[None]);
+    let v = run(settings_only(tls(
+        Some("localhost"),
+        Some(CA),
+        None,
+        Some("1.3"),
+    )))
+    .await;
+    c.expect(
+        "grpcReady without PING, no cert, TLS 1.3",
+        &v,
+        false,
+        &[Some(Stage::Http2)],
+    );
 
     // mtls.
     for version in ["1.2", "1.3"] {

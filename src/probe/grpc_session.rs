@@ -159,9 +159,18 @@ async fn connect_and_call(
         }
         GrpcCall::RayPing | GrpcCall::GcsClusterId => {
             let result = tokio::time::timeout_at(deadline, make_call(channel, call)).await;
+            // A call that failed quickly: give the connection's end a moment
+            // to be recorded. Past the deadline there is no extra wait.
             let seen = match &result {
-                Ok(Ok(_)) => recorder.snapshot(),
-                _ => recorder.wait_for(SETTLE, |s| s.end.is_some()).await,
+                Ok(Err(_)) => {
+                    recorder
+                        .wait_for(
+                            SETTLE.min(deadline.saturating_duration_since(Instant::now())),
+                            |s| s.end.is_some(),
+                        )
+                        .await
+                }
+                _ => recorder.snapshot(),
             };
             timeline.note(seen.describe());
             match result {
@@ -259,6 +268,22 @@ async fn make_call(channel: Channel, call: GrpcCall) -> Result<String, tonic::St
 fn call_failure(seen: &ServerBytes, tls: bool, status: &tonic::Status) -> Failure {
     if let Some(refusal) = wire_refusal(seen, tls) {
         return Failure::new(refusal.0, refusal.1.clone()).refused(refusal.1);
+    }
+    if !seen.got_settings() {
+        // The server never spoke HTTP/2: that is where it stopped, whatever
+        // error the client library reported for the call.
+        let what = if seen.total == 0 {
+            "no HTTP/2 SETTINGS from the server".to_string()
+        } else {
+            format!(
+                "server does not speak HTTP/2 (first bytes {})",
+                super::recorder::show_bytes(&seen.first_bytes)
+            )
+        };
+        return Failure::new(
+            Stage::Http2,
+            format!("{what}; call failed: {}", show_status(status)),
+        );
     }
     Failure::new(
         Stage::Rpc,

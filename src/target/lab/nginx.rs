@@ -92,17 +92,36 @@ impl Nginx {
             return Err(e);
         }
         let before = reconfigure_count(&self.error_log());
-        let process = self
+        let master = self
             .process
             .as_mut()
             .ok_or_else(|| LabError::Missing("nginx is not running".into()))?;
-        process.signal(Signal::SIGHUP)?;
+        let master_pid = master.pid();
+        let old_workers = children_of(master_pid);
+        master.signal(Signal::SIGHUP)?;
+        // Applied = the master re-read the config, a new worker runs, and
+        // every old worker has closed its listeners (it logs "gracefully
+        // shutting down") or exited; until then an old worker may still
+        // accept a connection with the old config.
         let deadline = Instant::now() + READY_TIMEOUT;
-        while reconfigure_count(&self.error_log()) <= before {
+        loop {
+            let log = std::fs::read_to_string(self.error_log()).unwrap_or_default();
+            let reconfigured = log.matches("reconfiguring").count() > before;
+            let workers = children_of(master_pid);
+            let new_worker = workers.iter().any(|w| !old_workers.contains(w));
+            let old_done = old_workers.iter().all(|w| {
+                !workers.contains(w) || log.contains(&format!("{w}#{w}: gracefully shutting down"))
+            });
+            if reconfigured && new_worker && old_done {
+                break;
+            }
             if Instant::now() >= deadline {
                 return Err(LabError::CommandFailed {
                     command: "nginx reload (SIGHUP)".into(),
-                    message: format!("not applied within {READY_TIMEOUT:?}"),
+                    message: format!(
+                        "not applied within {READY_TIMEOUT:?} (reconfigured: {reconfigured}, new worker: {new_worker}, old workers done: {old_done}); error log tail:\n{}",
+                        super::process::tail_of_file(&self.error_log(), 10)
+                    ),
                 });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -194,6 +213,31 @@ fn run_test(binary: &Path, prefix: &Path) -> Result<(), LabError> {
             String::from_utf8_lossy(&output.stderr).trim().to_string(),
         ))
     }
+}
+
+/// The pids of `parent`'s child processes (from /proc).
+fn children_of(parent: u32) -> Vec<u32> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // Fields after the parenthesised command name: state, ppid, ...
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let ppid = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(parent) {
+            children.push(pid);
+        }
+    }
+    children
 }
 
 /// How many times the error log says the master reconfigured.

@@ -247,3 +247,70 @@ async fn tcp_accepts(port: u16) -> bool {
         Ok(Ok(_))
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A venv whose `ray` prints a line and exits 1, like a Ray that
+    /// refuses its flags.
+    fn failing_venv(dir: &Path) -> RayVenv {
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let ray = bin.join("ray");
+        std::fs::write(&ray, "#!/bin/sh\necho \"ray refused: $*\" >&2\nexit 1\n").unwrap();
+        std::fs::set_permissions(&ray, std::fs::Permissions::from_mode(0o755)).unwrap();
+        RayVenv {
+            root: dir.to_path_buf(),
+            ray,
+            python: bin.join("python"),
+        }
+    }
+
+    #[tokio::test]
+    async fn early_exit_is_reported_with_the_log_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = RayHeadConfig {
+            venv: failing_venv(dir.path()),
+            work_dir: dir.path().join("logs"),
+            tls: None,
+            num_cpus: 1,
+        };
+        let err = RayHead::start(cfg, Duration::from_secs(10))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("exited early"), "{err}");
+        assert!(err.contains("ray refused: start --head --block"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_head_that_never_gets_ready_times_out_and_is_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let venv = failing_venv(dir.path());
+        std::fs::write(
+            &venv.ray,
+            "#!/bin/sh\necho waiting forever\nexec sleep 60\n",
+        )
+        .unwrap();
+        let cfg = RayHeadConfig {
+            venv,
+            work_dir: dir.path().join("logs"),
+            tls: None,
+            num_cpus: 1,
+        };
+        let started = Instant::now();
+        let err = RayHead::start(cfg, Duration::from_millis(800))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not ready before the deadline"), "{err}");
+        assert!(err.contains("waiting forever"), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "stop took too long: {:?}",
+            started.elapsed()
+        );
+    }
+}
