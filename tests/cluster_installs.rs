@@ -47,25 +47,51 @@ spec:
 fn spec() -> IngressNginxInstall {
     IngressNginxInstall {
         ssl_passthrough: true,
-        tcp_services: BTreeMap::from([("6379".to_string(), "${NAMESPACE}/rc-head-svc:6379".to_string())]),
+        tcp_services: BTreeMap::from([(
+            "6379".to_string(),
+            "${NAMESPACE}/rc-head-svc:6379".to_string(),
+        )]),
         config: BTreeMap::from([("allow-snippet-annotations".to_string(), "true".to_string())]),
     }
 }
 
 #[test]
 fn the_manifest_gets_passthrough_tcp_services_and_config() {
-    let docs = ingress_nginx::customize(&upstream_like(CONTROLLER_IMAGE), &spec(), "rc-ns").unwrap();
+    let docs =
+        ingress_nginx::customize(&upstream_like(CONTROLLER_IMAGE), &spec(), "rc-ns").unwrap();
     let deployment = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
     let controller = &deployment["spec"]["template"]["spec"]["containers"][0];
-    let args: Vec<&str> = controller["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    let args: Vec<&str> = controller["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
     assert!(args.contains(&"--enable-ssl-passthrough"), "{args:?}");
-    assert!(args.contains(&"--tcp-services-configmap=ingress-nginx/tcp-services"), "{args:?}");
-    assert!(args.contains(&"--publish-status-address=localhost"), "upstream args kept: {args:?}");
-    let port = controller["ports"].as_array().unwrap().iter().find(|p| p["containerPort"] == 6379).unwrap();
+    assert!(
+        args.contains(&"--tcp-services-configmap=ingress-nginx/tcp-services"),
+        "{args:?}"
+    );
+    assert!(
+        args.contains(&"--publish-status-address=localhost"),
+        "upstream args kept: {args:?}"
+    );
+    let port = controller["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["containerPort"] == 6379)
+        .unwrap();
     assert_eq!(port["hostPort"], 6379);
-    let tcp = docs.iter().find(|d| d["metadata"]["name"] == "tcp-services").unwrap();
+    let tcp = docs
+        .iter()
+        .find(|d| d["metadata"]["name"] == "tcp-services")
+        .unwrap();
     assert_eq!(tcp["data"]["6379"], "rc-ns/rc-head-svc:6379");
-    let config = docs.iter().find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "ingress-nginx-controller").unwrap();
+    let config = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "ingress-nginx-controller")
+        .unwrap();
     assert_eq!(config["data"]["allow-snippet-annotations"], "true");
 }
 
@@ -83,7 +109,12 @@ fn customizing_twice_does_not_repeat_flags() {
 
 #[test]
 fn another_controller_image_is_refused() {
-    let err = ingress_nginx::customize(&upstream_like("registry.k8s.io/ingress-nginx/controller:v1.15.0"), &spec(), "ns").unwrap_err();
+    let err = ingress_nginx::customize(
+        &upstream_like("registry.k8s.io/ingress-nginx/controller:v1.15.0"),
+        &spec(),
+        "ns",
+    )
+    .unwrap_err();
     assert!(matches!(err, ManifestError::WrongImage { .. }), "{err}");
 }
 
@@ -97,13 +128,26 @@ fn sha256_is_the_real_sha256() {
 
 #[test]
 fn istio_plans_injection_and_strict_mtls() {
-    let item = Install::Istio(IstioInstall { version: None, inject_namespace: true, strict_mtls: true });
+    let item = Install::Istio(IstioInstall {
+        version: None,
+        inject_namespace: true,
+        strict_mtls: true,
+    });
     let (title, text) = install::plan(&item, "rc-ns");
     assert_eq!(title, "install istio 1.30.4");
-    assert!(text.contains("istioctl install --set profile=minimal -y"), "{text}");
-    assert!(text.contains("label namespace rc-ns: istio-injection=enabled"), "{text}");
+    assert!(
+        text.contains("istioctl install --set profile=minimal -y"),
+        "{text}"
+    );
+    assert!(
+        text.contains("label namespace rc-ns: istio-injection=enabled"),
+        "{text}"
+    );
     let labels = install::namespace_labels(std::slice::from_ref(&item));
-    assert_eq!(labels.get("istio-injection").map(String::as_str), Some("enabled"));
+    assert_eq!(
+        labels.get("istio-injection").map(String::as_str),
+        Some("enabled")
+    );
     let objects = install::namespace_manifests(&[item], "rc-ns");
     assert_eq!(objects, vec![istio::strict_peer_authentication("rc-ns")]);
     assert_eq!(objects[0]["spec"]["mtls"]["mode"], "STRICT");

@@ -34,10 +34,16 @@ async fn open_creates_the_namespace_and_close_deletes_it() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = session(&double, dir.path()).await;
     let ns = double.get("namespaces", "", NS).expect("namespace created");
-    assert_eq!(ns["metadata"]["labels"]["app.kubernetes.io/managed-by"], "rayconform");
+    assert_eq!(
+        ns["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "rayconform"
+    );
     assert_eq!(s.variables()["NAMESPACE"], NS);
     assert!(s.close(false).await.is_empty());
-    assert!(double.get("namespaces", "", NS).is_none(), "namespace deleted");
+    assert!(
+        double.get("namespaces", "", NS).is_none(),
+        "namespace deleted"
+    );
 }
 
 #[tokio::test]
@@ -57,27 +63,53 @@ async fn apply_creates_and_reapply_changes_nothing() {
     let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "head"},
                          "spec": {"ports": [{"port": 10001}]}});
     let summary = s.apply(&[raycluster("rc"), service.clone()]).await.unwrap();
-    assert_eq!(summary, format!("applied 2 objects: RayCluster {NS}/rc, Service {NS}/head"));
-    let first = double.get("rayclusters", NS, "rc").expect("stored in the scenario namespace");
+    assert_eq!(
+        summary,
+        format!("applied 2 objects: RayCluster {NS}/rc, Service {NS}/head")
+    );
+    let first = double
+        .get("rayclusters", NS, "rc")
+        .expect("stored in the scenario namespace");
     assert_eq!(first["metadata"]["namespace"], NS);
 
-    let patches_before = double.requests().iter().filter(|r| r.method == "PATCH").count();
+    let patches_before = double
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .count();
     s.apply(&[raycluster("rc"), service]).await.unwrap();
     let again = double.get("rayclusters", NS, "rc").unwrap();
-    assert_eq!(again["metadata"]["resourceVersion"], first["metadata"]["resourceVersion"], "idempotent");
-    let patches: Vec<_> = double.requests().into_iter().filter(|r| r.method == "PATCH").collect();
+    assert_eq!(
+        again["metadata"]["resourceVersion"], first["metadata"]["resourceVersion"],
+        "idempotent"
+    );
+    let patches: Vec<_> = double
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .collect();
     assert_eq!(patches.len(), patches_before + 2);
     let last = &patches.last().unwrap().uri;
-    assert!(last.contains("fieldManager=rayconform") && last.contains("force=true"), "{last}");
+    assert!(
+        last.contains("fieldManager=rayconform") && last.contains("force=true"),
+        "{last}"
+    );
     // Discovery is asked once per group version, not per object.
-    let discovery = double.requests().iter().filter(|r| r.uri == "/apis/ray.io/v1").count();
+    let discovery = double
+        .requests()
+        .iter()
+        .filter(|r| r.uri == "/apis/ray.io/v1")
+        .count();
     assert_eq!(discovery, 1);
 
     let mut changed = raycluster("rc");
     changed["spec"]["rayVersion"] = json!("2.61.0");
     s.apply(&[changed]).await.unwrap();
     let updated = double.get("rayclusters", NS, "rc").unwrap();
-    assert_ne!(updated["metadata"]["resourceVersion"], first["metadata"]["resourceVersion"]);
+    assert_ne!(
+        updated["metadata"]["resourceVersion"],
+        first["metadata"]["resourceVersion"]
+    );
     assert_eq!(updated["metadata"]["generation"], 2);
 }
 
@@ -88,7 +120,10 @@ async fn an_unknown_kind_is_broken_infrastructure() {
     let mut s = session(&double, dir.path()).await;
     let gateway = json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": {"name": "g"}});
     match s.apply(&[gateway]).await {
-        Err(StepError::Broken(m)) => assert!(m.contains("does not serve gateway.networking.k8s.io/v1 Gateway"), "{m}"),
+        Err(StepError::Broken(m)) => assert!(
+            m.contains("does not serve gateway.networking.k8s.io/v1 Gateway"),
+            "{m}"
+        ),
         other => panic!("expected Broken, got {other:?}"),
     }
 }
@@ -99,9 +134,14 @@ async fn delete_removes_and_tolerates_missing_objects() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = session(&double, dir.path()).await;
     s.apply(&[raycluster("rc")]).await.unwrap();
-    assert_eq!(s.delete(&[raycluster("rc")]).await.unwrap(), format!("deleted RayCluster {NS}/rc"));
+    assert_eq!(
+        s.delete(&[raycluster("rc")]).await.unwrap(),
+        format!("deleted RayCluster {NS}/rc")
+    );
     assert!(double.get("rayclusters", NS, "rc").is_none());
-    s.delete(&[raycluster("rc")]).await.expect("already gone counts as deleted");
+    s.delete(&[raycluster("rc")])
+        .await
+        .expect("already gone counts as deleted");
 }
 
 const DENIAL: &str = "admission webhook \"validate.nginx.ingress.kubernetes.io\" denied the request: nginx.ingress.kubernetes.io/configuration-snippet annotation cannot be used. Snippet directives are disabled by the Ingress administrator";
@@ -117,7 +157,10 @@ async fn expect_denied_matches_the_webhook_message() {
         .await
         .unwrap();
     assert!(summary.contains("refused (400) as expected"), "{summary}");
-    assert!(summary.contains("validate.nginx.ingress.kubernetes.io"), "{summary}");
+    assert!(
+        summary.contains("validate.nginx.ingress.kubernetes.io"),
+        "{summary}"
+    );
 }
 
 #[tokio::test]
@@ -126,9 +169,15 @@ async fn expect_denied_with_another_message_fails_with_the_refusal() {
     double.deny("Ingress", 403, DENIAL);
     let dir = tempfile::tempdir().unwrap();
     let mut s = session(&double, dir.path()).await;
-    match s.expect_denied(&[ingress("snippet")], "risky annotation").await {
+    match s
+        .expect_denied(&[ingress("snippet")], "risky annotation")
+        .await
+    {
         Err(StepError::Failed { message, evidence }) => {
-            assert!(message.contains("does not contain \"risky annotation\""), "{message}");
+            assert!(
+                message.contains("does not contain \"risky annotation\""),
+                "{message}"
+            );
             assert_eq!(evidence, vec![format!("refusal (403): {DENIAL}")]);
         }
         other => panic!("expected Failed, got {other:?}"),
@@ -143,11 +192,17 @@ async fn expect_denied_that_is_accepted_fails_and_cleans_up() {
     match s.expect_denied(&[ingress("snippet")], "Snippet").await {
         Err(StepError::Failed { message, evidence }) => {
             assert!(message.contains("every object was accepted"), "{message}");
-            assert_eq!(evidence, vec![format!("accepted (then deleted): Ingress {NS}/snippet")]);
+            assert_eq!(
+                evidence,
+                vec![format!("accepted (then deleted): Ingress {NS}/snippet")]
+            );
         }
         other => panic!("expected Failed, got {other:?}"),
     }
-    assert!(double.get("ingresses", NS, "snippet").is_none(), "accepted object removed");
+    assert!(
+        double.get("ingresses", NS, "snippet").is_none(),
+        "accepted object removed"
+    );
 }
 
 #[tokio::test]
@@ -180,12 +235,28 @@ async fn certificates_become_the_kuberay_ca_secret() {
         client_cert: file("c.crt", ""),
         client_key: file("c.key", ""),
     };
-    let set = rayconform::tls::CertificateSet { dir: dir.path().into(), authorities: vec![authority] };
+    let set = rayconform::tls::CertificateSet {
+        dir: dir.path().into(),
+        authorities: vec![authority],
+    };
     let mut scenario = support::scenario("tls");
-    scenario.certificates = Some(rayconform::scenario::CertificatesSpec { ca: "ca-tls".into(), server_names: vec![] });
+    scenario.certificates = Some(rayconform::scenario::CertificatesSpec {
+        ca: "ca-tls".into(),
+        server_names: vec![],
+    });
     let run = support::run(scenario, NS, dir.path(), Some(set));
-    ClusterSession::open(double.client(), &run, SessionSetup::default()).await.unwrap();
-    let secret = double.get("secrets", NS, "ca-tls").expect("CA secret created");
-    assert_eq!(secret["stringData"]["ca.crt"], "-----BEGIN CERTIFICATE-----\nCA\n");
-    assert_eq!(secret["stringData"]["ca.key"], "-----BEGIN PRIVATE KEY-----\nKEY\n");
+    ClusterSession::open(double.client(), &run, SessionSetup::default())
+        .await
+        .unwrap();
+    let secret = double
+        .get("secrets", NS, "ca-tls")
+        .expect("CA secret created");
+    assert_eq!(
+        secret["stringData"]["ca.crt"],
+        "-----BEGIN CERTIFICATE-----\nCA\n"
+    );
+    assert_eq!(
+        secret["stringData"]["ca.key"],
+        "-----BEGIN PRIVATE KEY-----\nKEY\n"
+    );
 }

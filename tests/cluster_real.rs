@@ -17,7 +17,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-type Check = for<'a> fn(&'a mut dyn Session, &'a ScenarioRun) -> futures::future::BoxFuture<'a, Result<(), String>>;
+type Check = for<'a> fn(
+    &'a mut dyn Session,
+    &'a ScenarioRun,
+) -> futures::future::BoxFuture<'a, Result<(), String>>;
 
 fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -30,9 +33,15 @@ fn main() {
         k8s_version: std::env::var("RAYCONFORM_K8S_VERSION").ok(),
     }));
     let checks: Vec<(&str, Check)> = vec![
-        ("apply_wait_and_endpoints", |s, _| Box::pin(apply_wait_and_endpoints(s))),
-        ("webhook_denies_snippets", |s, _| Box::pin(webhook_denies_snippets(s))),
-        ("diagnostics_collected", |s, run| Box::pin(diagnostics_collected(s, run.artifacts_dir.clone()))),
+        ("apply_wait_and_endpoints", |s, _| {
+            Box::pin(apply_wait_and_endpoints(s))
+        }),
+        ("webhook_denies_snippets", |s, _| {
+            Box::pin(webhook_denies_snippets(s))
+        }),
+        ("diagnostics_collected", |s, run| {
+            Box::pin(diagnostics_collected(s, run.artifacts_dir.clone()))
+        }),
     ];
     let trials: Vec<Trial> = checks
         .into_iter()
@@ -40,9 +49,12 @@ fn main() {
             let (target, runtime, root) = (target.clone(), runtime.clone(), root.clone());
             Trial::ignorable_test(format!("kind::{name}"), move || {
                 if let Some(reason) = target.unavailable_reason() {
-                    return Ok(Completion::ignored_with(format!("needs a Docker engine and kind: {reason}")));
+                    return Ok(Completion::ignored_with(format!(
+                        "needs a Docker engine and kind: {reason}"
+                    )));
                 }
-                runtime.block_on(run_check(target.as_ref(), &root, name, check))
+                runtime
+                    .block_on(run_check(target.as_ref(), &root, name, check))
                     .map(|()| Completion::Completed)
                     .map_err(Failed::from)
             })
@@ -50,14 +62,22 @@ fn main() {
         .collect();
     let conclusion = libtest_mimic::run(&args, trials);
     runtime.block_on(async {
-        for problem in target.shutdown(std::env::var_os("RAYCONFORM_KEEP").is_some()).await {
+        for problem in target
+            .shutdown(std::env::var_os("RAYCONFORM_KEEP").is_some())
+            .await
+        {
             eprintln!("kind shutdown: {problem}");
         }
     });
     conclusion.exit();
 }
 
-async fn run_check(target: &KindTarget, root: &std::path::Path, name: &str, check: Check) -> Result<(), String> {
+async fn run_check(
+    target: &KindTarget,
+    root: &std::path::Path,
+    name: &str,
+    check: Check,
+) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let scenario = rayconform::scenario::Scenario {
         path: PathBuf::from(format!("tests/cluster_real.rs#{name}")),
@@ -93,11 +113,20 @@ async fn run_check(target: &KindTarget, root: &std::path::Path, name: &str, chec
     }
     let problems = session.close(false).await;
     result?;
-    if problems.is_empty() { Ok(()) } else { Err(problems.join("\n")) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
 }
 
 fn wait_spec(target: WaitTarget) -> WaitSpec {
-    WaitSpec { target, condition: None, namespace: None, ready_workers: None }
+    WaitSpec {
+        target,
+        condition: None,
+        namespace: None,
+        ready_workers: None,
+    }
 }
 
 async fn apply_wait_and_endpoints(s: &mut dyn Session) -> Result<(), String> {
@@ -108,21 +137,38 @@ async fn apply_wait_and_endpoints(s: &mut dyn Session) -> Result<(), String> {
                                                        "ports": [{"containerPort": 8080}]}]}}}});
     let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "pause"},
         "spec": {"selector": {"app": "pause"}, "ports": [{"port": 8080}]}});
-    s.apply(&[deployment.clone(), service.clone()]).await.map_err(|e| e.to_string())?;
-    s.apply(&[deployment, service]).await.map_err(|e| format!("re-apply: {e}"))?;
+    s.apply(&[deployment.clone(), service.clone()])
+        .await
+        .map_err(|e| e.to_string())?;
+    s.apply(&[deployment, service])
+        .await
+        .map_err(|e| format!("re-apply: {e}"))?;
     let timeout = Duration::from_secs(180);
     for target in [
         WaitTarget::Deployment("pause".into()),
         WaitTarget::Pods("app=pause".into()),
         WaitTarget::Endpoints("pause".into()),
     ] {
-        let summary = s.wait(&wait_spec(target), timeout).await.map_err(|e| e.to_string())?;
+        let summary = s
+            .wait(&wait_spec(target), timeout)
+            .await
+            .map_err(|e| e.to_string())?;
         eprintln!("  {summary}");
     }
-    let missing = s.wait(&wait_spec(WaitTarget::Deployment("absent".into())), Duration::from_secs(2)).await;
+    let missing = s
+        .wait(
+            &wait_spec(WaitTarget::Deployment("absent".into())),
+            Duration::from_secs(2),
+        )
+        .await;
     match missing {
         Err(rayconform::target::StepError::Failed { evidence, .. })
-            if evidence.first().is_some_and(|e| e.contains("does not exist")) => Ok(()),
+            if evidence
+                .first()
+                .is_some_and(|e| e.contains("does not exist")) =>
+        {
+            Ok(())
+        }
         other => Err(format!("waiting for a missing Deployment: {other:?}")),
     }
 }
@@ -140,7 +186,9 @@ async fn webhook_denies_snippets(s: &mut dyn Session) -> Result<(), String> {
 
 async fn diagnostics_collected(s: &mut dyn Session, dir: PathBuf) -> Result<(), String> {
     let files = s.collect_diagnostics(&dir).await;
-    let conf = files.iter().find(|f| f.to_string_lossy().ends_with(".nginx.conf"));
+    let conf = files
+        .iter()
+        .find(|f| f.to_string_lossy().ends_with(".nginx.conf"));
     match conf {
         Some(path) if std::fs::read_to_string(path).is_ok_and(|t| t.contains("http {")) => Ok(()),
         _ => Err(format!("no rendered nginx.conf among {files:?}")),

@@ -26,13 +26,27 @@ fn ready_status() -> serde_json::Value {
                           {"type": "RayClusterProvisioned", "status": "True", "reason": "AllPodRunningAndReadyFirstTime"}]})
 }
 
-fn spec(target: WaitTarget, condition: Option<RayClusterCondition>, ready_workers: Option<u32>) -> WaitSpec {
-    WaitSpec { target, condition, namespace: None, ready_workers }
+fn spec(
+    target: WaitTarget,
+    condition: Option<RayClusterCondition>,
+    ready_workers: Option<u32>,
+) -> WaitSpec {
+    WaitSpec {
+        target,
+        condition,
+        namespace: None,
+        ready_workers,
+    }
 }
 
-async fn session(double: &ApiDouble, dir: &std::path::Path) -> rayconform::k8s::session::ClusterSession {
+async fn session(
+    double: &ApiDouble,
+    dir: &std::path::Path,
+) -> rayconform::k8s::session::ClusterSession {
     let run = support::run(support::scenario("waits"), NS, dir, None);
-    rayconform::k8s::session::ClusterSession::open(double.client(), &run, Default::default()).await.unwrap()
+    rayconform::k8s::session::ClusterSession::open(double.client(), &run, Default::default())
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -43,20 +57,30 @@ async fn raycluster_conditions_are_waited_for() {
     put_raycluster(&double, "rc");
     let setter = ready_status();
     let d = &double;
-    let head_ready = spec(WaitTarget::RayCluster("rc".into()), Some(RayClusterCondition::HeadPodReady), Some(2));
-    let (result, _) = tokio::join!(
-        s.wait(&head_ready, Duration::from_secs(10)),
-        async {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            d.set_status("rayclusters", NS, "rc", setter);
-        }
+    let head_ready = spec(
+        WaitTarget::RayCluster("rc".into()),
+        Some(RayClusterCondition::HeadPodReady),
+        Some(2),
     );
+    let (result, _) = tokio::join!(s.wait(&head_ready, Duration::from_secs(10)), async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        d.set_status("rayclusters", NS, "rc", setter);
+    });
     let summary = result.unwrap();
-    assert!(summary.contains("condition HeadPodReady and 2 ready workers"), "{summary}");
-    for condition in [RayClusterCondition::Ready, RayClusterCondition::RayClusterProvisioned] {
-        s.wait(&spec(WaitTarget::RayCluster("rc".into()), Some(condition), None), Duration::from_secs(5))
-            .await
-            .unwrap();
+    assert!(
+        summary.contains("condition HeadPodReady and 2 ready workers"),
+        "{summary}"
+    );
+    for condition in [
+        RayClusterCondition::Ready,
+        RayClusterCondition::RayClusterProvisioned,
+    ] {
+        s.wait(
+            &spec(WaitTarget::RayCluster("rc".into()), Some(condition), None),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
     }
 }
 
@@ -68,16 +92,28 @@ async fn a_raycluster_that_never_gets_ready_times_out_with_its_last_state() {
     put_raycluster(&double, "rc");
     let started = Instant::now();
     let err = s
-        .wait(&spec(WaitTarget::RayCluster("rc".into()), None, None), Duration::from_millis(600))
+        .wait(
+            &spec(WaitTarget::RayCluster("rc".into()), None, None),
+            Duration::from_millis(600),
+        )
         .await
         .unwrap_err();
     let elapsed = started.elapsed();
-    assert!(elapsed >= Duration::from_millis(600) && elapsed < Duration::from_secs(3), "{elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(600) && elapsed < Duration::from_secs(3),
+        "{elapsed:?}"
+    );
     match err {
         StepError::Failed { message, evidence } => {
             assert!(message.starts_with("timed out after 0.6"), "{message}");
-            assert!(message.contains(&format!("RayCluster {NS}/rc: state ready")), "{message}");
-            assert_eq!(evidence[0], "last observed: state=<none>, conditions=[HeadPodReady=False (HeadPodNotFound)], readyWorkerReplicas=0/2");
+            assert!(
+                message.contains(&format!("RayCluster {NS}/rc: state ready")),
+                "{message}"
+            );
+            assert_eq!(
+                evidence[0],
+                "last observed: state=<none>, conditions=[HeadPodReady=False (HeadPodNotFound)], readyWorkerReplicas=0/2"
+            );
         }
         other => panic!("expected Failed, got {other:?}"),
     }
@@ -87,10 +123,20 @@ async fn a_raycluster_that_never_gets_ready_times_out_with_its_last_state() {
 async fn a_missing_raycluster_times_out_saying_so() {
     let double = ApiDouble::start().await;
     let client = double.client();
-    let err = wait::ray_cluster(&client, NS, "ghost", RayClusterCondition::Ready, None, Duration::from_millis(300))
-        .await
-        .unwrap_err();
-    assert_eq!(err.evidence()[0], "last observed: RayCluster ghost does not exist");
+    let err = wait::ray_cluster(
+        &client,
+        NS,
+        "ghost",
+        RayClusterCondition::Ready,
+        None,
+        Duration::from_millis(300),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.evidence()[0],
+        "last observed: RayCluster ghost does not exist"
+    );
 }
 
 #[tokio::test]
@@ -101,10 +147,21 @@ async fn not_enough_ready_workers_is_not_ready() {
     let mut status = ready_status();
     status["readyWorkerReplicas"] = json!(1);
     double.set_status("rayclusters", NS, "rc", status);
-    let err = wait::ray_cluster(&client, NS, "rc", RayClusterCondition::Ready, Some(2), Duration::from_millis(300))
-        .await
-        .unwrap_err();
-    assert!(err.evidence()[0].contains("readyWorkerReplicas=1/2"), "{:?}", err.evidence());
+    let err = wait::ray_cluster(
+        &client,
+        NS,
+        "rc",
+        RayClusterCondition::Ready,
+        Some(2),
+        Duration::from_millis(300),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.evidence()[0].contains("readyWorkerReplicas=1/2"),
+        "{:?}",
+        err.evidence()
+    );
 }
 
 fn deployment(available: &str) -> serde_json::Value {
@@ -118,10 +175,17 @@ async fn deployments_available_success_and_timeout() {
     let double = ApiDouble::start().await;
     let client = double.client();
     double.put("deployments", deployment("False"));
-    let err = wait::deployment_available(&client, NS, "web", Duration::from_millis(300)).await.unwrap_err();
-    assert_eq!(err.evidence()[0], "last observed: readyReplicas=0/1, conditions=[Available=False (MinimumReplicasUnavailable)]");
+    let err = wait::deployment_available(&client, NS, "web", Duration::from_millis(300))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.evidence()[0],
+        "last observed: readyReplicas=0/1, conditions=[Available=False (MinimumReplicasUnavailable)]"
+    );
     double.put("deployments", deployment("True"));
-    let ok = wait::deployment_available(&client, NS, "web", Duration::from_secs(5)).await.unwrap();
+    let ok = wait::deployment_available(&client, NS, "web", Duration::from_secs(5))
+        .await
+        .unwrap();
     assert!(ok.starts_with("Deployment web Available"), "{ok}");
 }
 
@@ -136,18 +200,30 @@ async fn pods_ready_by_selector_success_and_timeout() {
     let double = ApiDouble::start().await;
     let client = double.client();
     let selector = "ray.io/node-type=head";
-    let err = wait::pods_ready(&client, NS, selector, Duration::from_millis(300)).await.unwrap_err();
-    assert_eq!(err.evidence()[0], format!("last observed: no pod matches `{selector}`"));
+    let err = wait::pods_ready(&client, NS, selector, Duration::from_millis(300))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.evidence()[0],
+        format!("last observed: no pod matches `{selector}`")
+    );
     double.put("pods", pod("head-0", "False"));
     double.put("pods", {
         let mut other = pod("other", "True");
         other["metadata"]["labels"] = json!({"app": "other"});
         other
     });
-    let err = wait::pods_ready(&client, NS, selector, Duration::from_millis(300)).await.unwrap_err();
-    assert_eq!(err.evidence()[0], "last observed: head-0: Running, ready=false");
+    let err = wait::pods_ready(&client, NS, selector, Duration::from_millis(300))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.evidence()[0],
+        "last observed: head-0: Running, ready=false"
+    );
     double.put("pods", pod("head-0", "True"));
-    let ok = wait::pods_ready(&client, NS, selector, Duration::from_secs(5)).await.unwrap();
+    let ok = wait::pods_ready(&client, NS, selector, Duration::from_secs(5))
+        .await
+        .unwrap();
     assert!(ok.starts_with("1 pod(s) matching"), "{ok}");
 }
 
@@ -157,11 +233,18 @@ async fn endpoints_populated_success_and_timeout() {
     let client = double.client();
     double.put("endpoints", json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "svc", "namespace": NS},
         "subsets": [{"notReadyAddresses": [{"ip": "10.0.0.9"}], "ports": [{"port": 80}]}]}));
-    let err = wait::endpoints_populated(&client, NS, "svc", Duration::from_millis(300)).await.unwrap_err();
-    assert_eq!(err.evidence()[0], "last observed: 0 ready address(es), 1 not ready");
+    let err = wait::endpoints_populated(&client, NS, "svc", Duration::from_millis(300))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.evidence()[0],
+        "last observed: 0 ready address(es), 1 not ready"
+    );
     double.put("endpoints", json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "svc", "namespace": NS},
         "subsets": [{"addresses": [{"ip": "10.0.0.9"}], "ports": [{"port": 80}]}]}));
-    wait::endpoints_populated(&client, NS, "svc", Duration::from_secs(5)).await.unwrap();
+    wait::endpoints_populated(&client, NS, "svc", Duration::from_secs(5))
+        .await
+        .unwrap();
 }
 
 /// The delay between the double making a RayCluster ready and the wait
@@ -181,7 +264,15 @@ async fn waits_return_promptly_and_cheaply() {
         let n = name.clone();
         let (result, became_true) = tokio::join!(
             async {
-                let r = wait::ray_cluster(&client, NS, &name, RayClusterCondition::Ready, None, Duration::from_secs(10)).await;
+                let r = wait::ray_cluster(
+                    &client,
+                    NS,
+                    &name,
+                    RayClusterCondition::Ready,
+                    None,
+                    Duration::from_secs(10),
+                )
+                .await;
                 (r, Instant::now())
             },
             async move {

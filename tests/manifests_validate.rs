@@ -25,19 +25,54 @@ const CRD_KINDS: &[(&str, &str)] = &[
 
 /// KubeRay v1 RayCluster field names (ray-operator/apis/ray/v1).
 const RAYCLUSTER_SPEC_FIELDS: &[&str] = &[
-    "rayVersion", "enableInTreeAutoscaling", "autoscalerOptions", "headServiceAnnotations",
-    "headGroupSpec", "workerGroupSpecs", "suspend", "managedBy", "gcsFaultToleranceOptions",
-    "upgradeStrategy", "authOptions",
+    "rayVersion",
+    "enableInTreeAutoscaling",
+    "autoscalerOptions",
+    "headServiceAnnotations",
+    "headGroupSpec",
+    "workerGroupSpecs",
+    "suspend",
+    "managedBy",
+    "gcsFaultToleranceOptions",
+    "upgradeStrategy",
+    "authOptions",
 ];
-const HEAD_GROUP_FIELDS: &[&str] = &["serviceType", "headService", "enableIngress", "rayStartParams", "template"];
+const HEAD_GROUP_FIELDS: &[&str] = &[
+    "serviceType",
+    "headService",
+    "enableIngress",
+    "rayStartParams",
+    "template",
+];
 const WORKER_GROUP_FIELDS: &[&str] = &[
-    "groupName", "replicas", "minReplicas", "maxReplicas", "idleTimeoutSeconds", "rayStartParams",
-    "template", "scaleStrategy", "suspend", "numOfHosts",
+    "groupName",
+    "replicas",
+    "minReplicas",
+    "maxReplicas",
+    "idleTimeoutSeconds",
+    "rayStartParams",
+    "template",
+    "scaleStrategy",
+    "suspend",
+    "numOfHosts",
 ];
 const RAYCLUSTER_STATUS_FIELDS: &[&str] = &[
-    "state", "reason", "conditions", "readyWorkerReplicas", "availableWorkerReplicas",
-    "desiredWorkerReplicas", "minWorkerReplicas", "maxWorkerReplicas", "desiredCPU", "desiredMemory",
-    "desiredGPU", "desiredTPU", "lastUpdateTime", "stateTransitionTimes", "endpoints", "head",
+    "state",
+    "reason",
+    "conditions",
+    "readyWorkerReplicas",
+    "availableWorkerReplicas",
+    "desiredWorkerReplicas",
+    "minWorkerReplicas",
+    "maxWorkerReplicas",
+    "desiredCPU",
+    "desiredMemory",
+    "desiredGPU",
+    "desiredTPU",
+    "lastUpdateTime",
+    "stateTransitionTimes",
+    "endpoints",
+    "head",
     "observedGeneration",
 ];
 const RAYCLUSTER_HEAD_STATUS_FIELDS: &[&str] = &["podIP", "serviceIP", "podName", "serviceName"];
@@ -57,7 +92,10 @@ fn validator() -> PathBuf {
 }
 
 fn supported_minors() -> Vec<String> {
-    let mut minors: Vec<String> = versions::NODE_IMAGES.iter().map(|i| i.minor().to_string()).collect();
+    let mut minors: Vec<String> = versions::NODE_IMAGES
+        .iter()
+        .map(|i| i.minor().to_string())
+        .collect();
     minors.sort();
     minors.dedup();
     minors
@@ -96,22 +134,54 @@ fn generated() -> Vec<(String, Value)> {
         config: BTreeMap::new(),
     };
     let mut out = vec![
-        ("scenario namespace".to_string(), namespace_manifest(ns, &BTreeMap::from([("istio-injection".into(), "enabled".into())]))),
-        ("CA secret".to_string(), ca_secret(ns, "ca-tls", "pem", "key")),
-        ("apiserver NodePort service".to_string(), kuberay_apiserver::nodeport_service(json!({"app.kubernetes.io/name": "kuberay-apiserver"}))),
-        ("webhook probe ingress".to_string(), ingress_nginx::webhook_probe_ingress(ns)),
-        ("probe pod (mesh)".to_string(), ProbePod::manifest(ns, "probe", true)),
-        ("probe pod (no mesh)".to_string(), ProbePod::manifest(ns, "probe", false)),
-        ("PeerAuthentication".to_string(), istio::strict_peer_authentication(ns)),
+        (
+            "scenario namespace".to_string(),
+            namespace_manifest(
+                ns,
+                &BTreeMap::from([("istio-injection".into(), "enabled".into())]),
+            ),
+        ),
+        (
+            "CA secret".to_string(),
+            ca_secret(ns, "ca-tls", "pem", "key"),
+        ),
+        (
+            "apiserver NodePort service".to_string(),
+            kuberay_apiserver::nodeport_service(
+                json!({"app.kubernetes.io/name": "kuberay-apiserver"}),
+            ),
+        ),
+        (
+            "webhook probe ingress".to_string(),
+            ingress_nginx::webhook_probe_ingress(ns),
+        ),
+        (
+            "probe pod (mesh)".to_string(),
+            ProbePod::manifest(ns, "probe", true),
+        ),
+        (
+            "probe pod (no mesh)".to_string(),
+            ProbePod::manifest(ns, "probe", false),
+        ),
+        (
+            "PeerAuthentication".to_string(),
+            istio::strict_peer_authentication(ns),
+        ),
     ];
-    for (i, doc) in ingress_nginx::customize(&upstream, &spec, ns).unwrap().into_iter().enumerate() {
+    for (i, doc) in ingress_nginx::customize(&upstream, &spec, ns)
+        .unwrap()
+        .into_iter()
+        .enumerate()
+    {
         out.push((format!("ingress-nginx customized #{i}"), doc));
     }
     out
 }
 
 fn is_crd(doc: &Value) -> bool {
-    CRD_KINDS.iter().any(|(v, k)| doc["apiVersion"] == *v && doc["kind"] == *k)
+    CRD_KINDS
+        .iter()
+        .any(|(v, k)| doc["apiVersion"] == *v && doc["kind"] == *k)
 }
 
 fn unknown_fields(object: &Value, allowed: &[&str], at: &str, problems: &mut Vec<String>) {
@@ -128,10 +198,28 @@ fn check_raycluster(doc: &Value, problems: &mut Vec<String>) -> Vec<Value> {
     let name = doc["metadata"]["name"].as_str().unwrap_or("?");
     let spec = &doc["spec"];
     unknown_fields(spec, RAYCLUSTER_SPEC_FIELDS, "spec", problems);
-    unknown_fields(&spec["headGroupSpec"], HEAD_GROUP_FIELDS, "spec.headGroupSpec", problems);
-    let mut templates = vec![(format!("{name}-head"), spec["headGroupSpec"]["template"].clone())];
-    for (i, group) in spec["workerGroupSpecs"].as_array().into_iter().flatten().enumerate() {
-        unknown_fields(group, WORKER_GROUP_FIELDS, &format!("spec.workerGroupSpecs[{i}]"), problems);
+    unknown_fields(
+        &spec["headGroupSpec"],
+        HEAD_GROUP_FIELDS,
+        "spec.headGroupSpec",
+        problems,
+    );
+    let mut templates = vec![(
+        format!("{name}-head"),
+        spec["headGroupSpec"]["template"].clone(),
+    )];
+    for (i, group) in spec["workerGroupSpecs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        unknown_fields(
+            group,
+            WORKER_GROUP_FIELDS,
+            &format!("spec.workerGroupSpecs[{i}]"),
+            problems,
+        );
         templates.push((format!("{name}-worker-{i}"), group["template"].clone()));
     }
     templates
@@ -151,7 +239,12 @@ fn validate_all(docs: &[(String, Value)]) {
         if doc["kind"] == "RayCluster" {
             schema_checked = check_raycluster(doc, &mut problems);
         } else if doc["kind"] == "PeerAuthentication" {
-            unknown_fields(&doc["spec"], &["selector", "mtls", "portLevelMtls"], "PeerAuthentication spec", &mut problems);
+            unknown_fields(
+                &doc["spec"],
+                &["selector", "mtls", "portLevelMtls"],
+                "PeerAuthentication spec",
+                &mut problems,
+            );
             let mode = doc["spec"]["mtls"]["mode"].as_str().unwrap_or("");
             if !["UNSET", "DISABLE", "PERMISSIVE", "STRICT"].contains(&mode) {
                 problems.push(format!("{origin}: PeerAuthentication mode `{mode}`"));
@@ -166,20 +259,37 @@ fn validate_all(docs: &[(String, Value)]) {
             files.push((path, origin.clone()));
         }
     }
-    assert!(problems.is_empty(), "field name problems:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "field name problems:\n{}",
+        problems.join("\n")
+    );
     let minors = supported_minors();
     assert!(minors.len() >= 7, "{minors:?}");
     for minor in &minors {
         let out = Command::new(&tool)
-            .args(["--strict", "--quiet", "--no-warn", "-k", &format!("{minor}.0")])
+            .args([
+                "--strict",
+                "--quiet",
+                "--no-warn",
+                "-k",
+                &format!("{minor}.0"),
+            ])
             .args(files.iter().map(|(p, _)| p))
             .output()
             .expect("run kubernetes-validate");
-        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-        let text = files.iter().fold(text, |t, (p, origin)| t.replace(&p.display().to_string(), origin));
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        let text = files.iter().fold(text, |t, (p, origin)| {
+            t.replace(&p.display().to_string(), origin)
+        });
         assert!(out.status.success(), "Kubernetes {minor}:\n{text}");
     }
-    println!("validated {} objects against Kubernetes {}", files.len(), minors.join(", "));
+    println!(
+        "validated {} objects against Kubernetes {}",
+        files.len(),
+        minors.join(", ")
+    );
 }
 
 #[test]
@@ -211,22 +321,42 @@ fn a_wrong_manifest_is_caught() {
     let tool = validator();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.yaml");
-    std::fs::write(&path, r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"x"},"spec":{"prots":[]}}"#).unwrap();
-    let out = Command::new(&tool).args(["--strict", "--quiet", "-k", "1.35.0"]).arg(&path).output().unwrap();
+    std::fs::write(
+        &path,
+        r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"x"},"spec":{"prots":[]}}"#,
+    )
+    .unwrap();
+    let out = Command::new(&tool)
+        .args(["--strict", "--quiet", "-k", "1.35.0"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let mut problems = Vec::new();
-    check_raycluster(&json!({"metadata": {"name": "r"}, "spec": {"headGroupSpec": {"rayStartParam": {}}}}), &mut problems);
-    assert_eq!(problems, vec!["spec.headGroupSpec.rayStartParam is not a KubeRay RayCluster field"]);
+    check_raycluster(
+        &json!({"metadata": {"name": "r"}, "spec": {"headGroupSpec": {"rayStartParam": {}}}}),
+        &mut problems,
+    );
+    assert_eq!(
+        problems,
+        vec!["spec.headGroupSpec.rayStartParam is not a KubeRay RayCluster field"]
+    );
 }
 
 #[test]
 fn our_raycluster_status_fields_are_kuberay_fields() {
     use rayconform::k8s::raycluster::RayClusterStatus;
     for f in RayClusterStatus::FIELD_NAMES {
-        assert!(RAYCLUSTER_STATUS_FIELDS.contains(f), "status.{f} is not a KubeRay field");
+        assert!(
+            RAYCLUSTER_STATUS_FIELDS.contains(f),
+            "status.{f} is not a KubeRay field"
+        );
     }
     for f in RayClusterStatus::HEAD_FIELD_NAMES {
-        assert!(RAYCLUSTER_HEAD_STATUS_FIELDS.contains(f), "status.head.{f} is not a KubeRay field");
+        assert!(
+            RAYCLUSTER_HEAD_STATUS_FIELDS.contains(f),
+            "status.head.{f} is not a KubeRay field"
+        );
     }
 }
 
@@ -236,17 +366,41 @@ fn kind_configs_load_and_render_for_every_supported_version() {
     assert!(configs.len() >= 3, "{configs:?}");
     for file in &configs {
         let config = KindConfig::load(file).unwrap_or_else(|e| panic!("{e}"));
-        let control_plane = config.nodes.iter().find(|n| n.role.value == "control-plane").unwrap();
-        assert_eq!(control_plane.labels.get("ingress-ready").map(String::as_str), Some("true"), "{}", file.display());
-        let ports: Vec<u16> = control_plane.extra_port_mappings.iter().map(|m| m.host_port.value).collect();
-        assert!(ports.contains(&80) && ports.contains(&443), "{}: {ports:?}", file.display());
+        let control_plane = config
+            .nodes
+            .iter()
+            .find(|n| n.role.value == "control-plane")
+            .unwrap();
+        assert_eq!(
+            control_plane
+                .labels
+                .get("ingress-ready")
+                .map(String::as_str),
+            Some("true"),
+            "{}",
+            file.display()
+        );
+        let ports: Vec<u16> = control_plane
+            .extra_port_mappings
+            .iter()
+            .map(|m| m.host_port.value)
+            .collect();
+        assert!(
+            ports.contains(&80) && ports.contains(&443),
+            "{}: {ports:?}",
+            file.display()
+        );
         for image in versions::NODE_IMAGES {
             let mut rendered = config.clone();
             for node in &mut rendered.nodes {
                 node.image = Some(image.reference());
             }
-            let again = KindConfig::parse(file, &rendered.to_yaml()).unwrap_or_else(|e| panic!("{}: {e}", image.version));
-            assert_eq!(again.nodes[0].image.as_deref(), Some(image.reference().as_str()));
+            let again = KindConfig::parse(file, &rendered.to_yaml())
+                .unwrap_or_else(|e| panic!("{}: {e}", image.version));
+            assert_eq!(
+                again.nodes[0].image.as_deref(),
+                Some(image.reference().as_str())
+            );
         }
     }
 }

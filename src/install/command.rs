@@ -119,17 +119,33 @@ mod tests {
     #[tokio::test]
     async fn failures_and_timeouts_are_told_apart() {
         let sh = Path::new("/bin/sh");
-        let ok = run(sh, &["-c".into(), "echo hi".into()], &[], Duration::from_secs(5)).await;
+        let ok = run(
+            sh,
+            &["-c".into(), "echo hi".into()],
+            &[],
+            Duration::from_secs(5),
+        )
+        .await;
         assert_eq!(ok.unwrap().stdout, "hi\n");
-        let failed = run(sh, &["-c".into(), "echo boom >&2; exit 3".into()], &[], Duration::from_secs(5))
-            .await
-            .unwrap_err();
+        let failed = run(
+            sh,
+            &["-c".into(), "echo boom >&2; exit 3".into()],
+            &[],
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap_err();
         assert!(failed.to_string().contains("exit status: 3"), "{failed}");
         assert!(failed.to_string().contains("boom"), "{failed}");
         let started = std::time::Instant::now();
-        let slow = run(sh, &["-c".into(), "sleep 30".into()], &[], Duration::from_millis(200))
-            .await
-            .unwrap_err();
+        let slow = run(
+            sh,
+            &["-c".into(), "sleep 30".into()],
+            &[],
+            Duration::from_millis(200),
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(slow, CommandError::TimedOut { .. }), "{slow}");
         assert!(started.elapsed() < Duration::from_secs(5));
     }

@@ -59,7 +59,14 @@ pub fn plan(spec: &IngressNginxInstall) -> String {
     let mut lines = vec![
         format!("fetch {MANIFEST_URL}"),
         format!("check: controller image is {CONTROLLER_IMAGE}"),
-        format!("controller args added: {}", if extra_args(spec).is_empty() { "none".to_string() } else { extra_args(spec).join(" ") }),
+        format!(
+            "controller args added: {}",
+            if extra_args(spec).is_empty() {
+                "none".to_string()
+            } else {
+                extra_args(spec).join(" ")
+            }
+        ),
     ];
     if !spec.tcp_services.is_empty() {
         lines.push(format!(
@@ -72,7 +79,11 @@ pub fn plan(spec: &IngressNginxInstall) -> String {
         ));
         lines.push(format!(
             "hostPorts added to the controller: {}",
-            spec.tcp_services.keys().cloned().collect::<Vec<_>>().join(", ")
+            spec.tcp_services
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     if !spec.config.is_empty() {
@@ -133,14 +144,21 @@ pub fn customize(
         .ok_or_else(|| ManifestError::Missing("controller args".into()))?;
     for arg in extra_args(spec) {
         let flag = arg.split('=').next().unwrap_or_default().to_string();
-        args.retain(|a| a.as_str().is_none_or(|a| a.split('=').next() != Some(&flag)));
+        args.retain(|a| {
+            a.as_str()
+                .is_none_or(|a| a.split('=').next() != Some(&flag))
+        });
         args.push(Value::String(arg));
     }
     if !spec.tcp_services.is_empty() {
         let ports = container["ports"]
             .as_array_mut()
             .ok_or_else(|| ManifestError::Missing("controller ports".into()))?;
-        for port in spec.tcp_services.keys().filter_map(|p| p.parse::<u16>().ok()) {
+        for port in spec
+            .tcp_services
+            .keys()
+            .filter_map(|p| p.parse::<u16>().ok())
+        {
             ports.retain(|p| p["containerPort"] != port);
             ports.push(json!({
                 "name": format!("tcp-{port}"),

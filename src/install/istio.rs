@@ -45,10 +45,14 @@ pub fn plan(spec: &IstioInstall, namespace: &str) -> String {
         format!("wait for Deployment {NAMESPACE}/istiod Available"),
     ];
     if spec.inject_namespace {
-        lines.push(format!("label namespace {namespace}: istio-injection=enabled"));
+        lines.push(format!(
+            "label namespace {namespace}: istio-injection=enabled"
+        ));
     }
     if spec.strict_mtls {
-        lines.push(format!("PeerAuthentication {namespace}/default: mtls.mode STRICT"));
+        lines.push(format!(
+            "PeerAuthentication {namespace}/default: mtls.mode STRICT"
+        ));
     }
     lines.join("\n")
 }
@@ -105,7 +109,10 @@ mod tests {
 
     #[test]
     fn reads_istioctl_client_versions() {
-        assert_eq!(parse_client_version("client version: 1.30.4\n").as_deref(), Some("1.30.4"));
+        assert_eq!(
+            parse_client_version("client version: 1.30.4\n").as_deref(),
+            Some("1.30.4")
+        );
         assert_eq!(parse_client_version("1.30.4\n").as_deref(), Some("1.30.4"));
         assert_eq!(parse_client_version(""), None);
     }

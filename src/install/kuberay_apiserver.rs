@@ -93,7 +93,9 @@ pub async fn install(
         .spec
         .and_then(|s| s.selector)
         .map(|s| serde_json::to_value(s).unwrap_or_default())
-        .ok_or_else(|| InstallError::Artifact(format!("Service {CHART_SERVICE} has no selector")))?;
+        .ok_or_else(|| {
+            InstallError::Artifact(format!("Service {CHART_SERVICE} has no selector"))
+        })?;
     Applier::new(ctx.client.clone())
         .apply(1, &nodeport_service(selector), NAMESPACE)
         .await?;

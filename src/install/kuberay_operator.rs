@@ -86,13 +86,19 @@ pub async fn install(
     Ok(Installed {
         component: "kuberayOperator",
         version: version.clone(),
-        summary: format!("KubeRay operator chart {version} in {NAMESPACE}, env {:?}", env(spec)),
+        summary: format!(
+            "KubeRay operator chart {version} in {NAMESPACE}, env {:?}",
+            env(spec)
+        ),
     })
 }
 
 /// `--kubeconfig` (and `--kube-context`) for helm.
 pub fn kube_flags(ctx: &InstallContext) -> Vec<String> {
-    let mut flags = vec!["--kubeconfig".to_string(), ctx.kubeconfig.display().to_string()];
+    let mut flags = vec![
+        "--kubeconfig".to_string(),
+        ctx.kubeconfig.display().to_string(),
+    ];
     if let Some(context) = &ctx.context {
         flags.push("--kube-context".into());
         flags.push(context.clone());
@@ -116,6 +122,10 @@ mod tests {
             args.contains(r#"env=[{"name":"ENABLE_RAY_HEAD_CLUSTER_IP_SERVICE","value":"true"}]"#),
             "{args}"
         );
-        assert!(!helm_args(&KuberayOperatorInstall::default()).join(" ").contains("env="));
+        assert!(
+            !helm_args(&KuberayOperatorInstall::default())
+                .join(" ")
+                .contains("env=")
+        );
     }
 }

@@ -2,10 +2,10 @@
 //! discovery (one discovery request per API group version, cached).
 
 use super::object::{NotAnObject, ObjectRef};
+use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{self, ApiCapabilities, ApiResource, Scope};
-use kube::Client;
 use std::collections::HashMap;
 
 /// The field manager rayconform applies as.

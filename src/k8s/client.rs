@@ -55,10 +55,12 @@ pub async fn connect(path: Option<&Path>, context: Option<&str>) -> Result<Clien
 
 /// A client for an API server URL without credentials (tests, `kubectl proxy`).
 pub fn connect_url(url: &str) -> Result<Client, ClientError> {
-    let uri = url.parse().map_err(|e: http::uri::InvalidUri| ClientError::Config {
-        context: None,
-        reason: format!("bad URL {url}: {e}"),
-    })?;
+    let uri = url
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| ClientError::Config {
+            context: None,
+            reason: format!("bad URL {url}: {e}"),
+        })?;
     Client::try_from(Config::new(uri)).map_err(|e| ClientError::Config {
         context: None,
         reason: e.to_string(),

@@ -4,13 +4,13 @@
 //! status — written into the scenario's artifacts folder.
 
 use super::raycluster;
-use tokio::io::AsyncReadExt;
 use k8s_openapi::api::core::v1::{Event, Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, AttachParams, DynamicObject, ListParams, LogParams};
 use kube::{Client, ResourceExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use tokio::io::AsyncReadExt;
 
 /// Namespace of the ingress-nginx controller.
 pub const INGRESS_NGINX_NAMESPACE: &str = "ingress-nginx";
@@ -144,7 +144,9 @@ impl Collector {
                         }
                         // There is no previous container unless one restarted.
                         Err(_) if previous => {}
-                        Err(e) => self.errors.push(format!("logs {ns}/{name}/{container}: {e}")),
+                        Err(e) => self
+                            .errors
+                            .push(format!("logs {ns}/{name}/{container}: {e}")),
                     }
                 }
             }
@@ -171,8 +173,14 @@ impl Collector {
         for pod in &list.items {
             let name = pod.name_any();
             let file = format!("{ns}/{name}.nginx.conf");
-            self.exec_to_file(&pods, &name, "controller", &["cat", "/etc/nginx/nginx.conf"], &file)
-                .await;
+            self.exec_to_file(
+                &pods,
+                &name,
+                "controller",
+                &["cat", "/etc/nginx/nginx.conf"],
+                &file,
+            )
+            .await;
         }
     }
 

@@ -64,7 +64,10 @@ mod tests {
 
     #[test]
     fn names_and_group_versions() {
-        let o = ObjectRef::of(&json!({"apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": {"name": "rc"}})).unwrap();
+        let o = ObjectRef::of(
+            &json!({"apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": {"name": "rc"}}),
+        )
+        .unwrap();
         assert_eq!(o.group_version(), ("ray.io", "v1"));
         assert_eq!(o.to_string(), "RayCluster rc");
         let core = ObjectRef::of(&json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "n"}})).unwrap();

@@ -6,8 +6,8 @@
 use super::diagnostics::exec_output;
 use super::wait;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::Client;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -39,7 +39,12 @@ pub struct PortForward {
 impl PortForward {
     /// Forwards `127.0.0.1:<free port>` to `pod:port` in `ns`. Each local
     /// connection opens its own port-forward stream.
-    pub async fn start(client: &Client, ns: &str, pod: &str, port: u16) -> Result<Self, ReachError> {
+    pub async fn start(
+        client: &Client,
+        ns: &str,
+        pod: &str,
+        port: u16,
+    ) -> Result<Self, ReachError> {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(ReachError::Listen)?;
@@ -121,9 +126,13 @@ impl ProbePod {
         };
         let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
         let params = PatchParams::apply(super::apply::FIELD_MANAGER).force();
-        pods.patch(name, &params, &Patch::Apply(Self::manifest(ns, name, sidecar)))
-            .await
-            .map_err(|e| fail(e.to_string()))?;
+        pods.patch(
+            name,
+            &params,
+            &Patch::Apply(Self::manifest(ns, name, sidecar)),
+        )
+        .await
+        .map_err(|e| fail(e.to_string()))?;
         let selector = format!("rayconform.dev/probe={name}");
         wait::pods_ready(client, ns, &selector, timeout)
             .await

@@ -2,14 +2,14 @@
 //! scenario namespace, server-side apply, watch-based waits, admission
 //! denial checks and diagnostics, cleaned up at the end.
 
-use super::apply::{ApplyError, Applier};
+use super::apply::{Applier, ApplyError};
 use super::{diagnostics, wait};
 use crate::scenario::WaitSpec;
 use crate::target::{Manifest, ScenarioRun, Session, StepError};
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, DeleteParams};
 use kube::Client;
+use kube::api::{Api, DeleteParams};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -193,7 +193,10 @@ impl Session for ClusterSession {
                 }) => {
                     // Whatever got in before the refusal is not wanted.
                     for (j, _) in &accepted {
-                        let _ = self.applier.delete(j + 1, &manifests[*j], &self.namespace).await;
+                        let _ = self
+                            .applier
+                            .delete(j + 1, &manifests[*j], &self.namespace)
+                            .await;
                     }
                     return if message.contains(message_contains) {
                         Ok(format!("{object} refused ({code}) as expected: {message}"))
@@ -210,7 +213,10 @@ impl Session for ClusterSession {
             }
         }
         for (j, _) in &accepted {
-            let _ = self.applier.delete(j + 1, &manifests[*j], &self.namespace).await;
+            let _ = self
+                .applier
+                .delete(j + 1, &manifests[*j], &self.namespace)
+                .await;
         }
         Err(StepError::Failed {
             message: format!(

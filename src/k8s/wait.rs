@@ -189,10 +189,12 @@ pub async fn ray_cluster(
                 status.condition_true("RayClusterProvisioned")
             }
         };
-        let workers_ok = ready_workers
-            .is_none_or(|n| status.ready_worker_replicas >= i64::from(n));
+        let workers_ok = ready_workers.is_none_or(|n| status.ready_worker_replicas >= i64::from(n));
         if holds && workers_ok {
-            Ok(format!("RayCluster {name_owned}: {wanted}: {}", status.describe()))
+            Ok(format!(
+                "RayCluster {name_owned}: {wanted}: {}",
+                status.describe()
+            ))
         } else {
             Err(status.describe())
         }
@@ -218,7 +220,14 @@ pub async fn deployment_available(
             .conditions
             .iter()
             .flatten()
-            .map(|c| format!("{}={} ({})", c.type_, c.status, c.reason.clone().unwrap_or_default()))
+            .map(|c| {
+                format!(
+                    "{}={} ({})",
+                    c.type_,
+                    c.status,
+                    c.reason.clone().unwrap_or_default()
+                )
+            })
             .collect();
         let state = format!(
             "readyReplicas={}/{}, conditions=[{}]",
@@ -274,7 +283,10 @@ pub async fn pods_ready(
             .collect::<Vec<_>>()
             .join("; ");
         if states.iter().all(|(_, ready, _)| *ready) {
-            Ok(format!("{} pod(s) matching `{selector_owned}` Ready", states.len()))
+            Ok(format!(
+                "{} pod(s) matching `{selector_owned}` Ready",
+                states.len()
+            ))
         } else {
             Err(line)
         }

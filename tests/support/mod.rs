@@ -28,7 +28,12 @@ pub fn scenario(name: &str) -> Scenario {
 }
 
 /// A run of `scenario` in namespace `ns`, with folders under `dir`.
-pub fn run(scenario: Scenario, ns: &str, dir: &std::path::Path, certificates: Option<CertificateSet>) -> ScenarioRun {
+pub fn run(
+    scenario: Scenario,
+    ns: &str,
+    dir: &std::path::Path,
+    certificates: Option<CertificateSet>,
+) -> ScenarioRun {
     ScenarioRun {
         scenario: Arc::new(scenario),
         run_id: "test-run".into(),

@@ -67,7 +67,10 @@ impl Target for ExistingTarget {
     fn unavailable_reason(&self) -> Option<String> {
         match kubeconfig_path() {
             Some(p) if p.is_file() => None,
-            Some(p) => Some(format!("no kubeconfig: {} does not exist (set KUBECONFIG)", p.display())),
+            Some(p) => Some(format!(
+                "no kubeconfig: {} does not exist (set KUBECONFIG)",
+                p.display()
+            )),
             None => Some("no kubeconfig: KUBECONFIG and HOME are unset".into()),
         }
     }
@@ -79,12 +82,19 @@ impl Target for ExistingTarget {
         installs_unsupported(&scenario.install, version)
     }
 
-    fn plan(&self, scenario: &Scenario, _project_root: &Path, _k8s: Option<&str>) -> Result<TargetPlan, String> {
+    fn plan(
+        &self,
+        scenario: &Scenario,
+        _project_root: &Path,
+        _k8s: Option<&str>,
+    ) -> Result<TargetPlan, String> {
         let mut sections = vec![(
             "existing cluster".to_string(),
             format!(
                 "kubeconfig: {}\ncontext: {}\ncreates and deletes only the scenario namespace",
-                kubeconfig_path().map(|p| p.display().to_string()).unwrap_or_default(),
+                kubeconfig_path()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
                 self.opts.kube_context.as_deref().unwrap_or("<current>")
             ),
         )];
@@ -96,7 +106,8 @@ impl Target for ExistingTarget {
     }
 
     async fn open(&self, run: &ScenarioRun) -> Result<Box<dyn Session>, StepError> {
-        let kubeconfig = kubeconfig_path().ok_or_else(|| StepError::Broken("no kubeconfig".into()))?;
+        let kubeconfig =
+            kubeconfig_path().ok_or_else(|| StepError::Broken("no kubeconfig".into()))?;
         let context = self.opts.kube_context.clone();
         let client = crate::k8s::client::connect(Some(&kubeconfig), context.as_deref())
             .await

@@ -326,7 +326,14 @@ fn describe(at: Location) -> String {
     }
 }
 
-fn located(path: &Path, text: &str, line: u64, column: u64, at: &str, message: String) -> LoadError {
+fn located(
+    path: &Path,
+    text: &str,
+    line: u64,
+    column: u64,
+    at: &str,
+    message: String,
+) -> LoadError {
     LoadError {
         file: path.to_path_buf(),
         line,
@@ -339,7 +346,9 @@ fn located(path: &Path, text: &str, line: u64, column: u64, at: &str, message: S
 
 /// The source line with a caret under the column.
 fn snippet(text: &str, line: u64, column: u64) -> Option<String> {
-    let source = text.lines().nth(usize::try_from(line.checked_sub(1)?).ok()?)?;
+    let source = text
+        .lines()
+        .nth(usize::try_from(line.checked_sub(1)?).ok()?)?;
     let pad = " ".repeat(usize::try_from(column.saturating_sub(1)).unwrap_or(0));
     Some(format!("  {line:>4} | {source}\n       | {pad}^"))
 }
@@ -357,7 +366,10 @@ mod tests {
     #[test]
     fn a_good_config_loads_and_renders_back() {
         let config = parse(GOOD).unwrap();
-        assert_eq!(config.nodes[0].extra_port_mappings[0].protocol_upper(), "TCP");
+        assert_eq!(
+            config.nodes[0].extra_port_mappings[0].protocol_upper(),
+            "TCP"
+        );
         let again = parse(&config.to_yaml()).unwrap();
         assert_eq!(again.to_yaml(), config.to_yaml());
     }
@@ -378,8 +390,18 @@ mod tests {
         let errs = parse(&text).unwrap_err();
         let text = errs.to_string();
         assert_eq!(errs.0.len(), 3, "{text}"); // role, protocol, no control-plane
-        assert!(text.contains("k.yaml:4:9: nodes[0].role: must be `control-plane` or `worker`, not `master`"), "{text}");
-        assert!(text.contains("k.yaml:10:15: nodes[0].extraPortMappings[0].protocol: must be TCP, UDP or SCTP"), "{text}");
+        assert!(
+            text.contains(
+                "k.yaml:4:9: nodes[0].role: must be `control-plane` or `worker`, not `master`"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "k.yaml:10:15: nodes[0].extraPortMappings[0].protocol: must be TCP, UDP or SCTP"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

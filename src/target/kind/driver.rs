@@ -37,8 +37,19 @@ impl KindCli {
     }
 
     /// `kind create cluster --name N --config F --image I --wait 5m`.
-    pub async fn create(&self, name: &str, config: &Path, image: &str) -> Result<String, CommandError> {
-        let out = command::run(&self.path, &create_args(name, config, image), &[], CREATE_TIMEOUT).await?;
+    pub async fn create(
+        &self,
+        name: &str,
+        config: &Path,
+        image: &str,
+    ) -> Result<String, CommandError> {
+        let out = command::run(
+            &self.path,
+            &create_args(name, config, image),
+            &[],
+            CREATE_TIMEOUT,
+        )
+        .await?;
         Ok(format!("{}{}", out.stdout, out.stderr))
     }
 
@@ -46,7 +57,12 @@ impl KindCli {
     pub async fn export_kubeconfig(&self, name: &str, path: &Path) -> Result<(), String> {
         let out = command::run(
             &self.path,
-            &["get".into(), "kubeconfig".into(), "--name".into(), name.into()],
+            &[
+                "get".into(),
+                "kubeconfig".into(),
+                "--name".into(),
+                name.into(),
+            ],
             &[],
             SHORT,
         )
@@ -59,7 +75,12 @@ impl KindCli {
     pub async fn delete(&self, name: &str) -> Result<(), CommandError> {
         command::run(
             &self.path,
-            &["delete".into(), "cluster".into(), "--name".into(), name.into()],
+            &[
+                "delete".into(),
+                "cluster".into(),
+                "--name".into(),
+                name.into(),
+            ],
             &[],
             Duration::from_secs(300),
         )
@@ -111,7 +132,10 @@ mod tests {
 
     #[test]
     fn reads_kind_releases() {
-        assert_eq!(parse_release("kind v0.33.0 go1.24.5 linux/amd64").as_deref(), Some("v0.33.0"));
+        assert_eq!(
+            parse_release("kind v0.33.0 go1.24.5 linux/amd64").as_deref(),
+            Some("v0.33.0")
+        );
         assert_eq!(parse_release("garbage"), None);
     }
 }

@@ -61,12 +61,21 @@ impl KindTarget {
             .unwrap_or(versions::DEFAULT_VERSION)
     }
 
-    fn rendered(&self, scenario: &Scenario, root: &Path, k8s: Option<&str>) -> Result<RenderedConfig, String> {
+    fn rendered(
+        &self,
+        scenario: &Scenario,
+        root: &Path,
+        k8s: Option<&str>,
+    ) -> Result<RenderedConfig, String> {
         let image = versions::node_image(self.k8s_version(k8s)).map_err(|e| e.to_string())?;
         render::render(scenario, root, image)
     }
 
-    async fn ensure_cluster(&self, rendered: &RenderedConfig, run: &ScenarioRun) -> Result<(String, PathBuf), StepError> {
+    async fn ensure_cluster(
+        &self,
+        rendered: &RenderedConfig,
+        run: &ScenarioRun,
+    ) -> Result<(String, PathBuf), StepError> {
         let name = cluster_name(rendered);
         let mut clusters = self.clusters.lock().await;
         if let Some(c) = clusters.get(&name) {
@@ -75,7 +84,10 @@ impl KindTarget {
         let kind = KindCli {
             path: KIND.find().map_err(StepError::Broken)?,
         };
-        let release = kind.release().await.map_err(|e| StepError::Broken(e.to_string()))?;
+        let release = kind
+            .release()
+            .await
+            .map_err(|e| StepError::Broken(e.to_string()))?;
         if release != rendered.image.kind_release {
             return Err(StepError::Broken(format!(
                 "kind on PATH is {release}, but the node image for Kubernetes {} was built for kind {}: install that kind release",
@@ -84,21 +96,38 @@ impl KindTarget {
         }
         let private = self
             .private_dir
-            .get_or_init(|| tempfile::Builder::new().prefix("rayconform-kind-").tempdir().ok())
+            .get_or_init(|| {
+                tempfile::Builder::new()
+                    .prefix("rayconform-kind-")
+                    .tempdir()
+                    .ok()
+            })
             .as_ref()
             .map(|d| d.path().to_path_buf())
             .ok_or_else(|| StepError::Broken("cannot create a private temporary folder".into()))?;
-        let existing = kind.clusters().await.map_err(|e| StepError::Broken(e.to_string()))?;
+        let existing = kind
+            .clusters()
+            .await
+            .map_err(|e| StepError::Broken(e.to_string()))?;
         let created = !existing.contains(&name);
         if created {
             let config_path = private.join(format!("{name}.yaml"));
-            std::fs::write(&config_path, &rendered.yaml)
-                .map_err(|e| StepError::Broken(format!("writing {}: {e}", config_path.display())))?;
-            (run.progress)(&format!("creating kind cluster {name} ({})", rendered.image.reference()));
-            if let Err(e) = kind.create(&name, &config_path, &rendered.image.reference()).await {
+            std::fs::write(&config_path, &rendered.yaml).map_err(|e| {
+                StepError::Broken(format!("writing {}: {e}", config_path.display()))
+            })?;
+            (run.progress)(&format!(
+                "creating kind cluster {name} ({})",
+                rendered.image.reference()
+            ));
+            if let Err(e) = kind
+                .create(&name, &config_path, &rendered.image.reference())
+                .await
+            {
                 // kind may leave a half-made cluster behind.
                 let _ = kind.delete(&name).await;
-                return Err(StepError::Broken(format!("kind could not create cluster {name}: {e}")));
+                return Err(StepError::Broken(format!(
+                    "kind could not create cluster {name}: {e}"
+                )));
             }
         } else {
             (run.progress)(&format!(
@@ -107,7 +136,9 @@ impl KindTarget {
         }
         remember_config(&name, &rendered.yaml);
         let kubeconfig = private.join(format!("{name}.kubeconfig"));
-        kind.export_kubeconfig(&name, &kubeconfig).await.map_err(StepError::Broken)?;
+        kind.export_kubeconfig(&name, &kubeconfig)
+            .await
+            .map_err(StepError::Broken)?;
         clusters.insert(
             name.clone(),
             Cluster {
@@ -139,7 +170,10 @@ fn remember_config(name: &str, yaml: &str) {
 /// Template variables for a cluster reached through kind's host port
 /// mappings: INGRESS_HOST, INGRESS_HTTP/HTTPS, INGRESS_TCP_<port>, and
 /// KUBERAY_APISERVER when NodePort 31888 is mapped.
-pub fn port_variables(host_ports: &BTreeMap<u16, u16>, installs: &[Install]) -> BTreeMap<String, String> {
+pub fn port_variables(
+    host_ports: &BTreeMap<u16, u16>,
+    installs: &[Install],
+) -> BTreeMap<String, String> {
     let mut vars = BTreeMap::new();
     vars.insert("INGRESS_HOST".to_string(), "localhost".to_string());
     let at = |container: u16| host_ports.get(&container).map(|h| format!("localhost:{h}"));
@@ -165,7 +199,9 @@ pub fn port_variables(host_ports: &BTreeMap<u16, u16>, installs: &[Install]) -> 
 pub fn installs_unsupported(installs: &[Install], k8s_version: &str) -> Option<String> {
     for item in installs {
         let component = install::component_name(item);
-        if let Some(why) = versions::component_unsupported(component, &install::version(item), k8s_version) {
+        if let Some(why) =
+            versions::component_unsupported(component, &install::version(item), k8s_version)
+        {
             return Some(why);
         }
         let tool = match item {
@@ -197,10 +233,7 @@ impl Target for KindTarget {
 
     fn unavailable_reason(&self) -> Option<String> {
         self.tools
-            .get_or_init(|| {
-                availability::docker_engine_reason()
-                    .or_else(|| KIND.find().err())
-            })
+            .get_or_init(|| availability::docker_engine_reason().or_else(|| KIND.find().err()))
             .clone()
     }
 
@@ -212,7 +245,12 @@ impl Target for KindTarget {
         installs_unsupported(&scenario.install, version)
     }
 
-    fn plan(&self, scenario: &Scenario, project_root: &Path, k8s_version: Option<&str>) -> Result<TargetPlan, String> {
+    fn plan(
+        &self,
+        scenario: &Scenario,
+        project_root: &Path,
+        k8s_version: Option<&str>,
+    ) -> Result<TargetPlan, String> {
         let rendered = self.rendered(scenario, project_root, k8s_version)?;
         let name = cluster_name(&rendered);
         let mut sections = vec![
@@ -222,10 +260,18 @@ impl Target for KindTarget {
                     "name: {name} (reused when it exists: the name carries the config hash)\nimage: {} (kind {})\ncommand: kind {}\ndeleted at the end unless --keep",
                     rendered.image.reference(),
                     rendered.image.kind_release,
-                    driver::create_args(&name, Path::new("<rendered config>"), &rendered.image.reference()).join(" ")
+                    driver::create_args(
+                        &name,
+                        Path::new("<rendered config>"),
+                        &rendered.image.reference()
+                    )
+                    .join(" ")
                 ),
             ),
-            (format!("kind config (from {})", rendered.source.display()), rendered.yaml.clone()),
+            (
+                format!("kind config (from {})", rendered.source.display()),
+                rendered.yaml.clone(),
+            ),
         ];
         sections.extend(install_sections(scenario, "${NAMESPACE}"));
         Ok(TargetPlan {

@@ -192,7 +192,11 @@ mod tests {
         let image = node_image("1.35").unwrap();
         assert_eq!(image.version, "1.35.8");
         assert_eq!(image.kind_release, "v0.33.0");
-        assert!(image.reference().starts_with("kindest/node:v1.35.8@sha256:07b2536e"));
+        assert!(
+            image
+                .reference()
+                .starts_with("kindest/node:v1.35.8@sha256:07b2536e")
+        );
     }
 
     #[test]
@@ -205,17 +209,26 @@ mod tests {
     fn an_unknown_version_lists_the_supported_ones() {
         let err = node_image("1.30").unwrap_err().to_string();
         assert!(err.contains("`1.30` is not supported"), "{err}");
-        assert!(err.contains("1.37, 1.36, 1.35, 1.34, 1.33, 1.32, 1.31"), "{err}");
+        assert!(
+            err.contains("1.37, 1.36, 1.35, 1.34, 1.33, 1.32, 1.31"),
+            "{err}"
+        );
     }
 
     #[test]
     fn component_windows_decide_support() {
-        assert_eq!(component_unsupported("ingressNginx", "1.15.1", "1.35"), None);
+        assert_eq!(
+            component_unsupported("ingressNginx", "1.15.1", "1.35"),
+            None
+        );
         let why = component_unsupported("ingressNginx", "1.15.1", "1.36.4").unwrap();
         assert!(why.contains("1.31–1.35"), "{why}");
         assert!(component_unsupported("istio", "1.30.4", "1.31").is_some());
         assert_eq!(component_unsupported("istio", "1.29.2", "1.31"), None);
-        assert_eq!(component_unsupported("kuberayOperator", "1.7.0", "1.37"), None);
+        assert_eq!(
+            component_unsupported("kuberayOperator", "1.7.0", "1.37"),
+            None
+        );
     }
 
     #[test]

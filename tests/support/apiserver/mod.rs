@@ -36,21 +36,91 @@ struct Kind {
 }
 
 const KINDS: &[Kind] = &[
-    Kind { group: "", version: "v1", kind: "Namespace", plural: "namespaces", namespaced: false },
-    Kind { group: "", version: "v1", kind: "Pod", plural: "pods", namespaced: true },
-    Kind { group: "", version: "v1", kind: "Service", plural: "services", namespaced: true },
-    Kind { group: "", version: "v1", kind: "Endpoints", plural: "endpoints", namespaced: true },
-    Kind { group: "", version: "v1", kind: "ConfigMap", plural: "configmaps", namespaced: true },
-    Kind { group: "", version: "v1", kind: "Secret", plural: "secrets", namespaced: true },
-    Kind { group: "", version: "v1", kind: "Event", plural: "events", namespaced: true },
-    Kind { group: "apps", version: "v1", kind: "Deployment", plural: "deployments", namespaced: true },
-    Kind { group: "networking.k8s.io", version: "v1", kind: "Ingress", plural: "ingresses", namespaced: true },
-    Kind { group: "ray.io", version: "v1", kind: "RayCluster", plural: "rayclusters", namespaced: true },
-    Kind { group: "security.istio.io", version: "v1", kind: "PeerAuthentication", plural: "peerauthentications", namespaced: true },
+    Kind {
+        group: "",
+        version: "v1",
+        kind: "Namespace",
+        plural: "namespaces",
+        namespaced: false,
+    },
+    Kind {
+        group: "",
+        version: "v1",
+        kind: "Pod",
+        plural: "pods",
+        namespaced: true,
+    },
+    Kind {
+        group: "",
+        version: "v1",
+        kind: "Service",
+        plural: "services",
+        namespaced: true,
+    },
+    Kind {
+        group: "",
+        version: "v1",
+        kind: "Endpoints",
+        plural: "endpoints",
+        namespaced: true,
+    },
+    Kind {
+        group: "",
+        version: "v1",
+        kind: "ConfigMap",
+        plural: "configmaps",
+        namespaced: true,
+    },
+    Kind {
+        group: "",
+        version: "v1",
+        kind: "Secret",
+        plural: "secrets",
+        namespaced: true,
+    },
+    Kind {
+        group: "",
+        version: "v1",
+        kind: "Event",
+        plural: "events",
+        namespaced: true,
+    },
+    Kind {
+        group: "apps",
+        version: "v1",
+        kind: "Deployment",
+        plural: "deployments",
+        namespaced: true,
+    },
+    Kind {
+        group: "networking.k8s.io",
+        version: "v1",
+        kind: "Ingress",
+        plural: "ingresses",
+        namespaced: true,
+    },
+    Kind {
+        group: "ray.io",
+        version: "v1",
+        kind: "RayCluster",
+        plural: "rayclusters",
+        namespaced: true,
+    },
+    Kind {
+        group: "security.istio.io",
+        version: "v1",
+        kind: "PeerAuthentication",
+        plural: "peerauthentications",
+        namespaced: true,
+    },
 ];
 
 fn api_version(k: &Kind) -> String {
-    if k.group.is_empty() { k.version.to_string() } else { format!("{}/{}", k.group, k.version) }
+    if k.group.is_empty() {
+        k.version.to_string()
+    } else {
+        format!("{}/{}", k.group, k.version)
+    }
 }
 
 /// One request the double received.
@@ -112,13 +182,17 @@ impl Drop for ApiDouble {
 impl ApiDouble {
     /// Starts the double on a free loopback port.
     pub async fn start() -> ApiDouble {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
         let url = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { break };
+                let Ok((stream, _)) = listener.accept().await else {
+                    break;
+                };
                 let state = shared.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
@@ -162,7 +236,10 @@ impl ApiDouble {
     /// Stores an object as if some controller created it (notifies watches).
     pub fn put(&self, plural: &str, object: Value) {
         let mut s = self.state.lock().unwrap();
-        let kind = KINDS.iter().find(|k| k.plural == plural).expect("known plural");
+        let kind = KINDS
+            .iter()
+            .find(|k| k.plural == plural)
+            .expect("known plural");
         store(&mut s, kind, object, None);
     }
 
@@ -171,7 +248,11 @@ impl ApiDouble {
     pub fn set_status(&self, plural: &str, namespace: &str, name: &str, status: Value) -> Instant {
         let mut s = self.state.lock().unwrap();
         let key = (plural.to_string(), namespace.to_string(), name.to_string());
-        let mut object = s.objects.get(&key).cloned().expect("object to update exists");
+        let mut object = s
+            .objects
+            .get(&key)
+            .cloned()
+            .expect("object to update exists");
         object["status"] = status;
         let kind = KINDS.iter().find(|k| k.plural == plural).unwrap();
         store(&mut s, kind, object, None);
@@ -207,14 +288,20 @@ fn status(code: u16, reason: &str, message: &str) -> Response<Body> {
 }
 
 fn query_map(query: &str) -> BTreeMap<String, String> {
-    url::form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+    url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
 }
 
 fn matches(object: &Value, name: &Option<String>, labels: &[(String, String)]) -> bool {
-    if let Some(n) = name && object["metadata"]["name"] != n.as_str() {
+    if let Some(n) = name
+        && object["metadata"]["name"] != n.as_str()
+    {
         return false;
     }
-    labels.iter().all(|(k, v)| object["metadata"]["labels"][k] == v.as_str())
+    labels
+        .iter()
+        .all(|(k, v)| object["metadata"]["labels"][k] == v.as_str())
 }
 
 fn selectors(q: &BTreeMap<String, String>) -> (Option<String>, Vec<(String, String)>) {
@@ -225,7 +312,10 @@ fn selectors(q: &BTreeMap<String, String>) -> (Option<String>, Vec<(String, Stri
         .get("labelSelector")
         .map(|l| {
             l.split(',')
-                .filter_map(|p| p.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+                .filter_map(|p| {
+                    p.split_once('=')
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -235,8 +325,14 @@ fn selectors(q: &BTreeMap<String, String>) -> (Option<String>, Vec<(String, Stri
 /// Stores `object` (new resourceVersion unless unchanged), records history
 /// and notifies watches. Returns (object, created).
 fn store(s: &mut State, kind: &Kind, mut object: Value, previous: Option<&Value>) -> (Value, bool) {
-    let ns = object["metadata"]["namespace"].as_str().unwrap_or("").to_string();
-    let name = object["metadata"]["name"].as_str().unwrap_or("").to_string();
+    let ns = object["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let name = object["metadata"]["name"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
     let key = (kind.plural.to_string(), ns, name.clone());
     let old = previous.cloned().or_else(|| s.objects.get(&key).cloned());
     if let Some(old) = &old {
@@ -244,7 +340,10 @@ fn store(s: &mut State, kind: &Kind, mut object: Value, previous: Option<&Value>
         a["metadata"]["resourceVersion"] = Value::Null;
         let mut b = object.clone();
         b["metadata"]["resourceVersion"] = Value::Null;
-        for (field, value) in ["uid", "creationTimestamp", "generation"].iter().map(|f| (*f, &old["metadata"][*f])) {
+        for (field, value) in ["uid", "creationTimestamp", "generation"]
+            .iter()
+            .map(|f| (*f, &old["metadata"][*f]))
+        {
             b["metadata"][field] = value.clone();
         }
         if a == b {
@@ -259,7 +358,11 @@ fn store(s: &mut State, kind: &Kind, mut object: Value, previous: Option<&Value>
             object["metadata"]["uid"] = old["metadata"]["uid"].clone();
             object["metadata"]["creationTimestamp"] = old["metadata"]["creationTimestamp"].clone();
             let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
-            let bumped = if old.get("spec") != object.get("spec") { generation + 1 } else { generation };
+            let bumped = if old.get("spec") != object.get("spec") {
+                generation + 1
+            } else {
+                generation
+            };
             object["metadata"]["generation"] = json!(bumped);
         }
         None => {
@@ -295,20 +398,35 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Bo
         uri: req.uri().to_string(),
         at: Instant::now(),
     });
-    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     // Discovery.
     match parts.as_slice() {
-        ["api"] => return respond(StatusCode::OK, json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})),
+        ["api"] => {
+            return respond(
+                StatusCode::OK,
+                json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}),
+            );
+        }
         ["apis"] => {
             let mut groups: Vec<Value> = Vec::new();
             for k in KINDS.iter().filter(|k| !k.group.is_empty()) {
                 if !groups.iter().any(|g| g["name"] == k.group) {
                     let gv = json!({"groupVersion": api_version(k), "version": k.version});
-                    groups.push(json!({"name": k.group, "versions": [gv.clone()], "preferredVersion": gv}));
+                    groups.push(
+                        json!({"name": k.group, "versions": [gv.clone()], "preferredVersion": gv}),
+                    );
                 }
             }
-            return respond(StatusCode::OK, json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}));
+            return respond(
+                StatusCode::OK,
+                json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}),
+            );
         }
         ["api", "v1"] => return resource_list("", "v1"),
         ["apis", group, version] => return resource_list(group, version),
@@ -318,11 +436,27 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Bo
     let (group, version, rest) = match parts.as_slice() {
         ["api", "v1", rest @ ..] => ("", "v1", rest),
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
-        _ => return status(404, "NotFound", "the server could not find the requested resource"),
+        _ => {
+            return status(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            );
+        }
     };
     let (namespace, plural, name, sub) = match rest {
-        ["namespaces", ns, plural, tail @ ..] => (Some(ns.to_string()), *plural, tail.first().map(|s| s.to_string()), tail.get(1).copied()),
-        [plural, tail @ ..] => (None, *plural, tail.first().map(|s| s.to_string()), tail.get(1).copied()),
+        ["namespaces", ns, plural, tail @ ..] => (
+            Some(ns.to_string()),
+            *plural,
+            tail.first().map(|s| s.to_string()),
+            tail.get(1).copied(),
+        ),
+        [plural, tail @ ..] => (
+            None,
+            *plural,
+            tail.first().map(|s| s.to_string()),
+            tail.get(1).copied(),
+        ),
         _ => return status(404, "NotFound", "no resource"),
     };
     // `/api/v1/namespaces/<name>` is the Namespace object itself.
@@ -331,8 +465,17 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Bo
     } else {
         (namespace, plural, name)
     };
-    let Some(kind) = KINDS.iter().find(|k| k.group == group && k.version == version && k.plural == plural) else {
-        return status(404, "NotFound", &format!("the server could not find the requested resource ({group}/{version} {plural})"));
+    let Some(kind) = KINDS
+        .iter()
+        .find(|k| k.group == group && k.version == version && k.plural == plural)
+    else {
+        return status(
+            404,
+            "NotFound",
+            &format!(
+                "the server could not find the requested resource ({group}/{version} {plural})"
+            ),
+        );
     };
     let ns_key = namespace.clone().unwrap_or_default();
     match (method, name, sub) {
@@ -348,12 +491,21 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Bo
         }
         (Method::GET, Some(name), None) => {
             let s = state.lock().unwrap();
-            match s.objects.get(&(kind.plural.to_string(), ns_key, name.clone())) {
+            match s
+                .objects
+                .get(&(kind.plural.to_string(), ns_key, name.clone()))
+            {
                 Some(o) => respond(StatusCode::OK, o.clone()),
-                None => status(404, "NotFound", &format!("{} \"{name}\" not found", kind.plural)),
+                None => status(
+                    404,
+                    "NotFound",
+                    &format!("{} \"{name}\" not found", kind.plural),
+                ),
             }
         }
-        (Method::GET, None, None) if query.get("watch").is_some_and(|w| w == "true" || w == "1") => {
+        (Method::GET, None, None)
+            if query.get("watch").is_some_and(|w| w == "true" || w == "1") =>
+        {
             watch(state, kind, namespace, &query)
         }
         (Method::GET, None, None) => {
@@ -362,25 +514,40 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Bo
             let items: Vec<Value> = s
                 .objects
                 .iter()
-                .filter(|((p, ns, _), o)| p == kind.plural && (namespace.is_none() || Some(ns) == namespace.as_ref()) && matches(o, &field_name, &labels))
+                .filter(|((p, ns, _), o)| {
+                    p == kind.plural
+                        && (namespace.is_none() || Some(ns) == namespace.as_ref())
+                        && matches(o, &field_name, &labels)
+                })
                 .map(|(_, o)| o.clone())
                 .collect();
-            respond(StatusCode::OK, json!({
-                "kind": format!("{}List", kind.kind), "apiVersion": api_version(kind),
-                "metadata": {"resourceVersion": s.resource_version.to_string()},
-                "items": items
-            }))
+            respond(
+                StatusCode::OK,
+                json!({
+                    "kind": format!("{}List", kind.kind), "apiVersion": api_version(kind),
+                    "metadata": {"resourceVersion": s.resource_version.to_string()},
+                    "items": items
+                }),
+            )
         }
         (Method::PATCH, Some(name), None) => {
             let Ok(mut applied) = serde_json::from_slice::<Value>(&body) else {
                 return status(400, "BadRequest", "body is not JSON");
             };
             if applied["metadata"]["name"] != name.as_str() {
-                return status(400, "BadRequest", "the name of the object does not match the name on the URL");
+                return status(
+                    400,
+                    "BadRequest",
+                    "the name of the object does not match the name on the URL",
+                );
             }
             let mut s = state.lock().unwrap();
             if let Some(d) = s.denials.iter().find(|d| d.kind == kind.kind).cloned() {
-                let reason = if d.code == 403 { "Forbidden" } else { "BadRequest" };
+                let reason = if d.code == 403 {
+                    "Forbidden"
+                } else {
+                    "BadRequest"
+                };
                 return status(d.code, reason, &d.message);
             }
             if kind.namespaced {
@@ -400,11 +567,18 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Bo
                     merged[field] = value.clone();
                 }
             }
-            if query.get("dryRun").is_some() {
+            if query.contains_key("dryRun") {
                 return respond(StatusCode::OK, merged);
             }
             let (stored, created) = store(&mut s, kind, merged, old.as_ref());
-            respond(if created { StatusCode::CREATED } else { StatusCode::OK }, stored)
+            respond(
+                if created {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                },
+                stored,
+            )
         }
         (Method::DELETE, Some(name), None) => {
             let mut s = state.lock().unwrap();
@@ -416,7 +590,11 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Bo
                     notify(&mut s, kind.plural, "DELETED", &o, rv);
                     respond(StatusCode::OK, o)
                 }
-                None => status(404, "NotFound", &format!("{} \"{name}\" not found", kind.plural)),
+                None => status(
+                    404,
+                    "NotFound",
+                    &format!("{} \"{name}\" not found", kind.plural),
+                ),
             }
         }
         _ => status(405, "MethodNotAllowed", "not supported by the API double"),
@@ -433,28 +611,63 @@ fn resource_list(group: &str, version: &str) -> Response<Body> {
         }))
         .collect();
     if resources.is_empty() {
-        return status(404, "NotFound", "the server could not find the requested resource");
+        return status(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        );
     }
-    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
-    respond(StatusCode::OK, json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    respond(
+        StatusCode::OK,
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+    )
 }
 
-fn watch(state: Arc<Mutex<State>>, kind: &'static Kind, namespace: Option<String>, query: &BTreeMap<String, String>) -> Response<Body> {
+fn watch(
+    state: Arc<Mutex<State>>,
+    kind: &'static Kind,
+    namespace: Option<String>,
+    query: &BTreeMap<String, String>,
+) -> Response<Body> {
     let (name, labels) = selectors(query);
-    let since: u64 = query.get("resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let since: u64 = query
+        .get("resourceVersion")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let (sender, mut receiver) = mpsc::unbounded_channel::<Bytes>();
     {
         let mut s = state.lock().unwrap();
         // Replay what happened after the list the client saw.
         for (rv, plural, event, object) in s.history.iter() {
             let ns = object["metadata"]["namespace"].as_str().map(str::to_string);
-            if *rv > since && *plural == kind.plural && (namespace.is_none() || namespace == ns) && matches(object, &name, &labels) {
-                let _ = sender.send(Bytes::from(format!("{}\n", json!({"type": event, "object": object}))));
+            if *rv > since
+                && *plural == kind.plural
+                && (namespace.is_none() || namespace == ns)
+                && matches(object, &name, &labels)
+            {
+                let _ = sender.send(Bytes::from(format!(
+                    "{}\n",
+                    json!({"type": event, "object": object})
+                )));
             }
         }
-        s.watches.push(Watch { plural: kind.plural, namespace, name, labels, sender });
+        s.watches.push(Watch {
+            plural: kind.plural,
+            namespace,
+            name,
+            labels,
+            sender,
+        });
     }
-    let timeout = query.get("timeoutSeconds").and_then(|t| t.parse().ok()).unwrap_or(290u64);
+    let timeout = query
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(290u64);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
     let stream = async_stream(move |tx| async move {
         loop {
@@ -475,7 +688,9 @@ fn watch(state: Arc<Mutex<State>>, kind: &'static Kind, namespace: Option<String
 }
 
 /// A body stream fed by a task.
-fn async_stream<F, Fut>(f: F) -> impl futures::Stream<Item = Result<Frame<Bytes>, Infallible>> + Send + 'static
+fn async_stream<F, Fut>(
+    f: F,
+) -> impl futures::Stream<Item = Result<Frame<Bytes>, Infallible>> + Send + 'static
 where
     F: FnOnce(mpsc::UnboundedSender<Bytes>) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
