@@ -34,7 +34,8 @@ enum Command {
     Validate(PathsArgs),
     /// List scenarios: names, tags, targets.
     List(PathsArgs),
-    // MERGE: Probe(rayconform::probe::cli::ProbeCommand),
+    /// Run one probe against any address and print its verdict.
+    Probe(rayconform::probe::cli::ProbeCommand),
 }
 
 #[derive(clap::Args)]
@@ -131,7 +132,7 @@ fn main() -> ExitCode {
             Command::Plan(args) => plan_cmd(&cli.root, args),
             Command::Validate(args) => validate(&cli.root, &args.paths),
             Command::List(args) => list(&cli.root, &args.paths),
-            // MERGE: Command::Probe(cmd) => rayconform::probe::cli::execute(cmd).await,
+            Command::Probe(cmd) => rayconform::probe::cli::execute(cmd).await,
         }
     });
     // Processes we started are stopped by their owners; do not wait for

@@ -208,6 +208,25 @@ fn missing_files_unknown_variables_and_bad_probes_are_errors() {
 }
 
 #[test]
+fn a_known_bug_must_name_an_existing_step() {
+    let text = GOOD.replace(
+        "    url: https://github.com/kubernetes/ingress-nginx/issues/1718\n",
+        "    url: https://github.com/kubernetes/ingress-nginx/issues/1718\n    step: no such step\n",
+    );
+    let errs = errors(&text).join("\n");
+    assert!(
+        errs.contains("spec.knownBug.step: no step is named `no such step`"),
+        "{errs}"
+    );
+    let text = GOOD.replace(
+        "    url: https://github.com/kubernetes/ingress-nginx/issues/1718\n",
+        "    url: https://github.com/kubernetes/ingress-nginx/issues/1718\n    step: client is ready\n",
+    );
+    let root = project();
+    assert!(load(root.path(), &text).is_ok());
+}
+
+#[test]
 fn inline_manifests_must_be_objects_with_kind() {
     let text = GOOD.replace("          kind: ConfigMap\n", "");
     let errs = errors(&text).join("\n");

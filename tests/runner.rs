@@ -341,6 +341,43 @@ async fn known_bugs_are_strict_expected_failures() {
     assert_eq!(o.status, Status::Failed);
     assert!(o.message.contains("may be fixed"), "{}", o.message);
 
+    // A failure elsewhere than the named step, or without the named text, is a real failure.
+    for (bug_step, contains) in [("other", "wrong"), ("bug", "something else")] {
+        let f = fixture();
+        let mut s = scenario(
+            f.root.path(),
+            &[step("bug", ", failTimes: 1", "")],
+            &[],
+            true,
+        );
+        let known = s.known_bug.as_mut().unwrap();
+        known.step = Some(bug_step.to_string());
+        known.failure_contains = Some(contains.to_string());
+        let o = run_one(&f, s, &CancellationToken::new()).await;
+        assert_eq!(
+            o.status,
+            Status::Failed,
+            "{bug_step}/{contains}: {}",
+            o.message
+        );
+        assert!(o.message.contains("not the way known bug"), "{}", o.message);
+    }
+    let f = fixture();
+    let mut s = scenario(
+        f.root.path(),
+        &[step("bug", ", failTimes: 1", "")],
+        &[],
+        true,
+    );
+    let known = s.known_bug.as_mut().unwrap();
+    known.step = Some("bug".to_string());
+    known.failure_contains = Some("saw X".to_string());
+    assert_eq!(
+        run_one(&f, s, &CancellationToken::new()).await.status,
+        Status::Passed,
+        "matching step and evidence"
+    );
+
     let f = fixture();
     let s = scenario(
         f.root.path(),

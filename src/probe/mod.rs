@@ -1,7 +1,20 @@
 //! Probes: target-independent checks that take addresses, names and
 //! credentials and return a [`Verdict`] with evidence.
 
+pub mod cli;
+pub mod connection;
+pub mod failure;
+pub mod grpc_ready;
+pub mod grpc_session;
+pub mod http;
+pub mod http_client;
+pub mod mtls;
+pub mod page;
+pub mod ray_proto;
+pub mod recorder;
 pub mod spec;
+pub mod tcp;
+pub mod timeline;
 
 use crate::scenario::Probe;
 use crate::tls::CertificateSet;
@@ -10,6 +23,11 @@ use std::time::Duration;
 
 /// Runs one probe (its strings already templated) within `timeout`.
 pub async fn run(probe: &Probe, certs: Option<&CertificateSet>, timeout: Duration) -> Verdict {
-    let _ = (probe, certs, timeout);
-    unimplemented!("probes are built in issue 3")
+    match probe {
+        Probe::GrpcReady(p) => grpc_ready::run(p, certs, timeout).await,
+        Probe::Mtls(p) => mtls::run(p, certs, timeout).await,
+        Probe::Http(p) => http::run(p, certs, timeout).await,
+        Probe::Page(p) => page::run(p, certs, timeout).await,
+        Probe::Tcp(p) => tcp::run(p, certs, timeout).await,
+    }
 }

@@ -651,6 +651,13 @@ fn apply_known_bug(scenario: &Scenario, outcome: &mut ScenarioOutcome) {
     };
     match outcome.status {
         Status::Failed => {
+            if let Some(mismatch) = known_bug_mismatch(bug, outcome) {
+                outcome.message = format!(
+                    "failed, but not the way known bug {} fails: {mismatch}; {}",
+                    bug.url, outcome.message
+                );
+                return;
+            }
             outcome.status = Status::Passed;
             outcome.message = format!(
                 "known bug still reproduces ({}): {}",
@@ -666,4 +673,33 @@ fn apply_known_bug(scenario: &Scenario, outcome: &mut ScenarioOutcome) {
         }
         Status::Error | Status::Skipped => {}
     }
+}
+
+/// Why the failure is not the known bug's failure, if it is not.
+fn known_bug_mismatch(
+    bug: &crate::scenario::KnownBug,
+    outcome: &ScenarioOutcome,
+) -> Option<String> {
+    let first = outcome
+        .steps
+        .iter()
+        .find(|s| matches!(s.result, StepResult::Failed { .. }))?;
+    let StepResult::Failed { message, evidence } = &first.result else {
+        return None;
+    };
+    if let Some(step) = &bug.step
+        && &first.name != step
+    {
+        return Some(format!(
+            "step `{}` failed, expected step `{step}` to",
+            first.name
+        ));
+    }
+    if let Some(needle) = &bug.failure_contains
+        && !message.contains(needle.as_str())
+        && !evidence.iter().any(|e| e.contains(needle.as_str()))
+    {
+        return Some(format!("the failure does not mention {needle:?}"));
+    }
+    None
 }

@@ -273,7 +273,17 @@ impl Checker<'_> {
                 "expected at least one step",
             );
         }
+        let steps_at = spec.steps.referenced;
         let steps = self.steps("spec.steps", spec.steps.value);
+        if let Some(bug_step) = spec.known_bug.as_ref().and_then(|b| b.step.as_ref())
+            && !steps.iter().any(|s| &s.name == bug_step)
+        {
+            self.error(
+                steps_at,
+                "spec.knownBug.step",
+                format!("no step is named `{bug_step}` (name the step whose failure is the bug)"),
+            );
+        }
         let finally = self.steps("spec.finally", spec.finally);
         let timeout = match &spec.timeout {
             Some(t) => self

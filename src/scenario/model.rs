@@ -189,6 +189,11 @@ pub struct KnownBug {
     pub url: String,
     /// What goes wrong, in a sentence.
     pub reason: Option<String>,
+    /// The step (by name) whose failure is the bug; any other failing step
+    /// is a real failure.
+    pub step: Option<String>,
+    /// A substring the failing step's message or evidence must contain.
+    pub failure_contains: Option<String>,
 }
 
 /// Where manifests come from: a file path (`apply: path.yaml`), or a map

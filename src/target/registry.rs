@@ -19,9 +19,9 @@ pub struct TargetOptions {
 /// Builds the target of this kind.
 pub fn build(kind: TargetKind, opts: &TargetOptions) -> Arc<dyn Target> {
     match kind {
+        TargetKind::Lab => Arc::new(super::lab::LabTarget::new(opts.project_root.clone())),
         TargetKind::Kind => Arc::new(super::kind::KindTarget::new(opts.clone())),
         TargetKind::Existing => Arc::new(super::existing::ExistingTarget::new(opts.clone())),
-        TargetKind::Lab => Arc::new(pending::Pending(kind)), // MERGE: replace with the real constructor
     }
 }
 
@@ -31,32 +31,5 @@ pub fn auto(opts: &TargetOptions) -> (TargetKind, Option<String>) {
     match build(TargetKind::Kind, opts).unavailable_reason() {
         None => (TargetKind::Kind, None),
         Some(reason) => (TargetKind::Lab, Some(reason)),
-    }
-}
-
-mod pending {
-    use crate::scenario::{Scenario, TargetKind};
-    use crate::target::*;
-    pub struct Pending(pub TargetKind);
-    #[async_trait::async_trait]
-    impl Target for Pending {
-        fn kind(&self) -> TargetKind {
-            self.0
-        }
-        fn unavailable_reason(&self) -> Option<String> {
-            Some("not merged yet".into())
-        }
-        fn unsupported_reason(&self, _: &Scenario, _: &Path) -> Option<String> {
-            None
-        }
-        fn plan(&self, _: &Scenario, _: &Path, _: Option<&str>) -> Result<TargetPlan, String> {
-            Ok(TargetPlan::default())
-        }
-        async fn open(&self, _: &ScenarioRun) -> Result<Box<dyn Session>, StepError> {
-            Err(StepError::Broken("pending".into()))
-        }
-        async fn shutdown(&self, _: bool) -> Vec<String> {
-            Vec::new()
-        }
     }
 }

@@ -1,0 +1,344 @@
+//! One gRPC connection taken stage by stage (TCP, TLS, ALPN, HTTP/2
+//! SETTINGS) and one real Ray call over it, with the progression noted the
+//! way gRPC names connectivity states (IDLE, CONNECTING, READY,
+//! TRANSIENT_FAILURE).
+
+use super::connection::{ByteStream, require_h2, split_address, tcp_connect, tls_handshake};
+use super::failure::{Failure, before};
+use super::ray_proto::cluster_info_type::TypeEnum;
+use super::ray_proto::node_info_gcs_service_client::NodeInfoGcsServiceClient;
+use super::ray_proto::raylet_driver_client::RayletDriverClient;
+use super::ray_proto::{ClusterInfoRequest, GetClusterIdRequest};
+use super::recorder::{Recorder, ServerBytes, StreamEnd};
+use super::timeline::Timeline;
+use crate::tls::ClientTls;
+use crate::verdict::Stage;
+use hyper_util::rt::TokioIo;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+use tonic::transport::{Channel, Endpoint, Uri};
+
+/// The answer PING gets from a healthy Ray client server.
+pub const RAY_PING_ANSWER: &str = "{}";
+
+/// How long to wait, after a failed call, for the connection's end to be
+/// recorded (it usually already is).
+const SETTLE: Duration = Duration::from_millis(500);
+
+/// Which call proves the connection works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrpcCall {
+    /// No call: READY once the server's SETTINGS frame arrived.
+    None,
+    /// `/ray.rpc.RayletDriver/ClusterInfo` with type PING; answer `{}`.
+    RayPing,
+    /// `/ray.rpc.NodeInfoGcsService/GetClusterId`.
+    GcsClusterId,
+}
+
+impl GrpcCall {
+    /// Parses the `call` field of a TCP follow-up (`rayPing`, `gcsClusterId`).
+    pub fn parse(name: &str) -> Option<GrpcCall> {
+        match name {
+            "rayPing" => Some(GrpcCall::RayPing),
+            "gcsClusterId" => Some(GrpcCall::GcsClusterId),
+            "none" => Some(GrpcCall::None),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            GrpcCall::None => "no call",
+            GrpcCall::RayPing => "/ray.rpc.RayletDriver/ClusterInfo(PING)",
+            GrpcCall::GcsClusterId => "/ray.rpc.NodeInfoGcsService/GetClusterId",
+        }
+    }
+}
+
+/// What a successful session established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrpcSuccess {
+    /// The call's answer in words (`json "{}"`, `cluster id 28 bytes`), or
+    /// `SETTINGS received` without a call.
+    pub answer: String,
+    /// Time from start to READY.
+    pub ready_after: Duration,
+}
+
+/// Connects to `address` (TLS when `tls` is set, else h2c prior knowledge),
+/// makes `call` and reports each stage in `timeline`. The whole session
+/// ends by `deadline`.
+pub async fn run_session(
+    address: &str,
+    tls: Option<&ClientTls>,
+    call: GrpcCall,
+    deadline: Instant,
+    timeline: &mut Timeline,
+) -> Result<GrpcSuccess, Failure> {
+    let mode = match tls {
+        Some(t) => format!(
+            "TLS ({})",
+            t.describe(&split_address(address).map(|a| a.0).unwrap_or_default())
+        ),
+        None => "plaintext HTTP/2 (h2c prior knowledge)".to_string(),
+    };
+    timeline.note(format!(
+        "IDLE: channel to {address} over {mode}, call {}",
+        call.name()
+    ));
+    let result = connect_and_call(address, tls, call, deadline, timeline).await;
+    match &result {
+        Ok(success) => timeline.note(format!("READY: {}", success.answer)),
+        Err(failure) => timeline.note(format!(
+            "TRANSIENT_FAILURE at stage {}: {}",
+            failure.stage, failure.message
+        )),
+    }
+    result
+}
+
+async fn connect_and_call(
+    address: &str,
+    tls: Option<&ClientTls>,
+    call: GrpcCall,
+    deadline: Instant,
+    timeline: &mut Timeline,
+) -> Result<GrpcSuccess, Failure> {
+    let started = timeline.start();
+    let (host, port) = split_address(address)?;
+    timeline.note("CONNECTING: TCP");
+    let tcp = before(
+        deadline,
+        started,
+        Stage::Tcp,
+        tcp_connect(address, timeline),
+    )
+    .await?;
+    let stream: Box<dyn ByteStream> = match tls {
+        Some(tls) => {
+            let (stream, facts) = before(
+                deadline,
+                started,
+                Stage::Tls,
+                tls_handshake(tcp, &host, tls, &[b"h2"], timeline),
+            )
+            .await?;
+            require_h2(&facts, timeline)?;
+            Box::new(stream)
+        }
+        None => Box::new(tcp),
+    };
+
+    let recorder = Recorder::new(started);
+    let authority = match tls.and_then(|t| t.server_name.clone()) {
+        Some(name) => format!("{name}:{port}"),
+        None => format!("{}:{port}", bracket_ipv6(&host)),
+    };
+    let channel = before(
+        deadline,
+        started,
+        Stage::Http2,
+        open_channel(stream, &recorder, &authority),
+    )
+    .await?;
+    timeline.note("HTTP/2 connection preface sent; waiting for the server");
+
+    let answer = match call {
+        GrpcCall::None => {
+            let limit = deadline.saturating_duration_since(Instant::now());
+            let seen = recorder
+                .wait_for(limit, |s| s.first_frame_type().is_some() || s.end.is_some())
+                .await;
+            timeline.note(seen.describe());
+            if !seen.got_settings() {
+                return Err(not_ready(&seen, tls.is_some(), deadline, started));
+            }
+            "server SETTINGS received".to_string()
+        }
+        GrpcCall::RayPing | GrpcCall::GcsClusterId => {
+            let result = tokio::time::timeout_at(deadline, make_call(channel, call)).await;
+            let seen = match &result {
+                Ok(Ok(_)) => recorder.snapshot(),
+                _ => recorder.wait_for(SETTLE, |s| s.end.is_some()).await,
+            };
+            timeline.note(seen.describe());
+            match result {
+                Ok(Ok(answer)) => {
+                    timeline.note(format!("{} answered: {answer}", call.name()));
+                    answer
+                }
+                Ok(Err(status)) => {
+                    timeline.note(format!("{} failed: {}", call.name(), show_status(&status)));
+                    return Err(call_failure(&seen, tls.is_some(), &status));
+                }
+                Err(_) => {
+                    timeline.note(format!("{} got no answer before the deadline", call.name()));
+                    return Err(not_ready(&seen, tls.is_some(), deadline, started));
+                }
+            }
+        }
+    };
+    Ok(GrpcSuccess {
+        answer,
+        ready_after: timeline.elapsed(),
+    })
+}
+
+/// Hands the established stream to tonic through a one-shot connector: the
+/// channel never reconnects behind the probe's back.
+async fn open_channel(
+    stream: Box<dyn ByteStream>,
+    recorder: &Recorder,
+    authority: &str,
+) -> Result<Channel, Failure> {
+    let slot = Arc::new(Mutex::new(Some(recorder.wrap(stream))));
+    let connector = tower::service_fn(move |_: Uri| {
+        let taken = slot.lock().expect("connector slot").take();
+        async move {
+            taken.map(TokioIo::new).ok_or_else(|| {
+                std::io::Error::other("the probe's single connection was already used")
+            })
+        }
+    });
+    let endpoint = Endpoint::from_shared(format!("http://{authority}"))
+        .map_err(|e| Failure::new(Stage::Http2, format!("bad authority {authority}: {e}")))?;
+    endpoint
+        .connect_with_connector(connector)
+        .await
+        .map_err(|e| Failure::new(Stage::Http2, format!("HTTP/2 handshake: {e}")))
+}
+
+async fn make_call(channel: Channel, call: GrpcCall) -> Result<String, tonic::Status> {
+    match call {
+        GrpcCall::None => Ok(String::new()),
+        GrpcCall::RayPing => {
+            let request = ClusterInfoRequest {
+                r#type: TypeEnum::Ping as i32,
+            };
+            let reply = RayletDriverClient::new(channel)
+                .cluster_info(request)
+                .await?
+                .into_inner();
+            if reply.json == RAY_PING_ANSWER {
+                Ok(format!("json {:?}", reply.json))
+            } else {
+                Err(tonic::Status::data_loss(format!(
+                    "PING answered json {:?}, expected {RAY_PING_ANSWER:?}",
+                    reply.json
+                )))
+            }
+        }
+        GrpcCall::GcsClusterId => {
+            let reply = NodeInfoGcsServiceClient::new(channel)
+                .get_cluster_id(GetClusterIdRequest {})
+                .await?
+                .into_inner();
+            let status = reply.status.unwrap_or_default();
+            if status.code != 0 {
+                return Err(tonic::Status::unknown(format!(
+                    "GCS status {}: {}",
+                    status.code, status.message
+                )));
+            }
+            let hex: String = reply
+                .cluster_id
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            Ok(format!(
+                "cluster id {hex} ({} bytes)",
+                reply.cluster_id.len()
+            ))
+        }
+    }
+}
+
+/// A failed call explained by what the server did on the wire.
+fn call_failure(seen: &ServerBytes, tls: bool, status: &tonic::Status) -> Failure {
+    if let Some(refusal) = wire_refusal(seen, tls) {
+        return Failure::new(refusal.0, refusal.1.clone()).refused(refusal.1);
+    }
+    Failure::new(
+        Stage::Rpc,
+        format!("gRPC call failed: {}", show_status(status)),
+    )
+}
+
+/// The deadline passed: say at which stage the connection was waiting.
+fn not_ready(
+    seen: &ServerBytes,
+    tls: bool,
+    deadline: Instant,
+    started: std::time::Instant,
+) -> Failure {
+    if let Some(refusal) = wire_refusal(seen, tls) {
+        return Failure::new(refusal.0, refusal.1.clone()).refused(refusal.1);
+    }
+    let stage = if seen.got_settings() {
+        Stage::Rpc
+    } else {
+        Stage::Http2
+    };
+    let _ = deadline;
+    Failure::timeout(stage, started.elapsed())
+}
+
+/// When the server's bytes show a refusal (close without SETTINGS, reset,
+/// TLS alert, non-HTTP/2 answer), its stage and description.
+fn wire_refusal(seen: &ServerBytes, tls: bool) -> Option<(Stage, String)> {
+    if seen.got_settings() {
+        return None;
+    }
+    let (end, _) = seen.end.as_ref()?;
+    let after = if tls {
+        "right after the TLS handshake"
+    } else {
+        "right after the HTTP/2 preface"
+    };
+    Some(match end {
+        StreamEnd::Error { message, .. } if message.contains("alert") => (
+            Stage::Tls,
+            format!("server sent a TLS alert {after}: {message}"),
+        ),
+        StreamEnd::Error { kind, message } if seen.total == 0 => (
+            Stage::Http2,
+            format!("connection ended ({kind}) {after} before any server bytes: {message}"),
+        ),
+        StreamEnd::Closed if seen.total == 0 => (
+            Stage::Http2,
+            format!("server closed the connection {after} without sending HTTP/2 SETTINGS"),
+        ),
+        _ => (
+            Stage::Http2,
+            format!(
+                "server answered with non-HTTP/2 bytes and ended the connection: {}",
+                seen.describe()
+            ),
+        ),
+    })
+}
+
+/// A status with its code, message and the chain of causes behind it
+/// (tonic's "transport error" alone says nothing).
+fn show_status(status: &tonic::Status) -> String {
+    let mut text = format!("status {:?}: {}", status.code(), status.message());
+    let mut source = std::error::Error::source(status);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(&format!(": {cause_text}"));
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn bracket_ipv6(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}

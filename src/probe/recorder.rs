@@ -1,0 +1,315 @@
+//! A stream wrapper that records what the server sends first and how the
+//! connection ended, so a probe can tell "SETTINGS received" from "closed
+//! right after the TLS handshake" even when tonic only reports a generic
+//! error.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
+
+/// HTTP/2 frame type of SETTINGS.
+pub const FRAME_SETTINGS: u8 = 0x4;
+
+/// How the server side of the connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// Clean end of stream (TCP FIN, or TLS close_notify).
+    Closed,
+    /// A read error: reset, TLS alert, ...
+    Error {
+        /// `io::ErrorKind` in words.
+        kind: String,
+        /// The error text (a TLS alert shows up here).
+        message: String,
+    },
+}
+
+/// What the server has sent so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerBytes {
+    /// The first bytes received (at most 16).
+    pub first_bytes: Vec<u8>,
+    /// Total bytes received.
+    pub total: usize,
+    /// When the first byte arrived (since the probe started).
+    pub first_at: Option<Duration>,
+    /// How and when the server side ended, if it did.
+    pub end: Option<(StreamEnd, Duration)>,
+}
+
+impl ServerBytes {
+    /// The type of the server's first HTTP/2 frame, once its 9-byte header arrived.
+    pub fn first_frame_type(&self) -> Option<u8> {
+        (self.first_bytes.len() >= 9).then(|| self.first_bytes[3])
+    }
+
+    /// The server's first frame is SETTINGS (what an HTTP/2 server sends first).
+    pub fn got_settings(&self) -> bool {
+        self.first_frame_type() == Some(FRAME_SETTINGS)
+    }
+
+    /// The connection ended before the server sent a single byte.
+    pub fn closed_silently(&self) -> bool {
+        self.total == 0 && self.end.is_some()
+    }
+
+    /// One evidence line about the server's bytes.
+    pub fn describe(&self) -> String {
+        let mut text = match (self.first_at, self.first_frame_type()) {
+            (None, _) => "server sent no bytes".to_string(),
+            (Some(at), Some(FRAME_SETTINGS)) => {
+                format!(
+                    "server's first HTTP/2 frame: SETTINGS (type 0x4) at +{}ms",
+                    at.as_millis()
+                )
+            }
+            (Some(at), _) => format!(
+                "server's first bytes at +{}ms are not an HTTP/2 SETTINGS frame: {}",
+                at.as_millis(),
+                show_bytes(&self.first_bytes)
+            ),
+        };
+        if let Some((end, at)) = &self.end {
+            let how = match end {
+                StreamEnd::Closed => "closed the connection".to_string(),
+                StreamEnd::Error { kind, message } => {
+                    format!("connection ended with {kind}: {message}")
+                }
+            };
+            text.push_str(&format!(
+                "; then {how} at +{}ms after {} bytes",
+                at.as_millis(),
+                self.total
+            ));
+        }
+        text
+    }
+}
+
+/// Bytes as hex plus printable ASCII, e.g. `15 03 03 00 02 ("....")`.
+pub fn show_bytes(bytes: &[u8]) -> String {
+    let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let ascii: String = bytes
+        .iter()
+        .map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                b as char
+            } else {
+                '.'
+            }
+        })
+        .collect();
+    format!("{} (\"{ascii}\")", hex.join(" "))
+}
+
+/// Shared view of a [`Recorded`] stream's server bytes.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    state: Arc<Mutex<ServerBytes>>,
+    changed: Arc<Notify>,
+    start: Instant,
+}
+
+impl Recorder {
+    /// A recorder whose times count from `start`.
+    pub fn new(start: Instant) -> Self {
+        Recorder {
+            state: Arc::default(),
+            changed: Arc::new(Notify::new()),
+            start,
+        }
+    }
+
+    /// A copy of what was recorded so far.
+    pub fn snapshot(&self) -> ServerBytes {
+        self.state.lock().expect("recorder lock").clone()
+    }
+
+    /// Waits until `done` holds for the recorded state or `limit` passes;
+    /// returns the state either way.
+    pub async fn wait_for(
+        &self,
+        limit: Duration,
+        done: impl Fn(&ServerBytes) -> bool,
+    ) -> ServerBytes {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.changed.notified();
+            let now = self.snapshot();
+            if done(&now) {
+                return now;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.snapshot();
+            }
+        }
+    }
+
+    fn record_data(&self, data: &[u8]) {
+        let mut state = self.state.lock().expect("recorder lock");
+        if state.first_at.is_none() {
+            state.first_at = Some(self.start.elapsed());
+        }
+        let room = 16usize.saturating_sub(state.first_bytes.len());
+        state
+            .first_bytes
+            .extend_from_slice(&data[..room.min(data.len())]);
+        state.total += data.len();
+        drop(state);
+        self.changed.notify_waiters();
+    }
+
+    fn record_end(&self, end: StreamEnd) {
+        let mut state = self.state.lock().expect("recorder lock");
+        if state.end.is_none() {
+            state.end = Some((end, self.start.elapsed()));
+        }
+        drop(state);
+        self.changed.notify_waiters();
+    }
+
+    /// Wraps `inner` so its reads are recorded here.
+    pub fn wrap<S>(&self, inner: S) -> Recorded<S> {
+        Recorded {
+            inner,
+            recorder: self.clone(),
+        }
+    }
+}
+
+/// A stream whose reads are recorded by a [`Recorder`].
+#[derive(Debug)]
+pub struct Recorded<S> {
+    inner: S,
+    recorder: Recorder,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Recorded<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        match &result {
+            Poll::Ready(Ok(())) => {
+                let new = &buf.filled()[before..];
+                if new.is_empty() {
+                    self.recorder.record_end(StreamEnd::Closed);
+                } else {
+                    self.recorder.record_data(new);
+                }
+            }
+            Poll::Ready(Err(e)) => {
+                // rustls reports a TCP close without close_notify this way;
+                // its text carries a documentation link we do not need.
+                let message = if e.kind() == io::ErrorKind::UnexpectedEof {
+                    "peer closed the connection without a TLS close_notify".to_string()
+                } else {
+                    e.to_string()
+                };
+                self.recorder.record_end(StreamEnd::Error {
+                    kind: format!("{:?}", e.kind()),
+                    message,
+                })
+            }
+            Poll::Pending => {}
+        }
+        result
+    }
+}
+
+impl<S> Recorded<S> {
+    /// A failed write also tells how the peer ended the connection (a
+    /// reset or broken pipe often shows on the write side first).
+    fn note_write<T>(&self, result: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if let Poll::Ready(Err(e)) = &result {
+            self.recorder.record_end(StreamEnd::Error {
+                kind: format!("{:?}", e.kind()),
+                message: format!("write failed: {e}"),
+            });
+        }
+        result
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Recorded<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, data);
+        self.note_write(result)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let result = Pin::new(&mut self.inner).poll_flush(cx);
+        self.note_write(result)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let result = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.note_write(result)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.note_write(result)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn records_settings_frame_and_close() {
+        let (mut server, client) = tokio::io::duplex(64);
+        let recorder = Recorder::new(Instant::now());
+        let mut wrapped = recorder.wrap(client);
+        server
+            .write_all(&[0, 0, 0, FRAME_SETTINGS, 0, 0, 0, 0, 0])
+            .await
+            .unwrap();
+        drop(server);
+        let mut all = Vec::new();
+        wrapped.read_to_end(&mut all).await.unwrap();
+        let seen = recorder.snapshot();
+        assert!(seen.got_settings());
+        assert_eq!(
+            seen.end.as_ref().map(|e| e.0.clone()),
+            Some(StreamEnd::Closed)
+        );
+        assert!(seen.describe().contains("SETTINGS"), "{}", seen.describe());
+    }
+
+    #[tokio::test]
+    async fn silent_close_is_not_settings() {
+        let (server, client) = tokio::io::duplex(64);
+        let recorder = Recorder::new(Instant::now());
+        let mut wrapped = recorder.wrap(client);
+        drop(server);
+        let mut all = Vec::new();
+        wrapped.read_to_end(&mut all).await.unwrap();
+        let seen = recorder
+            .wait_for(Duration::from_millis(10), |s| s.end.is_some())
+            .await;
+        assert!(seen.closed_silently());
+        assert!(!seen.got_settings());
+    }
+}

@@ -1,0 +1,221 @@
+//! Ray heads shared between scenarios.
+//!
+//! Starting a head costs ~5 s and ~0.7 GiB, so scenarios whose RayClusters
+//! ask for the same head share one. Only heads without TLS are shared: a TLS
+//! head serves the certificates of one scenario run (each run generates its
+//! own CA), so it lives exactly as long as that scenario's lease. Shared
+//! heads stay up between scenarios and stop at [`HeadPool::shutdown`].
+
+use super::LabError;
+use super::ray_head::{RayHead, RayHeadConfig, RayPorts, RayTls};
+use super::venv::RayVenv;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
+
+/// What makes two heads interchangeable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadKey {
+    /// TLS files, when the RayCluster sets `RAY_USE_TLS=1`.
+    pub tls: Option<RayTls>,
+    /// `--num-cpus`.
+    pub num_cpus: u32,
+}
+
+impl HeadKey {
+    /// Whether another scenario may use the same head.
+    pub fn shareable(&self) -> bool {
+        self.tls.is_none()
+    }
+}
+
+/// One scenario's use of a head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadLease {
+    /// Identifies the head in the pool.
+    pub id: u64,
+    /// Its ports.
+    pub ports: RayPorts,
+    /// The pid of its `ray start --block` process.
+    pub pid: Option<u32>,
+    /// Our stdout/stderr logs of the head.
+    pub log_dir: PathBuf,
+    /// Ray's own logs.
+    pub ray_log_dir: PathBuf,
+    /// The head was already running (started by an earlier scenario).
+    pub reused: bool,
+    /// How long the start took (zero when reused).
+    pub startup_time: Duration,
+    /// TLS files the head serves with.
+    pub tls: Option<RayTls>,
+}
+
+struct Entry {
+    id: u64,
+    key: HeadKey,
+    head: RayHead,
+    leases: usize,
+}
+
+/// The heads of one lab target.
+pub struct HeadPool {
+    project_root: PathBuf,
+    dir: Mutex<Option<PathBuf>>,
+    entries: Mutex<Vec<Entry>>,
+    next_id: std::sync::atomic::AtomicU64,
+}
+
+impl HeadPool {
+    /// An empty pool; the venv is located (or created) at first use.
+    pub fn new(project_root: &Path) -> Self {
+        HeadPool {
+            project_root: project_root.to_path_buf(),
+            dir: Mutex::new(None),
+            entries: Mutex::new(Vec::new()),
+            next_id: std::sync::atomic::AtomicU64::new(1),
+        }
+    }
+
+    /// A running head for `key`: a shared idle or busy one when the key
+    /// allows, else a new one started within `timeout`.
+    pub async fn acquire(&self, key: HeadKey, timeout: Duration) -> Result<HeadLease, LabError> {
+        let mut entries = self.entries.lock().await;
+        if key.shareable() {
+            let mut dead = Vec::new();
+            for entry in entries.iter_mut().filter(|e| e.key == key) {
+                if client_port_open(entry.head.ports.client).await {
+                    entry.leases += 1;
+                    return Ok(lease(entry, true));
+                }
+                dead.push(entry.id);
+            }
+            for id in dead {
+                if let Some(pos) = entries.iter().position(|e| e.id == id) {
+                    let mut entry = entries.remove(pos);
+                    tracing::warn!(id, "pooled Ray head stopped answering; replacing it");
+                    entry.head.stop().await;
+                }
+            }
+        }
+        let venv = RayVenv::ensure(&self.project_root)?;
+        let id = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let work_dir = self.dir().await?.join(format!("head-{id}"));
+        let cfg = RayHeadConfig {
+            venv,
+            work_dir,
+            tls: key.tls.clone(),
+            num_cpus: key.num_cpus,
+        };
+        let head = RayHead::start(cfg, timeout).await?;
+        entries.push(Entry {
+            id,
+            key,
+            head,
+            leases: 1,
+        });
+        Ok(lease(entries.last().expect("just pushed"), false))
+    }
+
+    /// Ends a lease. A head nobody uses any more is stopped unless it is
+    /// shareable (then it waits for the next scenario or the shutdown).
+    pub async fn release(&self, id: u64) -> Vec<String> {
+        let mut entries = self.entries.lock().await;
+        let Some(pos) = entries.iter().position(|e| e.id == id) else {
+            return Vec::new();
+        };
+        let entry = &mut entries[pos];
+        entry.leases = entry.leases.saturating_sub(1);
+        if entry.leases > 0 || entry.key.shareable() {
+            return Vec::new();
+        }
+        let mut entry = entries.remove(pos);
+        stop(&mut entry).await
+    }
+
+    /// Stops every head (or, with `keep`, leaves them running and says where).
+    pub async fn shutdown(&self, keep: bool) -> Vec<String> {
+        let mut entries = self.entries.lock().await;
+        let mut problems = Vec::new();
+        for mut entry in entries.drain(..) {
+            if keep {
+                tracing::info!(pid = ?entry.head.pid(), ports = ?entry.head.ports, "kept Ray head running (--keep)");
+                // Dropping would kill it: --keep asks for it to stay.
+                std::mem::forget(entry.head);
+                continue;
+            }
+            problems.extend(stop(&mut entry).await);
+        }
+        if !keep
+            && let Some(dir) = self.dir.lock().await.take()
+            && let Err(e) = std::fs::remove_dir_all(&dir)
+        {
+            problems.push(format!("cannot remove {}: {e}", dir.display()));
+        }
+        problems
+    }
+
+    /// Heads currently running: (id, pid, ports, leases).
+    pub async fn running(&self) -> Vec<(u64, Option<u32>, RayPorts, usize)> {
+        self.entries
+            .lock()
+            .await
+            .iter()
+            .map(|e| (e.id, e.head.pid(), e.head.ports, e.leases))
+            .collect()
+    }
+
+    async fn dir(&self) -> Result<PathBuf, LabError> {
+        let mut dir = self.dir.lock().await;
+        if let Some(d) = dir.as_ref() {
+            return Ok(d.clone());
+        }
+        let created = tempfile::Builder::new()
+            .prefix("rayconform-lab-")
+            .tempdir()
+            .map_err(|e| LabError::io("creating the lab's head folder", e))?
+            .keep();
+        *dir = Some(created.clone());
+        Ok(created)
+    }
+}
+
+fn lease(entry: &Entry, reused: bool) -> HeadLease {
+    HeadLease {
+        id: entry.id,
+        ports: entry.head.ports,
+        pid: entry.head.pid(),
+        log_dir: entry.head.log_dir().to_path_buf(),
+        ray_log_dir: entry.head.ray_log_dir(),
+        reused,
+        startup_time: if reused {
+            Duration::ZERO
+        } else {
+            entry.head.startup_time
+        },
+        tls: entry.key.tls.clone(),
+    }
+}
+
+async fn stop(entry: &mut Entry) -> Vec<String> {
+    let pid = entry.head.pid();
+    match entry.head.stop().await {
+        Some(super::process::StopOutcome::Killed) => vec![format!(
+            "Ray head (pid {pid:?}) ignored SIGTERM; its process group was killed"
+        )],
+        _ => Vec::new(),
+    }
+}
+
+async fn client_port_open(port: u16) -> bool {
+    matches!(
+        tokio::time::timeout(
+            Duration::from_secs(1),
+            TcpStream::connect(("127.0.0.1", port))
+        )
+        .await,
+        Ok(Ok(_))
+    )
+}

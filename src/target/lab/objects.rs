@@ -1,0 +1,641 @@
+//! Kubernetes objects as the lab understands them.
+//!
+//! Manifests (JSON after templating) are read into [`LabObject`]s: only the
+//! fields the lab acts on are kept. Anything the lab cannot stand in for
+//! (an unknown kind, an ingress-nginx annotation it does not implement) is a
+//! [`TranslateError::Unsupported`] naming the thing, so the scenario is
+//! skipped on lab rather than silently run without it.
+
+use crate::target::Manifest;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The ingress-nginx annotation prefix.
+pub const NGINX_ANNOTATION_PREFIX: &str = "nginx.ingress.kubernetes.io/";
+
+/// Why a manifest cannot be used on lab.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TranslateError {
+    /// The lab cannot stand in for this (the scenario is skipped on lab).
+    #[error("lab cannot stand in for {0}")]
+    Unsupported(String),
+    /// The manifest is malformed (missing name, wrong types...).
+    #[error("invalid manifest: {0}")]
+    Invalid(String),
+}
+
+/// `kind`, namespace and name of an object.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey {
+    /// `kind`, e.g. `Service`.
+    pub kind: String,
+    /// `metadata.namespace` (empty for cluster-scoped objects).
+    pub namespace: String,
+    /// `metadata.name`.
+    pub name: String,
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.namespace.is_empty() {
+            write!(f, "{}/{}", self.kind, self.name)
+        } else {
+            write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+        }
+    }
+}
+
+/// One object the lab acts on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LabObject {
+    /// A KubeRay RayCluster: becomes a local Ray head (+ workers).
+    RayCluster(RayClusterObject),
+    /// A Service: maps its ports onto a RayCluster's local ports.
+    Service(ServiceObject),
+    /// An Ingress: becomes nginx configuration.
+    Ingress(IngressObject),
+    /// ConfigMaps, Secrets and Namespaces are accepted and have no effect.
+    Inert(ObjectKey),
+}
+
+impl LabObject {
+    /// The object's key.
+    pub fn key(&self) -> ObjectKey {
+        match self {
+            LabObject::RayCluster(c) => key("RayCluster", &c.namespace, &c.name),
+            LabObject::Service(s) => key("Service", &s.namespace, &s.name),
+            LabObject::Ingress(i) => key("Ingress", &i.namespace, &i.name),
+            LabObject::Inert(k) => k.clone(),
+        }
+    }
+}
+
+fn key(kind: &str, namespace: &str, name: &str) -> ObjectKey {
+    ObjectKey {
+        kind: kind.to_string(),
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+    }
+}
+
+/// The Ray head ports KubeRay puts on the head Service, by role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RayPort {
+    /// GCS server (6379).
+    Gcs,
+    /// Dashboard (8265).
+    Dashboard,
+    /// Ray client server (10001).
+    Client,
+    /// Ray Serve HTTP proxy (8000).
+    Serve,
+    /// Metrics export (8080).
+    Metrics,
+}
+
+impl RayPort {
+    /// Every role, in KubeRay's order.
+    pub const ALL: [RayPort; 5] = [
+        RayPort::Gcs,
+        RayPort::Dashboard,
+        RayPort::Client,
+        RayPort::Serve,
+        RayPort::Metrics,
+    ];
+
+    /// KubeRay's default container port for this role.
+    pub fn default_number(self) -> u16 {
+        match self {
+            RayPort::Gcs => 6379,
+            RayPort::Dashboard => 8265,
+            RayPort::Client => 10001,
+            RayPort::Serve => 8000,
+            RayPort::Metrics => 8080,
+        }
+    }
+
+    /// KubeRay's default port name for this role.
+    pub fn default_name(self) -> &'static str {
+        match self {
+            RayPort::Gcs => "gcs-server",
+            RayPort::Dashboard => "dashboard",
+            RayPort::Client => "client",
+            RayPort::Serve => "serve",
+            RayPort::Metrics => "metrics",
+        }
+    }
+
+    /// The role of a head container port number, if it is a default one.
+    pub fn from_number(port: u16) -> Option<RayPort> {
+        RayPort::ALL
+            .into_iter()
+            .find(|p| p.default_number() == port)
+    }
+
+    /// The role of a head container port name, if it is a default one.
+    pub fn from_name(name: &str) -> Option<RayPort> {
+        RayPort::ALL.into_iter().find(|p| p.default_name() == name)
+    }
+}
+
+/// What the lab keeps of a RayCluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RayClusterObject {
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// The head container's env has `RAY_USE_TLS=1`.
+    pub tls: bool,
+    /// The sum of `replicas` over `workerGroupSpecs`.
+    pub worker_replicas: u32,
+    /// `rayStartParams.num-cpus` of the head, when set.
+    pub head_num_cpus: Option<u32>,
+    /// The head container image (for the notes: the lab always runs the
+    /// pinned Ray from its venv).
+    pub image: Option<String>,
+}
+
+/// A Service port reference: a number or a named container port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortRef {
+    /// A port number.
+    Number(u16),
+    /// A port name.
+    Name(String),
+}
+
+impl fmt::Display for PortRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PortRef::Number(n) => write!(f, "{n}"),
+            PortRef::Name(n) => f.write_str(n),
+        }
+    }
+}
+
+/// One port of a Service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServicePort {
+    /// `name`.
+    pub name: Option<String>,
+    /// `port`.
+    pub port: u16,
+    /// `targetPort` (defaults to `port`).
+    pub target_port: PortRef,
+}
+
+/// What the lab keeps of a Service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceObject {
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// `spec.clusterIP: None`.
+    pub headless: bool,
+    /// `spec.selector`.
+    pub selector: BTreeMap<String, String>,
+    /// `spec.ports`.
+    pub ports: Vec<ServicePort>,
+}
+
+impl ServiceObject {
+    /// The head Service KubeRay creates for a RayCluster: `<cluster>-head-svc`
+    /// selecting the head pod, with Ray's default ports.
+    pub fn kuberay_head(cluster: &str, namespace: &str, headless: bool) -> ServiceObject {
+        ServiceObject {
+            name: format!("{cluster}-head-svc"),
+            namespace: namespace.to_string(),
+            headless,
+            selector: [("ray.io/cluster", cluster), ("ray.io/node-type", "head")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ports: RayPort::ALL
+                .into_iter()
+                .map(|r| ServicePort {
+                    name: Some(r.default_name().to_string()),
+                    port: r.default_number(),
+                    target_port: PortRef::Number(r.default_number()),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `backend-protocol` values the lab implements.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BackendProtocol {
+    /// Plain HTTP/1.1 proxying (the default).
+    #[default]
+    Http,
+    /// HTTPS to the backend, without verifying it (ingress-nginx's default).
+    Https,
+    /// gRPC over cleartext HTTP/2 (`grpc_pass grpc://`).
+    Grpc,
+    /// gRPC over TLS to the backend, no client certificate (`grpc_pass grpcs://`).
+    Grpcs,
+}
+
+/// The ingress-nginx annotations of one Ingress the lab honours.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngressAnnotations {
+    /// `rewrite-target`.
+    pub rewrite_target: Option<String>,
+    /// `use-regex: "true"`.
+    pub use_regex: bool,
+    /// `backend-protocol`.
+    pub backend_protocol: BackendProtocol,
+    /// `ssl-passthrough: "true"`.
+    pub ssl_passthrough: bool,
+}
+
+/// `pathType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathType {
+    /// `Prefix`: element-wise prefix.
+    Prefix,
+    /// `Exact`.
+    Exact,
+    /// `ImplementationSpecific`: an nginx prefix location, or a regex.
+    ImplementationSpecific,
+}
+
+/// A backend Service and port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendRef {
+    /// Service name (same namespace as the Ingress).
+    pub service: String,
+    /// Service port.
+    pub port: PortRef,
+}
+
+/// One path of an Ingress rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngressPath {
+    /// `path` (defaults to `/`).
+    pub path: String,
+    /// `pathType`.
+    pub path_type: PathType,
+    /// `backend.service`.
+    pub backend: BackendRef,
+}
+
+/// One rule of an Ingress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngressRule {
+    /// `host`, or `None` for every host.
+    pub host: Option<String>,
+    /// `http.paths`.
+    pub paths: Vec<IngressPath>,
+}
+
+/// What the lab keeps of an Ingress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngressObject {
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// The ingress-nginx annotations.
+    pub annotations: IngressAnnotations,
+    /// `spec.rules`.
+    pub rules: Vec<IngressRule>,
+    /// `spec.defaultBackend`.
+    pub default_backend: Option<BackendRef>,
+    /// Things accepted but not acted on (e.g. `spec.tls`), for the notes.
+    pub ignored: Vec<String>,
+}
+
+/// Reads one manifest. `default_namespace` fills a missing
+/// `metadata.namespace`.
+pub fn translate(
+    manifest: &Manifest,
+    default_namespace: &str,
+) -> Result<LabObject, TranslateError> {
+    let api_version = str_at(manifest, "/apiVersion").unwrap_or_default();
+    let kind = str_at(manifest, "/kind")
+        .ok_or_else(|| TranslateError::Invalid("a manifest has no `kind`".into()))?;
+    let name = str_at(manifest, "/metadata/name")
+        .ok_or_else(|| TranslateError::Invalid(format!("a {kind} has no metadata.name")))?;
+    let namespace = str_at(manifest, "/metadata/namespace").unwrap_or(default_namespace);
+    match (api_version, kind) {
+        ("ray.io/v1", "RayCluster") => {
+            ray_cluster(manifest, name, namespace).map(LabObject::RayCluster)
+        }
+        ("v1", "Service") => service(manifest, name, namespace).map(LabObject::Service),
+        ("networking.k8s.io/v1", "Ingress") => {
+            ingress(manifest, name, namespace).map(LabObject::Ingress)
+        }
+        ("v1", "ConfigMap") | ("v1", "Secret") => Ok(LabObject::Inert(key(kind, namespace, name))),
+        ("v1", "Namespace") => Ok(LabObject::Inert(key(kind, "", name))),
+        _ => Err(TranslateError::Unsupported(format!(
+            "{api_version} {kind} `{name}` (the lab implements ray.io/v1 RayCluster, v1 Service, \
+             networking.k8s.io/v1 Ingress, ConfigMap, Secret, Namespace)"
+        ))),
+    }
+}
+
+fn str_at<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
+    value.pointer(pointer).and_then(Value::as_str)
+}
+
+fn ray_cluster(
+    m: &Manifest,
+    name: &str,
+    namespace: &str,
+) -> Result<RayClusterObject, TranslateError> {
+    let head = m.pointer("/spec/headGroupSpec").ok_or_else(|| {
+        TranslateError::Invalid(format!("RayCluster `{name}` has no spec.headGroupSpec"))
+    })?;
+    let container = head.pointer("/template/spec/containers/0").ok_or_else(|| {
+        TranslateError::Invalid(format!("RayCluster `{name}` has no head container"))
+    })?;
+    let tls = container
+        .get("env")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|e| {
+            str_at(e, "/name") == Some("RAY_USE_TLS")
+                && matches!(str_at(e, "/value"), Some("1") | Some("true") | Some("True"))
+        });
+    let worker_replicas = m
+        .pointer("/spec/workerGroupSpecs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|g| {
+            let replicas = g.get("replicas").and_then(Value::as_u64).unwrap_or(0);
+            let hosts = g.get("numOfHosts").and_then(Value::as_u64).unwrap_or(1);
+            (replicas * hosts) as u32
+        })
+        .sum();
+    let head_num_cpus = head
+        .pointer("/rayStartParams/num-cpus")
+        .and_then(|v| match v {
+            Value::String(s) => s.parse().ok(),
+            Value::Number(n) => n.as_u64().map(|n| n as u32),
+            _ => None,
+        });
+    if m.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true) {
+        return Err(TranslateError::Unsupported(format!(
+            "RayCluster `{name}` with spec.suspend: true (the lab has no operator to suspend it)"
+        )));
+    }
+    Ok(RayClusterObject {
+        name: name.to_string(),
+        namespace: namespace.to_string(),
+        tls,
+        worker_replicas,
+        head_num_cpus,
+        image: str_at(container, "/image").map(str::to_string),
+    })
+}
+
+fn port_ref(value: Option<&Value>) -> Option<PortRef> {
+    match value? {
+        Value::Number(n) => n
+            .as_u64()
+            .and_then(|n| u16::try_from(n).ok())
+            .map(PortRef::Number),
+        Value::String(s) => Some(match s.parse::<u16>() {
+            Ok(n) => PortRef::Number(n),
+            Err(_) => PortRef::Name(s.clone()),
+        }),
+        _ => None,
+    }
+}
+
+fn service(m: &Manifest, name: &str, namespace: &str) -> Result<ServiceObject, TranslateError> {
+    let service_type = str_at(m, "/spec/type").unwrap_or("ClusterIP");
+    if service_type == "ExternalName" {
+        return Err(TranslateError::Unsupported(format!(
+            "Service `{name}` of type ExternalName"
+        )));
+    }
+    let selector = m
+        .pointer("/spec/selector")
+        .and_then(Value::as_object)
+        .map(|o| {
+            o.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut ports = Vec::new();
+    for p in m
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(PortRef::Number(port)) = port_ref(p.get("port")) else {
+            return Err(TranslateError::Invalid(format!(
+                "Service `{name}` has a port without a number"
+            )));
+        };
+        ports.push(ServicePort {
+            name: str_at(p, "/name").map(str::to_string),
+            port,
+            target_port: port_ref(p.get("targetPort")).unwrap_or(PortRef::Number(port)),
+        });
+    }
+    Ok(ServiceObject {
+        name: name.to_string(),
+        namespace: namespace.to_string(),
+        headless: str_at(m, "/spec/clusterIP") == Some("None"),
+        selector,
+        ports,
+    })
+}
+
+fn ingress(m: &Manifest, name: &str, namespace: &str) -> Result<IngressObject, TranslateError> {
+    let mut annotations = IngressAnnotations::default();
+    let mut ignored = Vec::new();
+    for (k, v) in m
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        let Some(short) = k.strip_prefix(NGINX_ANNOTATION_PREFIX) else {
+            continue;
+        };
+        let value = v.as_str().unwrap_or_default();
+        match short {
+            "rewrite-target" => annotations.rewrite_target = Some(value.to_string()),
+            "use-regex" => annotations.use_regex = value == "true",
+            "ssl-passthrough" => annotations.ssl_passthrough = value == "true",
+            "backend-protocol" => {
+                annotations.backend_protocol = match value.to_ascii_uppercase().as_str() {
+                    "HTTP" => BackendProtocol::Http,
+                    "HTTPS" => BackendProtocol::Https,
+                    "GRPC" => BackendProtocol::Grpc,
+                    "GRPCS" => BackendProtocol::Grpcs,
+                    other => {
+                        return Err(TranslateError::Unsupported(format!(
+                            "annotation {k}: {other} on Ingress `{name}` (the lab implements HTTP, HTTPS, GRPC, GRPCS)"
+                        )));
+                    }
+                }
+            }
+            _ => {
+                return Err(TranslateError::Unsupported(format!(
+                    "annotation {k} on Ingress `{name}` (the lab implements rewrite-target, use-regex, \
+                     backend-protocol, ssl-passthrough)"
+                )));
+            }
+        }
+    }
+    if m.pointer("/spec/tls").is_some() {
+        ignored.push(format!(
+            "Ingress `{name}`: spec.tls ignored; the lab's HTTPS listener serves the run's server certificate"
+        ));
+    }
+    if let Some(class) = str_at(m, "/spec/ingressClassName")
+        && class != "nginx"
+    {
+        return Err(TranslateError::Unsupported(format!(
+            "Ingress `{name}` of class `{class}` (the lab stands in for ingress-nginx only)"
+        )));
+    }
+    let mut rules = Vec::new();
+    for rule in m
+        .pointer("/spec/rules")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let mut paths = Vec::new();
+        for p in rule
+            .pointer("/http/paths")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let path_type = match str_at(p, "/pathType").unwrap_or("ImplementationSpecific") {
+                "Prefix" => PathType::Prefix,
+                "Exact" => PathType::Exact,
+                "ImplementationSpecific" => PathType::ImplementationSpecific,
+                other => {
+                    return Err(TranslateError::Invalid(format!(
+                        "Ingress `{name}`: unknown pathType {other}"
+                    )));
+                }
+            };
+            paths.push(IngressPath {
+                path: str_at(p, "/path").unwrap_or("/").to_string(),
+                path_type,
+                backend: backend(p.get("backend"), name)?,
+            });
+        }
+        rules.push(IngressRule {
+            host: str_at(rule, "/host").map(str::to_string),
+            paths,
+        });
+    }
+    let default_backend = match m.pointer("/spec/defaultBackend") {
+        Some(b) => Some(backend(Some(b), name)?),
+        None => None,
+    };
+    Ok(IngressObject {
+        name: name.to_string(),
+        namespace: namespace.to_string(),
+        annotations,
+        rules,
+        default_backend,
+        ignored,
+    })
+}
+
+fn backend(value: Option<&Value>, ingress: &str) -> Result<BackendRef, TranslateError> {
+    let value = value.ok_or_else(|| {
+        TranslateError::Invalid(format!("Ingress `{ingress}`: a path has no backend"))
+    })?;
+    if value.get("resource").is_some() {
+        return Err(TranslateError::Unsupported(format!(
+            "a resource backend on Ingress `{ingress}`"
+        )));
+    }
+    let service = str_at(value, "/service/name").ok_or_else(|| {
+        TranslateError::Invalid(format!("Ingress `{ingress}`: backend without service.name"))
+    })?;
+    let port = match (
+        value.pointer("/service/port/number"),
+        str_at(value, "/service/port/name"),
+    ) {
+        (Some(n), _) => port_ref(Some(n)),
+        (None, Some(n)) => Some(PortRef::Name(n.to_string())),
+        (None, None) => None,
+    }
+    .ok_or_else(|| {
+        TranslateError::Invalid(format!("Ingress `{ingress}`: backend without service.port"))
+    })?;
+    Ok(BackendRef {
+        service: service.to_string(),
+        port,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ray_cluster_tls_and_workers_are_read() {
+        let m = json!({
+            "apiVersion": "ray.io/v1", "kind": "RayCluster",
+            "metadata": {"name": "rc"},
+            "spec": {
+                "headGroupSpec": {"rayStartParams": {"num-cpus": "2"}, "template": {"spec": {"containers": [
+                    {"name": "ray-head", "image": "rayproject/ray:2.60.0",
+                     "env": [{"name": "RAY_USE_TLS", "value": "1"}]}]}}},
+                "workerGroupSpecs": [{"replicas": 2, "groupName": "w"}]
+            }
+        });
+        let LabObject::RayCluster(rc) = translate(&m, "ns").unwrap() else {
+            panic!("not a RayCluster")
+        };
+        assert!(rc.tls);
+        assert_eq!(rc.worker_replicas, 2);
+        assert_eq!(rc.head_num_cpus, Some(2));
+        assert_eq!(rc.namespace, "ns");
+    }
+
+    #[test]
+    fn unknown_annotation_and_kind_are_unsupported_and_named() {
+        let m = json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": "i", "annotations": {
+                "nginx.ingress.kubernetes.io/configuration-snippet": "more_set_headers x;"}},
+            "spec": {}
+        });
+        let err = translate(&m, "ns").unwrap_err();
+        assert!(err.to_string().contains("configuration-snippet"), "{err}");
+        let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}});
+        let err = translate(&d, "ns").unwrap_err();
+        assert!(matches!(err, TranslateError::Unsupported(_)));
+        assert!(err.to_string().contains("apps/v1 Deployment `d`"), "{err}");
+    }
+
+    #[test]
+    fn service_ports_and_headless_are_read() {
+        let m = json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "s", "namespace": "x"},
+            "spec": {"clusterIP": "None", "selector": {"ray.io/cluster": "rc"},
+                     "ports": [{"name": "client", "port": 10001, "targetPort": "client"}, {"port": 6379}]}
+        });
+        let LabObject::Service(s) = translate(&m, "ns").unwrap() else {
+            panic!("not a Service")
+        };
+        assert!(s.headless);
+        assert_eq!(s.namespace, "x");
+        assert_eq!(s.ports[0].target_port, PortRef::Name("client".into()));
+        assert_eq!(s.ports[1].target_port, PortRef::Number(6379));
+    }
+}

@@ -1,0 +1,130 @@
+//! What the lab can stand in for, decided from the scenario alone (no side
+//! effects): installs, step kinds, and every manifest the steps apply.
+
+use super::objects::{LabObject, TranslateError, translate};
+use super::routes::parse_tcp_service;
+use crate::scenario::{Action, Install, Scenario, Step, WaitTarget, parse_manifests, template};
+use crate::target::Manifest;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Why the lab cannot run `scenario`, naming the thing; `None` when it can.
+pub fn unsupported_reason(scenario: &Scenario, project_root: &Path) -> Option<String> {
+    for install in &scenario.install {
+        match install {
+            Install::Istio(_) => {
+                return Some(
+                    "lab cannot stand in for Istio (install.istio): there is no service mesh or \
+                     sidecar on loopback"
+                        .into(),
+                );
+            }
+            Install::KuberayApiserver(_) => {
+                return Some(
+                    "lab cannot stand in for the KubeRay apiserver (install.kuberayApiserver)"
+                        .into(),
+                );
+            }
+            Install::IngressNginx(nginx) => {
+                if !nginx.config.is_empty() {
+                    let keys: Vec<&str> = nginx.config.keys().map(String::as_str).collect();
+                    return Some(format!(
+                        "lab cannot stand in for the ingress-nginx controller ConfigMap \
+                         (install.ingressNginx.config: {})",
+                        keys.join(", ")
+                    ));
+                }
+                for (port, value) in &nginx.tcp_services {
+                    if parse_tcp_service(value).is_none() {
+                        return Some(format!(
+                            "lab cannot stand in for tcp-services entry {port}: {value:?} \
+                             (the lab implements namespace/service:port, without PROXY protocol)"
+                        ));
+                    }
+                }
+            }
+            Install::KuberayOperator(_) => {}
+        }
+    }
+    for step in scenario.steps.iter().chain(&scenario.finally) {
+        if let Some(reason) = step_reason(step, project_root) {
+            return Some(reason);
+        }
+    }
+    None
+}
+
+fn step_reason(step: &Step, project_root: &Path) -> Option<String> {
+    match &step.action {
+        Action::ExpectDenied(_) => Some(format!(
+            "lab cannot stand in for admission webhooks: step `{}` expects a denial",
+            step.name
+        )),
+        Action::Wait(spec) => match &spec.target {
+            WaitTarget::RayCluster(_) => None,
+            WaitTarget::Deployment(name) => Some(format!(
+                "lab cannot stand in for Deployments: step `{}` waits for Deployment {name}",
+                step.name
+            )),
+            WaitTarget::Pods(selector) => Some(format!(
+                "lab cannot stand in for Pods: step `{}` waits for pods {selector}",
+                step.name
+            )),
+            WaitTarget::Endpoints(name) => Some(format!(
+                "lab cannot stand in for Endpoints: step `{}` waits for Endpoints {name}",
+                step.name
+            )),
+        },
+        Action::Apply(src) | Action::Delete(src) => {
+            let manifests =
+                placeholder_manifests(project_root, src.file.as_deref(), src.inline.as_deref())?;
+            manifests
+                .iter()
+                .find_map(|m| match translate(m, "placeholder") {
+                    Err(err @ TranslateError::Unsupported(_)) => {
+                        Some(format!("{err} (step `{}`)", step.name))
+                    }
+                    _ => None,
+                })
+        }
+        Action::Probe(_) | Action::Command(_) => None,
+    }
+}
+
+/// The manifests of an apply step with every `${VAR}` replaced by a
+/// placeholder (kinds and annotations never depend on run-time values).
+/// `None` when they cannot be read: the run reports that itself.
+pub fn placeholder_manifests(
+    root: &Path,
+    file: Option<&str>,
+    inline: Option<&str>,
+) -> Option<Vec<Manifest>> {
+    let text = match (file, inline) {
+        (Some(f), _) => std::fs::read_to_string(root.join(f)).ok()?,
+        (None, Some(t)) => t.to_string(),
+        (None, None) => return None,
+    };
+    let vars: BTreeMap<String, String> = template::references(&text)
+        .ok()?
+        .into_iter()
+        .map(|name| (name, "placeholder".to_string()))
+        .collect();
+    let text = template::render(&text, &vars).ok()?;
+    parse_manifests(&text).ok()
+}
+
+/// Every object the scenario's apply steps create, in order (for plans).
+pub fn planned_objects(scenario: &Scenario, project_root: &Path) -> Vec<LabObject> {
+    scenario
+        .steps
+        .iter()
+        .filter_map(|s| match &s.action {
+            Action::Apply(src) => {
+                placeholder_manifests(project_root, src.file.as_deref(), src.inline.as_deref())
+            }
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|m| translate(&m, "<namespace>").ok())
+        .collect()
+}

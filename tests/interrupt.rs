@@ -1,0 +1,183 @@
+//! A real SIGINT to a running `rayconform run`: the run stops, unwinds, writes
+//! its report marked as interrupted, and leaves no process behind.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// pid → parent pid for every process, from /proc.
+fn process_parents() -> BTreeMap<u32, u32> {
+    let mut parents = BTreeMap::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // The command name may contain spaces and parentheses: fields follow the last ')'.
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.first() == Some(&"Z") {
+            continue; // a zombie is already gone
+        }
+        if let Some(ppid) = fields.get(1).and_then(|p| p.parse().ok()) {
+            parents.insert(pid, ppid);
+        }
+    }
+    parents
+}
+
+fn descendants(root: u32) -> BTreeSet<u32> {
+    let parents = process_parents();
+    let mut found = BTreeSet::new();
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for (pid, ppid) in &parents {
+            if (*ppid == root || found.contains(ppid)) && found.insert(*pid) {
+                changed = true;
+            }
+        }
+    }
+    found
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
+}
+
+#[test]
+fn sigint_stops_the_run_writes_the_report_and_leaves_no_process() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("step-started");
+    let scenario = dir.path().join("interrupt.yaml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "apiVersion: rayconform.dev/v1alpha1
+kind: Scenario
+metadata:
+  name: interrupt-me
+spec:
+  targets: [lab]
+  steps:
+    - apply: fixtures/raycluster-basic.yaml
+    - wait: {{ rayCluster: raycluster-basic, condition: HeadPodReady, timeout: 2m }}
+    - name: long step
+      command: {{ argv: [sh, -c, 'touch {marker}; exec sleep 300'] }}
+      timeout: 10m
+    - name: never started
+      command: {{ argv: ['true'] }}
+",
+            marker = marker.display()
+        ),
+    )
+    .unwrap();
+    let junit = dir.path().join("junit.xml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rayconform"))
+        .arg("--root")
+        .arg(root)
+        .args(["run", "--target", "lab", "--junit"])
+        .arg(&junit)
+        .arg(&scenario)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+
+    let started = Instant::now();
+    while !marker.exists() {
+        if let Some(status) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "rayconform exited early ({status}): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the long step never started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let before = descendants(pid);
+    assert!(
+        before.len() >= 3,
+        "a Ray head, nginx and the step run under rayconform: {before:?}"
+    );
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rayconform did not exit within 60 s of SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "exit code after an interrupt; stderr:\n{stderr}"
+    );
+    assert!(stderr.contains("SIGINT: stopping"), "{stderr}");
+
+    let xml = std::fs::read_to_string(&junit).expect("the report is written after an interrupt");
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let case = doc
+        .descendants()
+        .find(|n| n.has_tag_name("testcase"))
+        .expect("a testcase");
+    let error = case
+        .children()
+        .find(|n| n.has_tag_name("error"))
+        .expect("an interrupted scenario is an error");
+    assert_eq!(error.attribute("type"), Some("interrupted"), "{xml}");
+    let log = case
+        .children()
+        .find(|n| n.has_tag_name("system-out"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        log.contains("never started <command> not run") && log.contains("interrupted"),
+        "{log}"
+    );
+    assert!(doc.descendants().any(
+        |n| n.attribute("name") == Some("interrupted") && n.attribute("value") == Some("true")
+    ));
+
+    let grace = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: Vec<u32> = before.iter().copied().filter(|p| alive(*p)).collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < grace,
+            "processes left behind after the interrupt: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

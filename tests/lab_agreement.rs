@@ -1,0 +1,611 @@
+//! The probes against real Ray and real nginx, in healthy and broken
+//! configurations, and their agreement with the real Python Ray client.
+//!
+//! One TLS Ray head (Ray 2.60.0 from the project venv) serves every case;
+//! each configuration gets its own nginx rendered by the lab with
+//! ingress-nginx semantics. For every gRPC case the probe's verdict (READY
+//! or not) must equal what `ray.init("ray://...")` concludes, run from the
+//! same venv in parallel, each bounded by a timeout.
+//!
+//! Needs `scripts/setup` (Ray venv, nginx with its stream module); fails
+//! with a clear message when they are missing.
+
+use rayconform::probe::spec::{
+    GrpcExpectation, GrpcFollowUp, GrpcReadyProbe, MtlsProbe, PageProbe, TcpExpectation,
+    TcpFollowUp, TcpProbe, TlsSpec,
+};
+use rayconform::scenario::Probe;
+use rayconform::target::lab::nginx::{Nginx, STREAM_MODULE};
+use rayconform::target::lab::nginx_conf::{NginxSettings, render};
+use rayconform::target::lab::objects::{
+    IngressObject, LabObject, RayPort, ServiceObject, translate,
+};
+use rayconform::target::lab::ports::free_ports;
+use rayconform::target::lab::ray_head::{RayHead, RayHeadConfig, RayTls};
+use rayconform::target::lab::routes::{LocalHead, RoutingInput, compute};
+use rayconform::target::lab::venv::RayVenv;
+use rayconform::tls::{CertificateSet, FOREIGN};
+use rayconform::verdict::{Stage, Verdict};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const CA: &str = "ca-tls";
+const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Bound on one real-client attempt (a refused client fails in ~10 s with
+/// the connection timeouts lowered below; a good one connects in ~2 s).
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn require_tools() -> RayVenv {
+    assert!(
+        which::which("nginx").is_ok() && Path::new(STREAM_MODULE).exists(),
+        "nginx with {STREAM_MODULE} is required: run scripts/setup (apt-get install -y nginx libnginx-mod-stream)"
+    );
+    RayVenv::locate(&project_root()).unwrap_or_else(|e| panic!("the Ray venv is required: {e}"))
+}
+
+/// How an nginx in front of the head is configured.
+#[derive(Clone, Copy, Debug)]
+enum Front {
+    /// `--enable-ssl-passthrough` and an Ingress with the annotation.
+    Passthrough { headless: bool },
+    /// The same Ingress, but the controller runs without the flag.
+    PassthroughFlagOff,
+    /// tcp-services 10001 → the client port.
+    TcpMapping,
+    /// The dashboard under /ray with or without the rewrite.
+    Dashboard { rewrite: bool },
+}
+
+struct RunningFront {
+    nginx: Nginx,
+    http: u16,
+    https: u16,
+    tcp: u16,
+    _dir: tempfile::TempDir,
+}
+
+fn objects(front: Front) -> (Vec<ServiceObject>, Vec<IngressObject>) {
+    let headless = matches!(
+        front,
+        Front::Passthrough { headless: true } | Front::TcpMapping
+    );
+    let services = vec![ServiceObject::kuberay_head("rc", "ns", headless)];
+    let ingress = match front {
+        Front::Passthrough { .. } | Front::PassthroughFlagOff => Some(json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": "rayclient", "namespace": "ns",
+                "annotations": {"nginx.ingress.kubernetes.io/ssl-passthrough": "true"}},
+            "spec": {"rules": [{"host": "localhost", "http": {"paths": [{"path": "/", "pathType": "Prefix",
+                "backend": {"service": {"name": "rc-head-svc", "port": {"number": 10001}}}}]}}]}})),
+        Front::Dashboard { rewrite } => {
+            let (path, annotations, path_type) = if rewrite {
+                (
+                    "/ray(/|$)(.*)",
+                    json!({"nginx.ingress.kubernetes.io/rewrite-target": "/$2"}),
+                    "ImplementationSpecific",
+                )
+            } else {
+                ("/ray", json!({}), "Prefix")
+            };
+            Some(json!({
+                "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                "metadata": {"name": "dash", "namespace": "ns", "annotations": annotations},
+                "spec": {"rules": [{"host": "localhost", "http": {"paths": [{"path": path, "pathType": path_type,
+                    "backend": {"service": {"name": "rc-head-svc", "port": {"number": 8265}}}}]}}]}}))
+        }
+        Front::TcpMapping => None,
+    };
+    let ingresses = ingress
+        .map(|m| match translate(&m, "ns").expect("supported Ingress") {
+            LabObject::Ingress(i) => vec![i],
+            other => panic!("not an Ingress: {other:?}"),
+        })
+        .unwrap_or_default();
+    (services, ingresses)
+}
+
+async fn start_front(front: Front, head: &LocalHead, certs: &CertificateSet) -> RunningFront {
+    let (services, ingresses) = objects(front);
+    let ports = free_ports(4).expect("free ports");
+    let passthrough = matches!(front, Front::Passthrough { .. });
+    let mut tcp_services = BTreeMap::new();
+    if matches!(front, Front::TcpMapping) {
+        tcp_services.insert(
+            "10001".to_string(),
+            (ports[3], "ns/rc-head-svc:10001".to_string()),
+        );
+    }
+    let routes = compute(&RoutingInput {
+        services: services.iter().collect(),
+        ingresses: ingresses.iter().collect(),
+        heads: vec![head],
+        ssl_passthrough_enabled: passthrough,
+        tcp_services,
+    });
+    let authority = certs.get(CA).expect("ca-tls authority");
+    let conf = render(
+        &NginxSettings {
+            stream_module: STREAM_MODULE.into(),
+            http_port: ports[0],
+            https_port: ports[1],
+            tls_internal_port: ports[2],
+            ssl_passthrough: passthrough,
+            server_cert: authority.server_cert.clone(),
+            server_key: authority.server_key.clone(),
+        },
+        &routes,
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nginx = Nginx::start(dir.path(), &conf)
+        .await
+        .unwrap_or_else(|e| panic!("nginx for {front:?} did not start: {e}\n{conf}"));
+    RunningFront {
+        nginx,
+        http: ports[0],
+        https: ports[1],
+        tcp: ports[3],
+        _dir: dir,
+    }
+}
+
+/// The client credentials of a case.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Creds {
+    /// No TLS at all.
+    Plaintext,
+    /// TLS verifying the server with the run CA, no client certificate.
+    NoClientCert,
+    /// The run CA's client certificate.
+    Good,
+    /// A client certificate from the foreign CA.
+    Foreign,
+}
+
+/// One gRPC case: an address, credentials, and what both clients must conclude.
+struct GrpcCase {
+    name: &'static str,
+    address: String,
+    creds: Creds,
+    /// The probe stage where a refusal must be seen (None: must be READY).
+    expected_stage: Option<&'static [Stage]>,
+}
+
+fn tls_spec(creds: Creds, server_name: Option<&str>) -> Option<TlsSpec> {
+    let client_cert = match creds {
+        Creds::Plaintext => return None,
+        Creds::NoClientCert => None,
+        Creds::Good => Some(CA.to_string()),
+        Creds::Foreign => Some(FOREIGN.to_string()),
+    };
+    Some(TlsSpec {
+        server_name: server_name.map(str::to_string),
+        ca: Some(CA.to_string()),
+        client_cert,
+        version: None,
+    })
+}
+
+async fn probe_grpc(case: &GrpcCase, certs: &CertificateSet) -> Verdict {
+    let host = case
+        .address
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or_default();
+    let server_name = (host == "localhost").then_some("localhost");
+    let probe = Probe::GrpcReady(GrpcReadyProbe {
+        address: case.address.clone(),
+        tls: tls_spec(case.creds, server_name),
+        ray_ping: true,
+        expect: GrpcExpectation::Ready,
+    });
+    rayconform::probe::run(&probe, Some(certs), PROBE_TIMEOUT).await
+}
+
+/// The real client: `ray.init("ray://ADDRESS")` from the venv. Returns
+/// whether it connected, and its output.
+async fn real_client(
+    venv: &RayVenv,
+    case_address: &str,
+    creds: Creds,
+    certs: &CertificateSet,
+) -> (bool, String) {
+    let script = r#"
+import os, sys
+import grpc, ray
+address, mode = sys.argv[1], sys.argv[2]
+kwargs = {}
+if mode == "no-client-cert":
+    with open(os.environ["CHECK_CA_CERT"], "rb") as f:
+        kwargs["_credentials"] = grpc.ssl_channel_credentials(root_certificates=f.read())
+try:
+    ray.init("ray://" + address, **kwargs)
+    print("CONNECTED", ray.cluster_resources().get("CPU"))
+    ray.shutdown()
+except Exception as e:
+    print("NOT CONNECTED:", type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+    sys.exit(3)
+"#;
+    let good = certs.get(CA).unwrap();
+    let foreign = certs.get(FOREIGN).unwrap();
+    let mut cmd = tokio::process::Command::new(&venv.python);
+    cmd.arg("-c")
+        .arg(script)
+        .arg(case_address)
+        .env("RAY_USAGE_STATS_ENABLED", "0")
+        .env("RAY_CLIENT_INITIAL_CONNECTION_TIMEOUT_S", "2")
+        .env("RAY_CLIENT_MAX_CONNECTION_TIMEOUT_S", "3")
+        .env_remove("RAY_USE_TLS")
+        .env("CHECK_CA_CERT", &good.ca_cert)
+        .kill_on_drop(true);
+    match creds {
+        Creds::Plaintext => {
+            cmd.arg("plaintext");
+        }
+        Creds::NoClientCert => {
+            cmd.arg("no-client-cert");
+        }
+        Creds::Good | Creds::Foreign => {
+            // Ray's client presents RAY_TLS_SERVER_CERT/KEY as its client cert.
+            let own = if creds == Creds::Good { good } else { foreign };
+            cmd.arg("env-tls")
+                .env("RAY_USE_TLS", "1")
+                .env("RAY_TLS_SERVER_CERT", &own.client_cert)
+                .env("RAY_TLS_SERVER_KEY", &own.client_key)
+                .env("RAY_TLS_CA_CERT", &good.ca_cert);
+        }
+    }
+    match tokio::time::timeout(CLIENT_TIMEOUT, cmd.output()).await {
+        Err(_) => (
+            false,
+            format!("no conclusion within {CLIENT_TIMEOUT:?} (counted as not connected)"),
+        ),
+        Ok(Err(e)) => panic!("cannot run {}: {e}", venv.python.display()),
+        Ok(Ok(out)) => {
+            let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            let connected = out.status.success()
+                && stdout.contains("CONNECTED")
+                && !stdout.contains("NOT CONNECTED");
+            (connected, format!("exit {:?}: {stdout}", out.status.code()))
+        }
+    }
+}
+
+/// Runs every case's probe and real client concurrently; checks stages and
+/// agreement, returning one line per case for the report.
+async fn check_cases(cases: &[GrpcCase], venv: &RayVenv, certs: &CertificateSet) -> Vec<String> {
+    let runs = cases.iter().map(|case| async move {
+        let started = Instant::now();
+        let (verdict, (connected, client_out)) = tokio::join!(
+            probe_grpc(case, certs),
+            real_client(venv, &case.address, case.creds, certs)
+        );
+        (case, verdict, connected, client_out, started.elapsed())
+    });
+    let results = futures::future::join_all(runs).await;
+    let mut problems = Vec::new();
+    let mut lines = Vec::new();
+    for (case, verdict, connected, client_out, took) in results {
+        lines.push(format!(
+            "{:<28} probe: {} (stage {:?}) | real client: {} | {:.1} s",
+            case.name,
+            if verdict.passed { "READY" } else { "not ready" },
+            verdict.stage,
+            if connected {
+                "connected"
+            } else {
+                "not connected"
+            },
+            took.as_secs_f64()
+        ));
+        match case.expected_stage {
+            None if !verdict.passed => {
+                problems.push(format!("{}: probe should be READY:\n{verdict}", case.name))
+            }
+            Some(stages)
+                if verdict.passed || !verdict.stage.is_some_and(|s| stages.contains(&s)) =>
+            {
+                problems.push(format!(
+                    "{}: probe should stop at one of {stages:?}:\n{verdict}",
+                    case.name
+                ))
+            }
+            _ => {}
+        }
+        if verdict.passed != connected {
+            problems.push(format!(
+                "{}: probe and real Ray client disagree: probe {}, client {}\n{verdict}\nclient: {client_out}",
+                case.name,
+                if verdict.passed { "READY" } else { "not ready" },
+                if connected { "connected" } else { "did not connect" },
+            ));
+        }
+    }
+    eprintln!("{}", lines.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{}\n\n{}",
+        problems.join("\n\n"),
+        lines.join("\n")
+    );
+    lines
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn probes_agree_with_the_real_ray_client_in_healthy_and_broken_configurations() {
+    rayconform::tls::install_crypto_provider();
+    let venv = require_tools();
+    let work = tempfile::tempdir().unwrap();
+    let certs =
+        rayconform::tls::generate(&work.path().join("certs"), CA, &[]).expect("certificates");
+    let authority = certs.get(CA).unwrap();
+    let started = Instant::now();
+    let mut head = RayHead::start(
+        RayHeadConfig {
+            venv: venv.clone(),
+            work_dir: work.path().join("head"),
+            tls: Some(RayTls {
+                server_cert: authority.server_cert.clone(),
+                server_key: authority.server_key.clone(),
+                ca_cert: authority.ca_cert.clone(),
+            }),
+            num_cpus: 1,
+        },
+        Duration::from_secs(90),
+    )
+    .await
+    .expect("TLS Ray head");
+    let local = LocalHead {
+        cluster: "rc".into(),
+        namespace: "ns".into(),
+        ports: [
+            (RayPort::Gcs, head.ports.gcs),
+            (RayPort::Client, head.ports.client),
+            (RayPort::Dashboard, head.ports.dashboard),
+        ]
+        .into_iter()
+        .collect(),
+    };
+    let healthy = start_front(Front::Passthrough { headless: false }, &local, &certs).await;
+    let headless = start_front(Front::Passthrough { headless: true }, &local, &certs).await;
+    let flag_off = start_front(Front::PassthroughFlagOff, &local, &certs).await;
+    let tcp = start_front(Front::TcpMapping, &local, &certs).await;
+    let first_probe = probe_grpc(
+        &GrpcCase {
+            name: "first",
+            address: format!("localhost:{}", healthy.https),
+            creds: Creds::Good,
+            expected_stage: None,
+        },
+        &certs,
+    )
+    .await;
+    eprintln!(
+        "lab start (TLS head + 4 nginx) to first probe verdict: {:.2} s (head ready in {:.2} s)",
+        started.elapsed().as_secs_f64(),
+        head.startup_time.as_secs_f64()
+    );
+    assert!(first_probe.passed, "{first_probe}");
+
+    // Refusals after a completed TLS 1.3 handshake surface when the probe
+    // reads the server's first frame; either stage names the refusal.
+    const REFUSED_AFTER_TLS: &[Stage] = &[Stage::Tls, Stage::Http2];
+    let cases = vec![
+        GrpcCase {
+            name: "healthy passthrough",
+            address: format!("localhost:{}", healthy.https),
+            creds: Creds::Good,
+            expected_stage: None,
+        },
+        GrpcCase {
+            name: "no passthrough (flag off)",
+            address: format!("localhost:{}", flag_off.https),
+            creds: Creds::Good,
+            expected_stage: Some(&[Stage::Rpc]),
+        },
+        GrpcCase {
+            name: "wrong SNI (IP literal)",
+            address: format!("127.0.0.1:{}", healthy.https),
+            creds: Creds::Good,
+            expected_stage: Some(&[Stage::Rpc]),
+        },
+        GrpcCase {
+            name: "no client cert",
+            address: format!("localhost:{}", healthy.https),
+            creds: Creds::NoClientCert,
+            expected_stage: Some(REFUSED_AFTER_TLS),
+        },
+        GrpcCase {
+            name: "foreign CA client cert",
+            address: format!("localhost:{}", healthy.https),
+            creds: Creds::Foreign,
+            expected_stage: Some(REFUSED_AFTER_TLS),
+        },
+        GrpcCase {
+            name: "plaintext",
+            address: format!("localhost:{}", healthy.https),
+            creds: Creds::Plaintext,
+            expected_stage: Some(&[Stage::Http2, Stage::Rpc]),
+        },
+        GrpcCase {
+            name: "headless Service (#1718)",
+            address: format!("localhost:{}", headless.https),
+            creds: Creds::Good,
+            expected_stage: Some(&[Stage::Tls]),
+        },
+        GrpcCase {
+            name: "tcp-services mapping",
+            address: format!("localhost:{}", tcp.tcp),
+            creds: Creds::Good,
+            expected_stage: None,
+        },
+    ];
+    check_cases(&cases, &venv, &certs).await;
+
+    // mTLS matrix through the TCP mapping: refused, refused, refused, accepted.
+    let mtls = rayconform::probe::run(
+        &Probe::Mtls(MtlsProbe {
+            address: format!("localhost:{}", tcp.tcp),
+            server_name: Some("localhost".into()),
+            ca: CA.into(),
+            tls_version: None,
+        }),
+        Some(&certs),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(mtls.passed, "{mtls}");
+
+    // Ray down: every path through nginx now fails, and so does the client.
+    head.stop().await;
+    let down = vec![
+        GrpcCase {
+            name: "Ray down (passthrough)",
+            address: format!("localhost:{}", healthy.https),
+            creds: Creds::Good,
+            expected_stage: Some(&[Stage::Tls]),
+        },
+        GrpcCase {
+            name: "Ray down (tcp mapping)",
+            address: format!("localhost:{}", tcp.tcp),
+            creds: Creds::Good,
+            expected_stage: Some(&[Stage::Tls]),
+        },
+    ];
+    check_cases(&down, &venv, &certs).await;
+    let refused = rayconform::probe::run(
+        &Probe::Tcp(TcpProbe {
+            address: format!("127.0.0.1:{}", head.ports.client),
+            expect: TcpExpectation::Refused,
+            then: None,
+        }),
+        Some(&certs),
+        PROBE_TIMEOUT,
+    )
+    .await;
+    assert!(
+        refused.passed,
+        "the stopped head's client port must refuse: {refused}"
+    );
+    let mapped = rayconform::probe::run(
+        &Probe::Tcp(TcpProbe {
+            address: format!("localhost:{}", tcp.tcp),
+            expect: TcpExpectation::Open,
+            then: Some(TcpFollowUp {
+                tls: None,
+                grpc: Some(GrpcFollowUp {
+                    tls: tls_spec(Creds::Good, Some("localhost")),
+                    call: "rayPing".into(),
+                }),
+            }),
+        }),
+        Some(&certs),
+        PROBE_TIMEOUT,
+    )
+    .await;
+    assert!(
+        !mapped.passed,
+        "the mapping accepts TCP but no Ray answers behind it: {mapped}"
+    );
+
+    for mut front in [healthy, headless, flag_off, tcp] {
+        front.nginx.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_probe_through_the_rewrite_passes_at_the_slash_and_names_missing_assets_otherwise() {
+    rayconform::tls::install_crypto_provider();
+    let venv = require_tools();
+    let work = tempfile::tempdir().unwrap();
+    let certs =
+        rayconform::tls::generate(&work.path().join("certs"), CA, &[]).expect("certificates");
+    let mut head = RayHead::start(
+        RayHeadConfig {
+            venv,
+            work_dir: work.path().join("head"),
+            tls: None,
+            num_cpus: 1,
+        },
+        Duration::from_secs(90),
+    )
+    .await
+    .expect("Ray head");
+    let local = LocalHead {
+        cluster: "rc".into(),
+        namespace: "ns".into(),
+        ports: [
+            (RayPort::Gcs, head.ports.gcs),
+            (RayPort::Client, head.ports.client),
+            (RayPort::Dashboard, head.ports.dashboard),
+        ]
+        .into_iter()
+        .collect(),
+    };
+    let rewrite = start_front(Front::Dashboard { rewrite: true }, &local, &certs).await;
+    let plain = start_front(Front::Dashboard { rewrite: false }, &local, &certs).await;
+    let page = |url: String| async move {
+        rayconform::probe::run(
+            &Probe::Page(PageProbe {
+                url,
+                apis: vec!["api/version".into()],
+                tls: None,
+            }),
+            None,
+            PROBE_TIMEOUT,
+        )
+        .await
+    };
+
+    let good = page(format!("http://localhost:{}/ray/", rewrite.http)).await;
+    assert!(good.passed, "{good}");
+
+    let no_slash = page(format!("http://localhost:{}/ray", rewrite.http)).await;
+    assert!(!no_slash.passed, "{no_slash}");
+    assert_eq!(no_slash.stage, Some(Stage::Asset), "{no_slash}");
+    let text = no_slash.to_string();
+    for missing in [
+        "/static/js/main.",
+        "/static/css/main.",
+        "/favicon.ico",
+        "/api/version",
+    ] {
+        assert!(
+            text.contains(&format!("localhost:{}{missing}", rewrite.http)),
+            "{missing} not named:\n{text}"
+        );
+    }
+
+    let missing_rewrite = page(format!("http://localhost:{}/ray/", plain.http)).await;
+    assert!(!missing_rewrite.passed, "{missing_rewrite}");
+    assert_eq!(
+        missing_rewrite.stage,
+        Some(Stage::HttpStatus),
+        "{missing_rewrite}"
+    );
+
+    let unknown_host = page(format!("http://127.0.0.1:{}/ray/", rewrite.http)).await;
+    assert_eq!(
+        unknown_host.stage,
+        Some(Stage::HttpStatus),
+        "default backend must answer 404: {unknown_host}"
+    );
+
+    head.stop().await;
+    let down = page(format!("http://localhost:{}/ray/", rewrite.http)).await;
+    assert!(!down.passed, "{down}");
+    assert_eq!(
+        down.stage,
+        Some(Stage::HttpStatus),
+        "nginx answers 502 with Ray down: {down}"
+    );
+
+    for mut front in [rewrite, plain] {
+        front.nginx.stop().await;
+    }
+}
