@@ -302,6 +302,7 @@ impl Target for KindTarget {
             context: None,
             namespace: run.namespace.clone(),
             progress: run.progress.clone(),
+            node_selector: BTreeMap::from([("ingress-ready".to_string(), "true".to_string())]),
         };
         let mut clusters = self.clusters.lock().await;
         let cluster = clusters
