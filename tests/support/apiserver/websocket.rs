@@ -126,14 +126,15 @@ impl Job {
                 let _ = ws.send(framed(0, &init)).await;
                 let _ = ws.send(framed(1, &init)).await;
                 while let Some(Ok(message)) = ws.next().await {
-                    match message {
+                    let echo = match message {
                         Message::Binary(bin) if bin.first() == Some(&0) && bin.len() > 1 => {
-                            if ws.send(framed(0, &bin[1..])).await.is_err() {
-                                break;
-                            }
+                            framed(0, &bin[1..])
                         }
                         Message::Close(_) => break,
-                        _ => {}
+                        _ => continue,
+                    };
+                    if ws.send(echo).await.is_err() {
+                        break;
                     }
                 }
             }
