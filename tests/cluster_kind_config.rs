@@ -127,6 +127,11 @@ fn an_unsupported_component_version_skips_with_the_reason() {
         .unsupported_reason(&s, &root())
     };
     assert_eq!(on("1.35"), None);
+    assert_eq!(
+        on("1.29"),
+        None,
+        "unknown versions are errors at open, not skips"
+    );
     let why = on("1.36").expect("ingress-nginx 1.15 does not support 1.36");
     assert!(
         why.contains("ingressNginx v1.15.1 supports Kubernetes 1.31–1.35 only, not 1.36"),

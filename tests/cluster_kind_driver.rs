@@ -165,6 +165,13 @@ async fn kind_clusters_are_created_reused_and_deleted() {
     // A kind release that did not build the node image is refused up front.
     std::fs::write(dir.join("clusters"), "").unwrap();
     unsafe { std::env::set_var("FAKE_KIND_RELEASE", "v0.31.0") };
+    let why = target(&root)
+        .unavailable_reason()
+        .expect("kind v0.31.0 cannot boot 1.35.8");
+    assert!(
+        why.contains("kind v0.31.0 is on PATH") && why.contains("needs kind v0.33.0"),
+        "{why}"
+    );
     match target(&root).open(&run).await.err() {
         Some(StepError::Broken(m)) => {
             assert!(
@@ -175,6 +182,21 @@ async fn kind_clusters_are_created_reused_and_deleted() {
         other => panic!("expected Broken, got {other:?}"),
     }
     unsafe { std::env::remove_var("FAKE_KIND_RELEASE") };
+
+    // An unknown Kubernetes version is an error listing the supported ones.
+    let unknown = KindTarget::new(TargetOptions {
+        project_root: root.clone(),
+        kube_context: None,
+        k8s_version: Some("1.29".into()),
+    });
+    assert_eq!(unknown.unsupported_reason(&run.scenario, &root), None);
+    match unknown.open(&run).await.err() {
+        Some(StepError::Broken(m)) => assert!(
+            m.contains("`1.29` is not supported on kind; supported: 1.37"),
+            "{m}"
+        ),
+        other => panic!("expected Broken, got {other:?}"),
+    }
 
     // A failed boot is broken infrastructure with kind's own words, and the
     // half-made cluster is deleted.
