@@ -451,6 +451,11 @@ async fn junit_matches_what_happened_and_is_written_atomically() {
         ("fail-one", vec![step("b", ", failTimes: 5", "")], false),
         ("error-one", vec![step("c", ", broken: true", "")], false),
         ("xfail-one", vec![step("d", ", failTimes: 5", "")], true),
+        (
+            "flaky-one",
+            vec![step("e", ", failTimes: 1", "      retries: 2\n")],
+            false,
+        ),
     ];
     let work = scenarios
         .iter()
@@ -461,7 +466,7 @@ async fn junit_matches_what_happened_and_is_written_atomically() {
         })
         .collect();
     let run = runner::run_all(work, &options(f.root.path()), &CancellationToken::new()).await;
-    assert_eq!(run.totals(), (2, 1, 1, 0));
+    assert_eq!(run.totals(), (3, 1, 1, 0));
     assert!(!run.success());
     assert_eq!(f.log.lock().unwrap().last().unwrap(), "shutdown");
     let path = f.root.path().join("out/junit.xml");
@@ -472,7 +477,7 @@ async fn junit_matches_what_happened_and_is_written_atomically() {
         .descendants()
         .filter(|n| n.has_tag_name("testcase"))
         .collect();
-    assert_eq!(cases.len(), 4);
+    assert_eq!(cases.len(), 5);
     let case = |name: &str| {
         *cases
             .iter()
@@ -499,6 +504,20 @@ async fn junit_matches_what_happened_and_is_written_atomically() {
             .children()
             .any(|c| c.has_tag_name("error"))
     );
+    let flaky: Vec<_> = case("flaky-one")
+        .children()
+        .filter(|c| c.has_tag_name("flakyFailure"))
+        .collect();
+    assert_eq!(flaky.len(), 1, "one failed attempt before the pass");
+    assert_eq!(
+        flaky[0].attribute("message"),
+        Some("step `e`: e wrong on attempt 1")
+    );
+    assert!(
+        case("pass-one")
+            .children()
+            .all(|c| !c.has_tag_name("flakyFailure"))
+    );
     let out = case("xfail-one")
         .children()
         .find(|c| c.has_tag_name("system-out"))
@@ -519,7 +538,7 @@ async fn junit_matches_what_happened_and_is_written_atomically() {
             suite.attribute("failures"),
             suite.attribute("errors")
         ),
-        (Some("4"), Some("1"), Some("1"))
+        (Some("5"), Some("1"), Some("1"))
     );
     let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
         .unwrap()

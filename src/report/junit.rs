@@ -1,7 +1,10 @@
 //! JUnit XML: one testcase per scenario × target (× Kubernetes version).
 
+use crate::runner::StepResult;
 use crate::runner::{RunOutcome, ScenarioOutcome, Status};
-use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{
+    NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
+};
 use std::io::Write;
 use std::path::Path;
 
@@ -71,6 +74,8 @@ fn test_case(outcome: &ScenarioOutcome, interrupted_run: bool) -> TestCase {
             status
         }
     };
+    let mut status = status;
+    record_retries(outcome, &mut status);
     let mut case = TestCase::new(outcome.scenario.clone(), status);
     case.set_classname(suite_name(outcome));
     case.set_time(outcome.duration);
@@ -108,4 +113,34 @@ pub fn write_junit(run: &RunOutcome, path: &Path) -> std::io::Result<()> {
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// Failed attempts of retried steps, the way nextest records them: as
+/// `flakyFailure` on a passing testcase, `rerunFailure` on a failing one.
+fn record_retries(outcome: &ScenarioOutcome, status: &mut TestCaseStatus) {
+    let attempts: Vec<TestRerun> = outcome
+        .steps
+        .iter()
+        .flat_map(|step| step.retried.iter().map(move |r| (step, r)))
+        .map(|(step, result)| {
+            let (kind, message) = match result {
+                StepResult::Error { message } => (NonSuccessKind::Error, message.clone()),
+                StepResult::Failed { message, .. } => (NonSuccessKind::Failure, message.clone()),
+                other => (NonSuccessKind::Failure, format!("{other:?}")),
+            };
+            let mut rerun = TestRerun::new(kind);
+            rerun.set_message(format!("step `{}`: {message}", step.name));
+            rerun
+        })
+        .collect();
+    if attempts.is_empty() {
+        return;
+    }
+    match status {
+        TestCaseStatus::Success { flaky_runs } => flaky_runs.extend(attempts),
+        TestCaseStatus::NonSuccess { .. } => {
+            status.add_reruns(attempts);
+        }
+        TestCaseStatus::Skipped { .. } => {}
+    }
 }
