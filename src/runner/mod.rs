@@ -251,18 +251,16 @@ async fn run_opened(
     };
     let session: Arc<Mutex<Box<dyn Session>>> = match opened {
         Some(Ok(Ok(session))) => {
-            outcome.steps.push(StepRecord {
-                phase: Phase::Setup,
-                name: format!("open {}", target.kind()),
-                kind: "setup".into(),
-                attempts: 1,
-                duration: open_started.elapsed(),
-                result: StepResult::Passed {
+            outcome.steps.push(StepRecord::single(
+                Phase::Setup,
+                format!("open {}", target.kind()),
+                "setup",
+                open_started.elapsed(),
+                StepResult::Passed {
                     summary: "ready".into(),
                     evidence: Vec::new(),
                 },
-                retried: Vec::new(),
-            });
+            ));
             Arc::new(Mutex::new(session))
         }
         other => {
@@ -303,15 +301,13 @@ async fn run_opened(
                 ),
                 Some(Ok(Ok(_))) => unreachable!("handled above"),
             };
-            outcome.steps.push(StepRecord {
-                phase: Phase::Setup,
-                name: format!("open {}", target.kind()),
-                kind: "setup".into(),
-                attempts: 1,
-                duration: open_started.elapsed(),
+            outcome.steps.push(StepRecord::single(
+                Phase::Setup,
+                format!("open {}", target.kind()),
+                "setup",
+                open_started.elapsed(),
                 result,
-                retried: Vec::new(),
-            });
+            ));
             outcome.status = status;
             outcome.message = message;
             finish_cleanup(&mut cleanup, outcome).await;
@@ -437,20 +433,18 @@ async fn run_opened(
     }
     if opts.keep {
         let how = session.lock().await.how_to_reach();
-        outcome.steps.push(StepRecord {
-            phase: Phase::Cleanup,
-            name: "keep".into(),
-            kind: "cleanup".into(),
-            attempts: 0,
-            duration: Duration::ZERO,
-            result: StepResult::Skipped {
+        outcome.steps.push(StepRecord::single(
+            Phase::Cleanup,
+            "keep",
+            "cleanup",
+            Duration::ZERO,
+            StepResult::Skipped {
                 reason: format!(
                     "--keep: left in place; {how}; work dir {}",
                     work_dir.display()
                 ),
             },
-            retried: Vec::new(),
-        });
+        ));
     }
     finish_cleanup(&mut cleanup, outcome).await;
     if outcome.status == Status::Passed && outcome.message.is_empty() {
@@ -521,17 +515,16 @@ async fn run_step(
 }
 
 fn not_run(phase: Phase, step: &Step, reason: &str) -> StepRecord {
-    StepRecord {
+    let result = StepResult::NotRun {
+        reason: reason.to_string(),
+    };
+    StepRecord::single(
         phase,
-        name: step.name.clone(),
-        kind: step.action.kind().to_string(),
-        attempts: 0,
-        duration: Duration::ZERO,
-        result: StepResult::NotRun {
-            reason: reason.to_string(),
-        },
-        retried: Vec::new(),
-    }
+        &step.name,
+        step.action.kind(),
+        Duration::ZERO,
+        result,
+    )
 }
 
 /// Records a worse status; the first problem's message is kept.
@@ -551,17 +544,15 @@ fn set_status(outcome: &mut ScenarioOutcome, status: Status, message: String) {
 }
 
 fn setup_error(outcome: &mut ScenarioOutcome, name: &str, message: String) {
-    outcome.steps.push(StepRecord {
-        phase: Phase::Setup,
-        name: name.to_string(),
-        kind: "setup".into(),
-        attempts: 1,
-        duration: Duration::ZERO,
-        result: StepResult::Error {
+    outcome.steps.push(StepRecord::single(
+        Phase::Setup,
+        name.to_string(),
+        "setup",
+        Duration::ZERO,
+        StepResult::Error {
             message: message.clone(),
         },
-        retried: Vec::new(),
-    });
+    ));
     outcome.status = Status::Error;
     outcome.message = message;
 }
@@ -572,17 +563,15 @@ async fn collect_diagnostics(
     outcome: &mut ScenarioOutcome,
 ) {
     if let Err(e) = std::fs::create_dir_all(dir) {
-        outcome.steps.push(StepRecord {
-            phase: Phase::Cleanup,
-            name: "collect diagnostics".into(),
-            kind: "diagnostics".into(),
-            attempts: 1,
-            duration: Duration::ZERO,
-            result: StepResult::Error {
+        outcome.steps.push(StepRecord::single(
+            Phase::Cleanup,
+            "collect diagnostics",
+            "diagnostics",
+            Duration::ZERO,
+            StepResult::Error {
                 message: format!("cannot create {}: {e}", dir.display()),
             },
-            retried: Vec::new(),
-        });
+        ));
         return;
     }
     let started = Instant::now();
@@ -605,15 +594,13 @@ async fn collect_diagnostics(
         },
     };
     outcome.artifacts = Some(dir.to_path_buf());
-    outcome.steps.push(StepRecord {
-        phase: Phase::Cleanup,
-        name: "collect diagnostics".into(),
-        kind: "diagnostics".into(),
-        attempts: 1,
-        duration: started.elapsed(),
+    outcome.steps.push(StepRecord::single(
+        Phase::Cleanup,
+        "collect diagnostics",
+        "diagnostics",
+        started.elapsed(),
         result,
-        retried: Vec::new(),
-    });
+    ));
 }
 
 async fn finish_cleanup(cleanup: &mut CleanupStack, outcome: &mut ScenarioOutcome) {
@@ -632,15 +619,13 @@ async fn finish_cleanup(cleanup: &mut CleanupStack, outcome: &mut ScenarioOutcom
                 StepResult::Error { message }
             }
         };
-        outcome.steps.push(StepRecord {
-            phase: Phase::Cleanup,
+        outcome.steps.push(StepRecord::single(
+            Phase::Cleanup,
             name,
-            kind: "cleanup".into(),
-            attempts: 1,
-            duration: Duration::ZERO,
+            "cleanup",
+            Duration::ZERO,
             result,
-            retried: Vec::new(),
-        });
+        ));
     }
 }
 

@@ -88,6 +88,28 @@ pub struct StepRecord {
     pub retried: Vec<StepResult>,
 }
 
+impl StepRecord {
+    /// A record of something done once (setup, cleanup, diagnostics).
+    pub fn single(
+        phase: Phase,
+        name: impl Into<String>,
+        kind: impl Into<String>,
+        duration: Duration,
+        result: StepResult,
+    ) -> Self {
+        let attempts = u32::from(!matches!(result, StepResult::NotRun { .. }));
+        StepRecord {
+            phase,
+            name: name.into(),
+            kind: kind.into(),
+            attempts,
+            duration,
+            result,
+            retried: Vec::new(),
+        }
+    }
+}
+
 /// One scenario on one target.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScenarioOutcome {
