@@ -172,6 +172,18 @@ fn options(root: &Path) -> RunOptions {
     }
 }
 
+/// Runs a one-off scenario of `steps` on a fresh fixture.
+async fn run_steps(
+    steps: &[String],
+    finally: &[String],
+    known_bug: bool,
+) -> (Fixture, ScenarioOutcome) {
+    let f = fixture();
+    let s = scenario(f.root.path(), steps, finally, known_bug);
+    let o = run_one(&f, s, &CancellationToken::new()).await;
+    (f, o)
+}
+
 async fn run_one(f: &Fixture, s: Scenario, cancel: &CancellationToken) -> ScenarioOutcome {
     runner::run_scenario(
         f.target.as_ref(),
@@ -228,14 +240,12 @@ async fn a_step_over_its_timeout_fails_and_later_steps_do_not_run() {
 
 #[tokio::test]
 async fn retries_back_off_and_are_recorded() {
-    let f = fixture();
-    let s = scenario(
-        f.root.path(),
+    let (_f, o) = run_steps(
         &[step("flaky", ", failTimes: 2", "      retries: 3\n")],
         &[],
         false,
-    );
-    let o = run_one(&f, s, &CancellationToken::new()).await;
+    )
+    .await;
     assert_eq!(o.status, Status::Passed, "{o:#?}");
     let rec = o.steps.iter().find(|s| s.name == "flaky").unwrap();
     assert_eq!(rec.attempts, 3);
@@ -246,14 +256,12 @@ async fn retries_back_off_and_are_recorded() {
         rec.duration
     );
 
-    let f = fixture();
-    let s = scenario(
-        f.root.path(),
+    let (_f, o) = run_steps(
         &[step("hopeless", ", failTimes: 9", "      retries: 1\n")],
         &[],
         false,
-    );
-    let o = run_one(&f, s, &CancellationToken::new()).await;
+    )
+    .await;
     assert_eq!(o.status, Status::Failed);
     assert_eq!(
         o.steps
@@ -267,14 +275,12 @@ async fn retries_back_off_and_are_recorded() {
 
 #[tokio::test]
 async fn a_panicking_step_is_an_error_and_cleanup_still_runs() {
-    let f = fixture();
-    let s = scenario(
-        f.root.path(),
+    let (f, o) = run_steps(
         &[step("boom", ", panic: true", "")],
         &[step("tidy", "", "")],
         false,
-    );
-    let o = run_one(&f, s, &CancellationToken::new()).await;
+    )
+    .await;
     assert_eq!(o.status, Status::Error, "{o:#?}");
     assert!(
         matches!(result_of(&o, "boom"), StepResult::Error { message } if message.contains("scripted panic in boom"))
@@ -305,28 +311,19 @@ async fn a_panicking_step_is_an_error_and_cleanup_still_runs() {
 
 #[tokio::test]
 async fn a_failure_in_finally_fails_a_passing_scenario() {
-    let f = fixture();
-    let s = scenario(
-        f.root.path(),
+    let (_f, o) = run_steps(
         &[step("fine", "", "")],
         &[step("bad-finally", ", failTimes: 1", "")],
         false,
-    );
-    let o = run_one(&f, s, &CancellationToken::new()).await;
+    )
+    .await;
     assert_eq!(o.status, Status::Failed);
     assert!(o.message.contains("finally `bad-finally`"), "{}", o.message);
 }
 
 #[tokio::test]
 async fn known_bugs_are_strict_expected_failures() {
-    let f = fixture();
-    let s = scenario(
-        f.root.path(),
-        &[step("bug", ", failTimes: 1", "")],
-        &[],
-        true,
-    );
-    let o = run_one(&f, s, &CancellationToken::new()).await;
+    let (_f, o) = run_steps(&[step("bug", ", failTimes: 1", "")], &[], true).await;
     assert_eq!(o.status, Status::Passed);
     assert!(
         o.message
