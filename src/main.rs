@@ -189,7 +189,24 @@ fn target_kind(sel: &Selection, opts: &TargetOptions) -> TargetKind {
     }
 }
 
+/// Checks `--k8s-version` against the supported table; prints why not.
+fn k8s_version_ok(sel: &Selection) -> bool {
+    let Some(version) = &sel.k8s_version else {
+        return true;
+    };
+    match rayconform::target::kind::versions::node_image(version) {
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!("error: --k8s-version {version}: {e}");
+            false
+        }
+    }
+}
+
 async fn run(root: &std::path::Path, args: RunArgs) -> i32 {
+    if !k8s_version_ok(&args.selection) {
+        return 2;
+    }
     let Some(scenarios) = load(root, &args.selection.paths) else {
         return 2;
     };
@@ -250,6 +267,9 @@ async fn run(root: &std::path::Path, args: RunArgs) -> i32 {
 }
 
 fn plan_cmd(root: &std::path::Path, args: PlanArgs) -> i32 {
+    if !k8s_version_ok(&args.selection) {
+        return 2;
+    }
     let Some(scenarios) = load(root, &args.selection.paths) else {
         return 2;
     };

@@ -139,3 +139,17 @@ fn plan_resolves_files_and_templates_without_running_anything() {
     );
     assert!(!p.path().join("reports").exists(), "plan writes nothing");
 }
+
+#[test]
+fn an_unknown_kubernetes_version_is_refused_up_front_listing_the_supported_ones() {
+    let p = project();
+    for cmd in ["run", "plan"] {
+        let out = rayconform(p.path(), &[cmd, "--target", "lab", "--k8s-version", "1.99"]);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {stderr}");
+        assert!(
+            stderr.contains("--k8s-version 1.99") && stderr.contains("1.35"),
+            "{cmd}: {stderr}"
+        );
+    }
+}

@@ -45,6 +45,39 @@ async fn diagnostics_are_written_into_the_artifacts_folder() {
         "metadata": {"name": "rc-head-svc", "namespace": NS}, "spec": {"clusterIP": "None"}}),
     );
 
+    // An ingress controller and a meshed pod: their config and proxy state
+    // are fetched by exec.
+    double.put(
+        "pods",
+        json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "ingress-nginx-controller-abc", "namespace": "ingress-nginx",
+                     "labels": {"app.kubernetes.io/component": "controller"}},
+        "spec": {"containers": [{"name": "controller", "image": "controller"}]}}),
+    );
+    double.set_log(
+        "ingress-nginx",
+        "ingress-nginx-controller-abc",
+        "I1121 nginx reloaded\n",
+    );
+    double.set_exec(
+        "ingress-nginx",
+        "ingress-nginx-controller-abc",
+        "controller",
+        &["cat", "/etc/nginx/nginx.conf"],
+        "http {\n  server { listen 80; }\n}\n",
+    );
+    double.put("pods", json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "meshed", "namespace": NS},
+        "spec": {"containers": [{"name": "app", "image": "x"}, {"name": "istio-proxy", "image": "proxyv2"}]}}));
+    double.set_log(NS, "meshed", "ok\n");
+    double.set_exec(
+        NS,
+        "meshed",
+        "istio-proxy",
+        &["pilot-agent", "request", "GET", "server_info"],
+        "{\"state\": \"LIVE\"}",
+    );
+
     let out = dir.path().join("artifacts");
     let files = session.collect_diagnostics(&out).await;
     let read = |name: &str| {
@@ -76,5 +109,18 @@ async fn diagnostics_are_written_into_the_artifacts_folder() {
         "nothing failed: {:?}",
         std::fs::read_to_string(out.join("errors.txt"))
     );
-    assert_eq!(files.len(), 6, "{files:?}");
+    assert_eq!(
+        read("ingress-nginx/ingress-nginx-controller-abc.nginx.conf"),
+        "http {\n  server { listen 80; }\n}\n"
+    );
+    assert_eq!(
+        read("ingress-nginx/logs/ingress-nginx-controller-abc.controller.log"),
+        "I1121 nginx reloaded\n"
+    );
+    assert_eq!(
+        read(&format!("{NS}/istio-proxy/meshed.server_info.json")),
+        "{\"state\": \"LIVE\"}"
+    );
+    // events, services, ingresses, rayclusters, 2 pods.yaml, 4 logs, nginx.conf, server_info
+    assert_eq!(files.len(), 12, "{files:?}");
 }

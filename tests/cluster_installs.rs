@@ -152,3 +152,20 @@ fn istio_plans_injection_and_strict_mtls() {
     assert_eq!(objects, vec![istio::strict_peer_authentication("rc-ns")]);
     assert_eq!(objects[0]["spec"]["mtls"]["mode"], "STRICT");
 }
+
+#[test]
+fn on_kind_the_controller_runs_on_the_ingress_ready_node() {
+    let mut docs =
+        ingress_nginx::customize(&upstream_like(CONTROLLER_IMAGE), &spec(), "ns").unwrap();
+    let selector = BTreeMap::from([("ingress-ready".to_string(), "true".to_string())]);
+    ingress_nginx::pin_to_nodes(&mut docs, &selector);
+    ingress_nginx::pin_to_nodes(&mut docs, &selector);
+    let pod = &docs.iter().find(|d| d["kind"] == "Deployment").unwrap()["spec"]["template"]["spec"];
+    assert_eq!(pod["nodeSelector"]["ingress-ready"], "true");
+    let tolerations = pod["tolerations"].as_array().unwrap();
+    assert_eq!(tolerations.len(), 1, "added once: {tolerations:?}");
+    assert_eq!(
+        tolerations[0]["key"],
+        "node-role.kubernetes.io/control-plane"
+    );
+}

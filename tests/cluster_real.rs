@@ -50,7 +50,7 @@ fn main() {
             Trial::ignorable_test(format!("kind::{name}"), move || {
                 if let Some(reason) = target.unavailable_reason() {
                     return Ok(Completion::ignored_with(format!(
-                        "needs a Docker engine and kind: {reason}"
+                        "needs a Docker engine and the pinned kind release: {reason}"
                     )));
                 }
                 runtime

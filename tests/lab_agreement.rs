@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 const CA: &str = "ca-tls";
 const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
-/// Bound on one real-client attempt (a refused client fails in ~10 s with
+/// Bound on one real-client attempt (a refused client fails in ~15 s with
 /// the connection timeouts lowered below; a good one connects in ~2 s).
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -60,6 +60,13 @@ enum Front {
     TcpMapping,
     /// The dashboard under /ray with or without the rewrite.
     Dashboard { rewrite: bool },
+    /// TLS terminated by nginx, `backend-protocol: GRPC` (or `GRPCS` with
+    /// `tls_backend`) to the client port; `underscores` is the controller's
+    /// `enable-underscores-in-headers`.
+    GrpcBackend {
+        tls_backend: bool,
+        underscores: bool,
+    },
 }
 
 struct RunningFront {
@@ -81,6 +88,12 @@ fn objects(front: Front) -> (Vec<ServiceObject>, Vec<IngressObject>) {
             "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
             "metadata": {"name": "rayclient", "namespace": "ns",
                 "annotations": {"nginx.ingress.kubernetes.io/ssl-passthrough": "true"}},
+            "spec": {"rules": [{"host": "localhost", "http": {"paths": [{"path": "/", "pathType": "Prefix",
+                "backend": {"service": {"name": "rc-head-svc", "port": {"number": 10001}}}}]}}]}})),
+        Front::GrpcBackend { tls_backend, .. } => Some(json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": "rayclient-grpc", "namespace": "ns",
+                "annotations": {"nginx.ingress.kubernetes.io/backend-protocol": if tls_backend { "GRPCS" } else { "GRPC" }}},
             "spec": {"rules": [{"host": "localhost", "http": {"paths": [{"path": "/", "pathType": "Prefix",
                 "backend": {"service": {"name": "rc-head-svc", "port": {"number": 10001}}}}]}}]}})),
         Front::Dashboard { rewrite } => {
@@ -138,6 +151,13 @@ async fn start_front(front: Front, head: &LocalHead, certs: &CertificateSet) -> 
             ssl_passthrough: passthrough,
             server_cert: authority.server_cert.clone(),
             server_key: authority.server_key.clone(),
+            underscores_in_headers: matches!(
+                front,
+                Front::GrpcBackend {
+                    underscores: true,
+                    ..
+                }
+            ),
         },
         &routes,
     );
@@ -172,7 +192,7 @@ struct GrpcCase {
     name: &'static str,
     address: String,
     creds: Creds,
-    /// The probe stage where a refusal must be seen (None: must be READY).
+    /// The probe stages where the refusal may be seen (None: must be READY).
     expected_stage: Option<&'static [Stage]>,
 }
 
@@ -228,7 +248,7 @@ try:
     print("CONNECTED", ray.cluster_resources().get("CPU"))
     ray.shutdown()
 except Exception as e:
-    print("NOT CONNECTED:", type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+    print("NOT CONNECTED:", type(e).__name__, " ".join(str(e).split())[:400])
     sys.exit(3)
 "#;
     let good = certs.get(CA).unwrap();
@@ -238,8 +258,8 @@ except Exception as e:
         .arg(script)
         .arg(case_address)
         .env("RAY_USAGE_STATS_ENABLED", "0")
-        .env("RAY_CLIENT_INITIAL_CONNECTION_TIMEOUT_S", "2")
-        .env("RAY_CLIENT_MAX_CONNECTION_TIMEOUT_S", "3")
+        .env("RAY_CLIENT_INITIAL_CONNECTION_TIMEOUT_S", "4")
+        .env("RAY_CLIENT_MAX_CONNECTION_TIMEOUT_S", "4")
         .env_remove("RAY_USE_TLS")
         .env("CHECK_CA_CERT", &good.ca_cert)
         .kill_on_drop(true);
@@ -375,6 +395,15 @@ async fn probes_agree_with_the_real_ray_client_in_healthy_and_broken_configurati
     let headless = start_front(Front::Passthrough { headless: true }, &local, &certs).await;
     let flag_off = start_front(Front::PassthroughFlagOff, &local, &certs).await;
     let tcp = start_front(Front::TcpMapping, &local, &certs).await;
+    let grpcs = start_front(
+        Front::GrpcBackend {
+            tls_backend: true,
+            underscores: false,
+        },
+        &local,
+        &certs,
+    )
+    .await;
     let first_probe = probe_grpc(
         &GrpcCase {
             name: "first",
@@ -392,9 +421,8 @@ async fn probes_agree_with_the_real_ray_client_in_healthy_and_broken_configurati
     );
     assert!(first_probe.passed, "{first_probe}");
 
-    // Refusals after a completed TLS 1.3 handshake surface when the probe
-    // reads the server's first frame; either stage names the refusal.
-    const REFUSED_AFTER_TLS: &[Stage] = &[Stage::Tls, Stage::Http2];
+    // Ray refuses a bad client after the TLS 1.3 handshake completed: the
+    // probe sees it when it reads the server's first HTTP/2 frame.
     let cases = vec![
         GrpcCase {
             name: "healthy passthrough",
@@ -418,15 +446,18 @@ async fn probes_agree_with_the_real_ray_client_in_healthy_and_broken_configurati
             name: "no client cert",
             address: format!("localhost:{}", healthy.https),
             creds: Creds::NoClientCert,
-            expected_stage: Some(REFUSED_AFTER_TLS),
+            expected_stage: Some(&[Stage::Http2]),
         },
         GrpcCase {
             name: "foreign CA client cert",
             address: format!("localhost:{}", healthy.https),
             creds: Creds::Foreign,
-            expected_stage: Some(REFUSED_AFTER_TLS),
+            expected_stage: Some(&[Stage::Http2]),
         },
         GrpcCase {
+            // nginx answers the cleartext preface with an HTTP/1.1 400 and
+            // closes: the probe reads that answer (RPC) or meets the closed
+            // socket while still writing (HTTP/2), depending on timing.
             name: "plaintext",
             address: format!("localhost:{}", healthy.https),
             creds: Creds::Plaintext,
@@ -437,6 +468,14 @@ async fn probes_agree_with_the_real_ray_client_in_healthy_and_broken_configurati
             address: format!("localhost:{}", headless.https),
             creds: Creds::Good,
             expected_stage: Some(&[Stage::Tls]),
+        },
+        GrpcCase {
+            // nginx terminates TLS and dials Ray's TLS port without a client
+            // certificate (ingress-nginx's default): Ray refuses, nginx 502s.
+            name: "TLS terminated, GRPCS backend",
+            address: format!("localhost:{}", grpcs.https),
+            creds: Creds::Good,
+            expected_stage: Some(&[Stage::Rpc]),
         },
         GrpcCase {
             name: "tcp-services mapping",
@@ -513,7 +552,7 @@ async fn probes_agree_with_the_real_ray_client_in_healthy_and_broken_configurati
         "the mapping accepts TCP but no Ray answers behind it: {mapped}"
     );
 
-    for mut front in [healthy, headless, flag_off, tcp] {
+    for mut front in [healthy, headless, flag_off, tcp, grpcs] {
         front.nginx.stop().await;
     }
 }
@@ -527,7 +566,7 @@ async fn page_probe_through_the_rewrite_passes_at_the_slash_and_names_missing_as
         rayconform::tls::generate(&work.path().join("certs"), CA, &[]).expect("certificates");
     let mut head = RayHead::start(
         RayHeadConfig {
-            venv,
+            venv: venv.clone(),
             work_dir: work.path().join("head"),
             tls: None,
             num_cpus: 1,
@@ -549,6 +588,58 @@ async fn page_probe_through_the_rewrite_passes_at_the_slash_and_names_missing_as
     };
     let rewrite = start_front(Front::Dashboard { rewrite: true }, &local, &certs).await;
     let plain = start_front(Front::Dashboard { rewrite: false }, &local, &certs).await;
+    let grpc = start_front(
+        Front::GrpcBackend {
+            tls_backend: false,
+            underscores: true,
+        },
+        &local,
+        &certs,
+    )
+    .await;
+    let grpc_default = start_front(
+        Front::GrpcBackend {
+            tls_backend: false,
+            underscores: false,
+        },
+        &local,
+        &certs,
+    )
+    .await;
+    // The Ray client over TLS to nginx, which speaks cleartext gRPC to Ray,
+    // with the controller's enable-underscores-in-headers on.
+    check_cases(
+        &[GrpcCase {
+            name: "GRPC backend, underscores on",
+            address: format!("localhost:{}", grpc.https),
+            creds: Creds::NoClientCert,
+            expected_stage: None,
+        }],
+        &venv,
+        &certs,
+    )
+    .await;
+    // A known gap of the PING probe, pinned here so it is noticed when the
+    // probe learns more: with ingress-nginx's default (underscores off)
+    // nginx drops the Ray client's `client_id` metadata, so the real client's
+    // data and log streams end with FAILED_PRECONDITION, while the probe's
+    // ClusterInfo(PING) needs no metadata and is answered.
+    let default_case = GrpcCase {
+        name: "GRPC backend, default config",
+        address: format!("localhost:{}", grpc_default.https),
+        creds: Creds::NoClientCert,
+        expected_stage: None,
+    };
+    let (verdict, (connected, client_out)) = tokio::join!(
+        probe_grpc(&default_case, &certs),
+        real_client(&venv, &default_case.address, default_case.creds, &certs)
+    );
+    assert!(verdict.passed, "{verdict}");
+    assert!(
+        !connected && client_out.contains("FAILED_PRECONDITION"),
+        "the real client should fail on the dropped client_id header: {client_out}"
+    );
+
     let page = |url: String| async move {
         rayconform::probe::run(
             &Probe::Page(PageProbe {
@@ -605,7 +696,7 @@ async fn page_probe_through_the_rewrite_passes_at_the_slash_and_names_missing_as
         "nginx answers 502 with Ray down: {down}"
     );
 
-    for mut front in [rewrite, plain] {
+    for mut front in [rewrite, plain, grpc, grpc_default] {
         front.nginx.stop().await;
     }
 }

@@ -29,6 +29,7 @@ fn settings(dir: &Path, passthrough: bool) -> NginxSettings {
         ssl_passthrough: passthrough,
         server_cert,
         server_key,
+        underscores_in_headers: false,
     }
 }
 

@@ -168,11 +168,12 @@ fn generated() -> Vec<(String, Value)> {
             istio::strict_peer_authentication(ns),
         ),
     ];
-    for (i, doc) in ingress_nginx::customize(&upstream, &spec, ns)
-        .unwrap()
-        .into_iter()
-        .enumerate()
-    {
+    let mut customized = ingress_nginx::customize(&upstream, &spec, ns).unwrap();
+    ingress_nginx::pin_to_nodes(
+        &mut customized,
+        &BTreeMap::from([("ingress-ready".into(), "true".into())]),
+    );
+    for (i, doc) in customized.into_iter().enumerate() {
         out.push((format!("ingress-nginx customized #{i}"), doc));
     }
     out

@@ -16,6 +16,7 @@ use crate::k8s::wait;
 use crate::scenario::IngressNginxInstall;
 use crate::target::Manifest;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The pinned release.
@@ -199,6 +200,37 @@ pub fn customize(
     Ok(docs)
 }
 
+/// Schedules the controller onto nodes with these labels (on kind: the
+/// `ingress-ready=true` control plane, the only node whose ports are
+/// mapped to the host), tolerating the control-plane taint kind sets on
+/// multi-node clusters.
+pub fn pin_to_nodes(docs: &mut [Manifest], node_selector: &BTreeMap<String, String>) {
+    if node_selector.is_empty() {
+        return;
+    }
+    let Some(pod_spec) = docs
+        .iter_mut()
+        .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == DEPLOYMENT)
+        .and_then(|d| d.pointer_mut("/spec/template/spec"))
+    else {
+        return;
+    };
+    for (k, v) in node_selector {
+        pod_spec["nodeSelector"][k] = Value::String(v.clone());
+    }
+    let toleration = json!({"key": "node-role.kubernetes.io/control-plane", "operator": "Equal", "effect": "NoSchedule"});
+    if !pod_spec["tolerations"].is_array() {
+        pod_spec["tolerations"] = json!([]);
+    }
+    if let Some(list) = pod_spec["tolerations"].as_array_mut()
+        && !list
+            .iter()
+            .any(|t| t["key"] == "node-role.kubernetes.io/control-plane")
+    {
+        list.push(toleration);
+    }
+}
+
 /// SHA-256 of `bytes` as hex, with the ring provider rustls already uses.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     let suite = rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256;
@@ -267,8 +299,9 @@ pub async fn install(
     ctx: &InstallContext,
 ) -> Result<Installed, InstallError> {
     let (text, sha) = fetch_manifest().await?;
-    let docs = customize(&text, spec, &ctx.namespace)
+    let mut docs = customize(&text, spec, &ctx.namespace)
         .map_err(|e| InstallError::Artifact(e.to_string()))?;
+    pin_to_nodes(&mut docs, &ctx.node_selector);
     let mut applier = Applier::new(ctx.client.clone());
     for (i, doc) in docs.iter().enumerate() {
         applier.apply(i + 1, doc, NAMESPACE).await?;

@@ -48,6 +48,9 @@ pub struct InstallContext {
     pub namespace: String,
     /// Live progress.
     pub progress: ProgressFn,
+    /// Labels of the node(s) the ingress controller must run on (the node
+    /// whose ports reach the host); empty to let the scheduler choose.
+    pub node_selector: BTreeMap<String, String>,
 }
 
 /// What got installed.

@@ -85,7 +85,16 @@ where
             event = stream.next() => event,
         };
         let changed = match event {
-            None => false,
+            None => {
+                // A watcher stream does not end by itself; if it does,
+                // nothing more can be observed.
+                return Err(WaitError::Timeout {
+                    what: what.to_string(),
+                    waited: started.elapsed(),
+                    last_state: format!("{last_state} (the watch ended)"),
+                    watch_errors,
+                });
+            }
             Some(Err(e)) => {
                 if watch_errors.len() < 5 {
                     watch_errors.push(e.to_string());

@@ -1,4 +1,6 @@
 //! Test support code.
+
+#![allow(dead_code)]
 pub mod apiserver;
 
 use rayconform::scenario::Scenario;

@@ -128,6 +128,7 @@ impl Target for ExistingTarget {
             context,
             namespace: run.namespace.clone(),
             progress: run.progress.clone(),
+            node_selector: BTreeMap::new(),
         };
         let mut installed = self.installed.lock().await;
         let lines = install::install_all(&run.scenario.install, &ctx, &mut installed)

@@ -89,6 +89,42 @@ impl KindCli {
     }
 }
 
+/// `kind version`'s release, run synchronously with a deadline (for
+/// availability checks, which are not async).
+pub fn release_blocking(kind: &Path, timeout: Duration) -> Result<String, String> {
+    let mut child = std::process::Command::new(kind)
+        .arg("version")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run `{} version`: {e}", kind.display()))?;
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "`{} version` did not answer within {}s",
+                    kind.display(),
+                    timeout.as_secs()
+                ));
+            }
+        }
+    }
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        use std::io::Read;
+        let _ = stdout.read_to_string(&mut out);
+    }
+    parse_release(&out).ok_or_else(|| format!("cannot read a release from `kind version`: {out:?}"))
+}
+
 /// The arguments of `kind create cluster`.
 pub fn create_args(name: &str, config: &Path, image: &str) -> Vec<String> {
     vec![

@@ -61,6 +61,21 @@ impl KindTarget {
             .unwrap_or(versions::DEFAULT_VERSION)
     }
 
+    /// Why the kind on PATH cannot boot the node image of the chosen
+    /// version (node images only work with the kind release that built them).
+    fn kind_release_reason(&self) -> Option<String> {
+        let image = versions::node_image(self.k8s_version(None)).ok()?;
+        let path = KIND.find().ok()?;
+        match driver::release_blocking(&path, std::time::Duration::from_secs(10)) {
+            Ok(release) if release == image.kind_release => None,
+            Ok(release) => Some(format!(
+                "kind {release} is on PATH, but the node image for Kubernetes {} needs kind {}: install that release",
+                image.version, image.kind_release
+            )),
+            Err(e) => Some(e),
+        }
+    }
+
     fn rendered(
         &self,
         scenario: &Scenario,
@@ -233,15 +248,19 @@ impl Target for KindTarget {
 
     fn unavailable_reason(&self) -> Option<String> {
         self.tools
-            .get_or_init(|| availability::docker_engine_reason().or_else(|| KIND.find().err()))
+            .get_or_init(|| {
+                availability::docker_engine_reason()
+                    .or_else(|| KIND.find().err())
+                    .or_else(|| self.kind_release_reason())
+            })
             .clone()
     }
 
     fn unsupported_reason(&self, scenario: &Scenario, _project_root: &Path) -> Option<String> {
         let version = self.k8s_version(None);
-        if let Err(e) = versions::node_image(version) {
-            return Some(e.to_string());
-        }
+        // An unknown version is a usage error, not a reason to skip: `open`
+        // reports it (listing the supported versions) as an error.
+        versions::node_image(version).ok()?;
         installs_unsupported(&scenario.install, version)
     }
 
@@ -302,6 +321,7 @@ impl Target for KindTarget {
             context: None,
             namespace: run.namespace.clone(),
             progress: run.progress.clone(),
+            node_selector: BTreeMap::from([("ingress-ready".to_string(), "true".to_string())]),
         };
         let mut clusters = self.clusters.lock().await;
         let cluster = clusters

@@ -42,6 +42,10 @@ pub struct NginxSettings {
     pub server_cert: PathBuf,
     /// Its key.
     pub server_key: PathBuf,
+    /// The controller ConfigMap's `enable-underscores-in-headers: "true"`.
+    /// Off by default, as in ingress-nginx: nginx then drops request headers
+    /// with underscores, such as the Ray client's `client_id` metadata.
+    pub underscores_in_headers: bool,
 }
 
 /// Renders the full nginx.conf.
@@ -66,6 +70,9 @@ pub fn render(settings: &NginxSettings, routes: &Routes) -> String {
     let _ = writeln!(out, "events {{ worker_connections 512; }}");
     let _ = writeln!(out, "http {{");
     let _ = writeln!(out, "    access_log logs/access.log;");
+    if settings.underscores_in_headers {
+        let _ = writeln!(out, "    underscores_in_headers on;");
+    }
     for temp in ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"] {
         let _ = writeln!(out, "    {temp}_temp_path tmp/{temp};");
     }

@@ -53,6 +53,8 @@ pub struct LabSettings {
     pub head_cluster_ip_service: bool,
     /// tcp-services entries, templated: port → `namespace/service:port`.
     pub tcp_services: BTreeMap<String, String>,
+    /// Controller ConfigMap `enable-underscores-in-headers: "true"`.
+    pub underscores_in_headers: bool,
 }
 
 impl LabSettings {
@@ -67,6 +69,10 @@ impl LabSettings {
                 Install::IngressNginx(n) => {
                     settings.ingress_nginx = true;
                     settings.ssl_passthrough = n.ssl_passthrough;
+                    settings.underscores_in_headers = n
+                        .config
+                        .get("enable-underscores-in-headers")
+                        .is_some_and(|v| v == "true");
                     for (port, value) in &n.tcp_services {
                         let value = template::render(value, vars).map_err(|e| e.to_string())?;
                         settings.tcp_services.insert(port.clone(), value);
@@ -383,6 +389,7 @@ impl LabSession {
             ssl_passthrough: self.settings.ssl_passthrough,
             server_cert: self.ingress_cert.0.clone(),
             server_key: self.ingress_cert.1.clone(),
+            underscores_in_headers: self.settings.underscores_in_headers,
         };
         let conf = render(&settings, &routes);
         self.route_notes = routes.notes;

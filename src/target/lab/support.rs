@@ -8,6 +8,9 @@ use crate::target::Manifest;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// Keys of the ingress-nginx controller ConfigMap the lab implements.
+pub const SUPPORTED_CONTROLLER_KEYS: &[&str] = &["enable-underscores-in-headers"];
+
 /// Why the lab cannot run `scenario`, naming the thing; `None` when it can.
 pub fn unsupported_reason(scenario: &Scenario, project_root: &Path) -> Option<String> {
     for install in &scenario.install {
@@ -26,8 +29,14 @@ pub fn unsupported_reason(scenario: &Scenario, project_root: &Path) -> Option<St
                 );
             }
             Install::IngressNginx(nginx) => {
-                if !nginx.config.is_empty() {
-                    let keys: Vec<&str> = nginx.config.keys().map(String::as_str).collect();
+                let unsupported: Vec<&str> = nginx
+                    .config
+                    .keys()
+                    .map(String::as_str)
+                    .filter(|k| !SUPPORTED_CONTROLLER_KEYS.contains(k))
+                    .collect();
+                if !unsupported.is_empty() {
+                    let keys = unsupported;
                     return Some(format!(
                         "lab cannot stand in for the ingress-nginx controller ConfigMap \
                          (install.ingressNginx.config: {})",
@@ -80,7 +89,7 @@ fn step_reason(step: &Step, project_root: &Path) -> Option<String> {
                 placeholder_manifests(project_root, src.file.as_deref(), src.inline.as_deref())?;
             manifests
                 .iter()
-                .find_map(|m| match translate(m, "placeholder") {
+                .find_map(|m| match translate(m, "<NAMESPACE>") {
                     Err(err @ TranslateError::Unsupported(_)) => {
                         Some(format!("{err} (step `{}`)", step.name))
                     }
@@ -91,8 +100,9 @@ fn step_reason(step: &Step, project_root: &Path) -> Option<String> {
     }
 }
 
-/// The manifests of an apply step with every `${VAR}` replaced by a
-/// placeholder (kinds and annotations never depend on run-time values).
+/// The manifests of an apply step with every `${VAR}` replaced by the
+/// placeholder `<VAR>` (kinds and annotations never depend on run-time
+/// values).
 /// `None` when they cannot be read: the run reports that itself.
 pub fn placeholder_manifests(
     root: &Path,
@@ -107,7 +117,10 @@ pub fn placeholder_manifests(
     let vars: BTreeMap<String, String> = template::references(&text)
         .ok()?
         .into_iter()
-        .map(|name| (name, "placeholder".to_string()))
+        .map(|name| {
+            let value = format!("<{name}>");
+            (name, value)
+        })
         .collect();
     let text = template::render(&text, &vars).ok()?;
     parse_manifests(&text).ok()
@@ -125,6 +138,6 @@ pub fn planned_objects(scenario: &Scenario, project_root: &Path) -> Vec<LabObjec
             _ => None,
         })
         .flatten()
-        .filter_map(|m| translate(&m, "<namespace>").ok())
+        .filter_map(|m| translate(&m, "<NAMESPACE>").ok())
         .collect()
 }

@@ -69,7 +69,7 @@ impl Target for LabTarget {
     ) -> Result<TargetPlan, String> {
         let placeholder = "<port chosen at run time>";
         let mut variables: BTreeMap<String, String> = [
-            ("NAMESPACE", "<scenario namespace>".to_string()),
+            ("NAMESPACE", "<NAMESPACE>".to_string()),
             ("CLUSTER_NAME", "lab".to_string()),
             ("INGRESS_HOST", "localhost".to_string()),
             ("INGRESS_HTTP", format!("localhost:{placeholder}")),
@@ -185,6 +185,7 @@ impl Target for LabTarget {
                 ssl_passthrough: settings.ssl_passthrough,
                 server_cert: "<run dir>/server.crt".into(),
                 server_key: "<run dir>/server.key".into(),
+                underscores_in_headers: settings.underscores_in_headers,
             },
             &routes,
         );

@@ -10,6 +10,8 @@
 
 #![allow(dead_code)]
 
+mod websocket;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
@@ -161,6 +163,8 @@ struct State {
     requests: Vec<Recorded>,
     denials: Vec<Denial>,
     logs: BTreeMap<(String, String), String>,
+    /// (namespace, pod, container, argv joined by spaces) -> stdout.
+    exec_outputs: BTreeMap<(String, String, String, String), String>,
     /// Time each object's status last changed (by test scripting).
     changed_at: BTreeMap<(String, String, String), Instant>,
 }
@@ -201,6 +205,7 @@ impl ApiDouble {
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
+                        .with_upgrades()
                         .await;
                 });
             }
@@ -259,6 +264,26 @@ impl ApiDouble {
         let now = Instant::now();
         s.changed_at.insert(key, now);
         now
+    }
+
+    /// Scripts what `exec` of `argv` in a pod's container prints.
+    pub fn set_exec(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        argv: &[&str],
+        stdout: &str,
+    ) {
+        self.state.lock().unwrap().exec_outputs.insert(
+            (
+                namespace.to_string(),
+                pod.to_string(),
+                container.to_string(),
+                argv.join(" "),
+            ),
+            stdout.to_string(),
+        );
     }
 
     /// Sets the text the pod log endpoint returns for a pod.
@@ -390,6 +415,14 @@ fn notify(s: &mut State, plural: &'static str, event: &'static str, object: &Val
 }
 
 async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Body> {
+    if websocket::is_upgrade(&req) {
+        state.lock().unwrap().requests.push(Recorded {
+            method: "UPGRADE".into(),
+            uri: req.uri().to_string(),
+            at: Instant::now(),
+        });
+        return websocket::upgrade(state, req);
+    }
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query = query_map(req.uri().query().unwrap_or(""));

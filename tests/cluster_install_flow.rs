@@ -1,0 +1,121 @@
+//! The ingress-nginx install flow against the API double, from a local
+//! copy of the manifest (`RAYCONFORM_INGRESS_NGINX_MANIFEST`): objects
+//! applied with our changes, the controller and webhook waited for, the
+//! manifest's sha256 reported, and a second install of the same spec
+//! skipped as already there.
+
+mod support;
+
+use rayconform::install::{self, InstallContext, ingress_nginx};
+use rayconform::scenario::{IngressNginxInstall, Install};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use support::apiserver::ApiDouble;
+
+fn manifest() -> String {
+    format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ingress-nginx\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ingress-nginx-controller\n  namespace: ingress-nginx\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ingress-nginx-controller\n  namespace: ingress-nginx\nspec:\n  selector:\n    matchLabels:\n      app: c\n  template:\n    metadata:\n      labels:\n        app: c\n    spec:\n      containers:\n      - name: controller\n        image: {}\n        args: [/nginx-ingress-controller]\n        ports:\n        - containerPort: 80\n          hostPort: 80\n",
+        ingress_nginx::CONTROLLER_IMAGE
+    )
+}
+
+// One test in this binary: it owns the environment.
+#[tokio::test]
+async fn ingress_nginx_is_applied_waited_for_and_reported() {
+    let double = ApiDouble::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deploy.yaml");
+    std::fs::write(&path, manifest()).unwrap();
+    // SAFETY: single test in this binary.
+    unsafe { std::env::set_var(ingress_nginx::MANIFEST_ENV, &path) };
+    let messages = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = messages.clone();
+    let ctx = InstallContext {
+        client: double.client(),
+        kubeconfig: dir.path().join("unused"),
+        context: None,
+        namespace: "rc-install".into(),
+        progress: Arc::new(move |m| sink.lock().unwrap().push(m.to_string())),
+        node_selector: BTreeMap::from([("ingress-ready".into(), "true".into())]),
+    };
+    let spec = IngressNginxInstall {
+        ssl_passthrough: true,
+        ..Default::default()
+    };
+    let items = vec![Install::IngressNginx(spec)];
+    let mut done = Vec::new();
+    let d = &double;
+    let (lines, _) = tokio::join!(install::install_all(&items, &ctx, &mut done), async {
+        // The "controller": becomes Available and its webhook gets endpoints.
+        for _ in 0..100 {
+            if d.get("deployments", "ingress-nginx", "ingress-nginx-controller")
+                .is_some()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        d.set_status("deployments", "ingress-nginx", "ingress-nginx-controller",
+            json!({"readyReplicas": 1, "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}]}));
+        d.put("endpoints", json!({"apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {"name": "ingress-nginx-controller-admission", "namespace": "ingress-nginx"},
+            "subsets": [{"addresses": [{"ip": "10.244.0.5"}], "ports": [{"port": 8443}]}]}));
+    });
+    let lines = lines.unwrap_or_else(|e| panic!("{e}"));
+    let sha = ingress_nginx::sha256_hex(manifest().as_bytes());
+    assert_eq!(
+        lines,
+        vec![format!(
+            "ingress-nginx v1.15.1 (--enable-ssl-passthrough), manifest sha256 {sha}"
+        )]
+    );
+    let deployment = double
+        .get("deployments", "ingress-nginx", "ingress-nginx-controller")
+        .unwrap();
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["containers"][0]["args"][1], "--enable-ssl-passthrough");
+    assert_eq!(pod["nodeSelector"]["ingress-ready"], "true");
+    assert!(double.get("namespaces", "", "ingress-nginx").is_some());
+    // The webhook was asked with a dry run, which stores nothing.
+    let dry_runs = double
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH" && r.uri.contains("dryRun=All"))
+        .count();
+    assert_eq!(dry_runs, 1);
+    assert!(
+        double
+            .get("ingresses", "rc-install", "rayconform-webhook-probe")
+            .is_none()
+    );
+    assert_eq!(
+        messages.lock().unwrap().as_slice(),
+        [
+            "installing ingressNginx v1.15.1",
+            "waiting for the ingress-nginx controller"
+        ]
+    );
+
+    // Same spec again: nothing is re-applied.
+    let patches = double
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .count();
+    let again = install::install_all(&items, &ctx, &mut done).await.unwrap();
+    assert_eq!(
+        again,
+        vec!["ingressNginx v1.15.1 already installed".to_string()]
+    );
+    assert_eq!(
+        double
+            .requests()
+            .iter()
+            .filter(|r| r.method == "PATCH")
+            .count(),
+        patches
+    );
+}
