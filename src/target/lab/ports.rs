@@ -12,12 +12,10 @@ use std::sync::Mutex;
 /// Ports already handed out by this process.
 static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
 
-/// Where ports are taken from: below Linux's default ephemeral range
-/// (32768–60999), so no port the kernel hands out for `bind(0)` (Ray picks
-/// several of its own ports that way) or as an outgoing connection's source
-/// port can collide with ours; and above 24000, clear of the ports Ray's
-/// client server gives its per-client servers (23000–24000).
-const PORT_AREA: std::ops::Range<u16> = 24000..32700;
+/// Where port ranges are taken from: below Linux's default ephemeral range
+/// (32768–60999), so ports the kernel picks for `bind(0)` and outgoing
+/// connections do not land inside a range.
+const RANGE_AREA: std::ops::Range<u16> = 20000..32000;
 
 /// A port that was free on 127.0.0.1 a moment ago and that this process has
 /// not handed out before.
@@ -27,23 +25,40 @@ pub fn free_port() -> io::Result<u16> {
 
 /// `n` distinct free ports, none handed out before by this process.
 pub fn free_ports(n: usize) -> io::Result<Vec<u16>> {
-    (0..n).map(|_| take_range(1)).collect()
+    let mut handed_out = HANDED_OUT.lock().expect("port registry lock");
+    // Listeners stay open until all `n` are chosen so the kernel cannot
+    // give the same port twice.
+    let mut listeners = Vec::with_capacity(n);
+    let mut ports = Vec::with_capacity(n);
+    let mut attempts = 0;
+    while ports.len() < n {
+        attempts += 1;
+        if attempts > n * 20 + 100 {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                "no free ports found",
+            ));
+        }
+        let listener = TcpListener::bind(("127.0.0.1", 0))?;
+        let port = listener.local_addr()?.port();
+        listeners.push(listener);
+        if handed_out.insert(port) {
+            ports.push(port);
+        }
+    }
+    Ok(ports)
 }
 
 /// The first port of `len` consecutive ports that are all free and not
 /// handed out before; they are handed out now. Used for Ray's worker ports.
 pub fn free_port_range(len: u16) -> io::Result<u16> {
-    take_range(len)
-}
-
-fn take_range(len: u16) -> io::Result<u16> {
-    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
-    let span = (PORT_AREA.end - PORT_AREA.start - len) as u64;
-    // Start somewhere different in each process and call so parallel test
-    // binaries rarely probe the same ports.
+    let mut handed_out = HANDED_OUT.lock().expect("port registry lock");
+    let span = RANGE_AREA.end - RANGE_AREA.start - len;
+    // Start somewhere different in each process so parallel test binaries
+    // rarely probe the same ranges.
     let seed = std::process::id() as u64 * 7919 + nanos();
-    for attempt in 0..500u64 {
-        let start = PORT_AREA.start + ((seed + attempt * 977) % span) as u16;
+    for attempt in 0..200u64 {
+        let start = RANGE_AREA.start + ((seed + attempt * 977) % span as u64) as u16;
         let ports = start..start + len;
         let all_free = ports
             .clone()
@@ -55,7 +70,7 @@ fn take_range(len: u16) -> io::Result<u16> {
     }
     Err(io::Error::new(
         io::ErrorKind::AddrInUse,
-        format!("no {len} free consecutive port(s) found in {PORT_AREA:?}"),
+        format!("no free range of {len} ports found"),
     ))
 }
 
@@ -90,7 +105,7 @@ mod tests {
         assert!(a + 10 <= b || b + 10 <= a, "ranges overlap: {a} {b}");
         for p in (a..a + 10).chain(b..b + 10) {
             TcpListener::bind(("127.0.0.1", p)).expect("range port must be bindable");
-            assert!(!PORT_AREA.is_empty() && PORT_AREA.contains(&p));
+            assert!(!RANGE_AREA.is_empty() && RANGE_AREA.contains(&p));
         }
     }
 }
