@@ -619,26 +619,21 @@ async fn page_probe_through_the_rewrite_passes_at_the_slash_and_names_missing_as
         &certs,
     )
     .await;
-    // A known gap of the PING probe, pinned here so it is noticed when the
-    // probe learns more: with ingress-nginx's default (underscores off)
-    // nginx drops the Ray client's `client_id` metadata, so the real client's
-    // data and log streams end with FAILED_PRECONDITION, while the probe's
-    // ClusterInfo(PING) needs no metadata and is answered.
-    let default_case = GrpcCase {
-        name: "GRPC backend, default config",
-        address: format!("localhost:{}", grpc_default.https),
-        creds: Creds::NoClientCert,
-        expected_stage: None,
-    };
-    let (verdict, (connected, client_out)) = tokio::join!(
-        probe_grpc(&default_case, &certs),
-        real_client(&venv, &default_case.address, default_case.creds, &certs)
-    );
-    assert!(verdict.passed, "{verdict}");
-    assert!(
-        !connected && client_out.contains("FAILED_PRECONDITION"),
-        "the real client should fail on the dropped client_id header: {client_out}"
-    );
+    // With ingress-nginx's default (underscores off) nginx drops the Ray
+    // client's `client_id` metadata: the real client's session streams end
+    // with FAILED_PRECONDITION. PING alone would still be answered; the
+    // probe's session check (Logstream with client_id) must catch it.
+    check_cases(
+        &[GrpcCase {
+            name: "GRPC backend, default config (client_id dropped)",
+            address: format!("localhost:{}", grpc_default.https),
+            creds: Creds::NoClientCert,
+            expected_stage: Some(&[Stage::Rpc]),
+        }],
+        &venv,
+        &certs,
+    )
+    .await;
 
     let page = |url: String| async move {
         rayconform::probe::run(

@@ -8,7 +8,8 @@ use super::failure::{Failure, before};
 use super::ray_proto::cluster_info_type::TypeEnum;
 use super::ray_proto::node_info_gcs_service_client::NodeInfoGcsServiceClient;
 use super::ray_proto::raylet_driver_client::RayletDriverClient;
-use super::ray_proto::{ClusterInfoRequest, GetClusterIdRequest};
+use super::ray_proto::raylet_log_streamer_client::RayletLogStreamerClient;
+use super::ray_proto::{ClusterInfoRequest, GetClusterIdRequest, LogSettingsRequest};
 use super::recorder::{Recorder, ServerBytes, StreamEnd};
 use super::timeline::Timeline;
 use crate::tls::ClientTls;
@@ -25,6 +26,13 @@ pub const RAY_PING_ANSWER: &str = "{}";
 /// How long to wait, after a failed call, for the connection's end to be
 /// recorded (it usually already is).
 const SETTLE: Duration = Duration::from_millis(500);
+
+/// The shortest time a `Logstream` carrying `client_id` must stay open to
+/// count as "the metadata reached Ray"; see [`check_client_session`].
+const SESSION_HOLD_MIN: Duration = Duration::from_millis(500);
+
+/// The hold is also at least this many times the control call's latency.
+const SESSION_HOLD_FACTOR: u32 = 5;
 
 /// Which call proves the connection works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +59,9 @@ impl GrpcCall {
     fn name(self) -> &'static str {
         match self {
             GrpcCall::None => "no call",
-            GrpcCall::RayPing => "/ray.rpc.RayletDriver/ClusterInfo(PING)",
+            GrpcCall::RayPing => {
+                "/ray.rpc.RayletDriver/ClusterInfo(PING) + Logstream session check"
+            }
             GrpcCall::GcsClusterId => "/ray.rpc.NodeInfoGcsService/GetClusterId",
         }
     }
@@ -226,12 +236,13 @@ async fn make_call(channel: Channel, call: GrpcCall) -> Result<String, tonic::St
             let request = ClusterInfoRequest {
                 r#type: TypeEnum::Ping as i32,
             };
-            let reply = RayletDriverClient::new(channel)
+            let reply = RayletDriverClient::new(channel.clone())
                 .cluster_info(request)
                 .await?
                 .into_inner();
             if reply.json == RAY_PING_ANSWER {
-                Ok(format!("json {:?}", reply.json))
+                let session = check_client_session(channel).await?;
+                Ok(format!("json {:?}; {session}", reply.json))
             } else {
                 Err(tonic::Status::data_loss(format!(
                     "PING answered json {:?}, expected {RAY_PING_ANSWER:?}",
@@ -262,6 +273,83 @@ async fn make_call(channel: Channel, call: GrpcCall) -> Result<String, tonic::St
             ))
         }
     }
+}
+
+/// Checks that the Ray client's session metadata survives the path.
+///
+/// PING needs no metadata, but the real client's data and log streams carry
+/// a `client_id` header; a proxy that drops it (ingress-nginx drops header
+/// names with underscores unless `enable-underscores-in-headers` is on)
+/// leaves a path where PING works and the real client fails. The Ray client
+/// server refuses a `Logstream` without `client_id` with FAILED_PRECONDITION
+/// at once, and holds one with it open. So: a control call without the
+/// metadata must be refused (its latency calibrates the wait), then a call
+/// with it must still be open after max(500 ms, 5 × that latency).
+async fn check_client_session(channel: Channel) -> Result<String, tonic::Status> {
+    let started = Instant::now();
+    match open_logstream(channel.clone(), None).await {
+        Err(status) if status.code() == tonic::Code::FailedPrecondition => {}
+        Err(status) => {
+            return Err(tonic::Status::new(
+                status.code(),
+                format!(
+                    "Logstream without client_id: expected FAILED_PRECONDITION from a Ray client server, got {}",
+                    show_status(&status)
+                ),
+            ));
+        }
+        Ok(()) => {
+            return Err(tonic::Status::unknown(
+                "Logstream without client_id was accepted: not the Ray client server's behaviour",
+            ));
+        }
+    }
+    let control = started.elapsed();
+    let hold = (control * SESSION_HOLD_FACTOR).max(SESSION_HOLD_MIN);
+    // Shaped like the real client's id (32 hex digits); unique per probe.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let client_id = format!("{:032x}", now.as_nanos());
+    match tokio::time::timeout(hold, open_logstream(channel, Some(&client_id))).await {
+        Err(_) => Ok(format!(
+            "session check: Logstream without client_id refused in {} ms, with client_id held open {} ms (the metadata reaches Ray)",
+            control.as_millis(),
+            hold.as_millis()
+        )),
+        Ok(Err(status)) if status.code() == tonic::Code::FailedPrecondition => {
+            Err(tonic::Status::failed_precondition(format!(
+                "session check: Logstream WITH client_id metadata was refused like one without it ({}): the metadata did not reach Ray — a proxy on the way dropped it (ingress-nginx drops header names with underscores unless enable-underscores-in-headers is \"true\"); the real Ray client fails the same way",
+                show_status(&status)
+            )))
+        }
+        Ok(Err(status)) => Err(tonic::Status::new(
+            status.code(),
+            format!(
+                "session check: Logstream with client_id failed: {}",
+                show_status(&status)
+            ),
+        )),
+        Ok(Ok(())) => Ok("session check: Logstream with client_id answered".to_string()),
+    }
+}
+
+/// Opens `/ray.rpc.RayletLogStreamer/Logstream` (request stream left open)
+/// and waits for the first message or the end.
+async fn open_logstream(channel: Channel, client_id: Option<&str>) -> Result<(), tonic::Status> {
+    let mut request = tonic::Request::new(futures::stream::pending::<LogSettingsRequest>());
+    if let Some(id) = client_id {
+        let value = id
+            .parse()
+            .map_err(|_| tonic::Status::internal("client_id is not a valid header value"))?;
+        request.metadata_mut().insert("client_id", value);
+    }
+    let mut stream = RayletLogStreamerClient::new(channel)
+        .logstream(request)
+        .await?
+        .into_inner();
+    stream.message().await?;
+    Ok(())
 }
 
 /// A failed call explained by what the server did on the wire.

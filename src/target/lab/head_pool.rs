@@ -132,7 +132,8 @@ impl HeadPool {
             return Vec::new();
         }
         let mut entry = entries.remove(pos);
-        stop(&mut entry).await
+        stop(&mut entry).await;
+        Vec::new()
     }
 
     /// Stops every head (or, with `keep`, leaves them running and says where).
@@ -146,7 +147,7 @@ impl HeadPool {
                 std::mem::forget(entry.head);
                 continue;
             }
-            problems.extend(stop(&mut entry).await);
+            stop(&mut entry).await;
         }
         if !keep
             && let Some(dir) = self.dir.lock().await.take()
@@ -199,13 +200,15 @@ fn lease(entry: &Entry, reused: bool) -> HeadLease {
     }
 }
 
-async fn stop(entry: &mut Entry) -> Vec<String> {
+async fn stop(entry: &mut Entry) {
     let pid = entry.head.pid();
-    match entry.head.stop().await {
-        Some(super::process::StopOutcome::Killed) => vec![format!(
-            "Ray head (pid {pid:?}) ignored SIGTERM; its process group was killed"
-        )],
-        _ => Vec::new(),
+    // A head slow to exit (seen under heavy CPU load) is SIGKILLed with its
+    // process group after the deadline: nothing is left, so it is a note,
+    // not a cleanup failure.
+    if let Some(super::process::StopOutcome::Killed) = entry.head.stop().await {
+        tracing::warn!(
+            "Ray head (pid {pid:?}) did not exit after SIGTERM in time; its process group was killed"
+        );
     }
 }
 
