@@ -195,6 +195,77 @@ async fn reload_checks(c: &mut Checks, nginx: &mut Nginx, port: u16, dashboard: 
     );
 }
 
+/// HTTPS in front of the dashboard, with the run's server certificate: the
+/// http probe's TLS (CA, server name override) and its TLS stage.
+async fn https_checks(c: &mut Checks, certs: &CertificateSet, work: &Path, dashboard: u16) {
+    let a = certs.get(CA).unwrap();
+    let port = free_port().unwrap();
+    let config = format!(
+        "events {{}}\nhttp {{\n access_log logs/access.log;\n proxy_temp_path tmp/proxy; client_body_temp_path tmp/body;\n\
+         server {{ listen 127.0.0.1:{port} ssl; ssl_certificate {}; ssl_certificate_key {};\n\
+         location / {{ proxy_pass http://127.0.0.1:{dashboard}; }} }}\n}}\n",
+        a.server_cert.display(),
+        a.server_key.display()
+    );
+    let mut nginx = match Nginx::start(&work.join("nginx-https"), &config).await {
+        Ok(n) => n,
+        Err(e) => {
+            c.require("https nginx starts", false, e.to_string());
+            return;
+        }
+    };
+    let version = |name: &str, ca: &str| {
+        let mut p = http_probe(format!("https://127.0.0.1:{port}/api/version"));
+        p.expect_json
+            .insert("ray_version".into(), serde_json::json!("2.60.0"));
+        p.tls = Some(tls(Some(name), Some(ca), None, None));
+        Probe::Http(p)
+    };
+    let run =
+        |p: Probe| async move { rayconform::probe::run(&p, Some(certs), PROBE_TIMEOUT).await };
+    let v = run(version("localhost", CA)).await;
+    c.expect(
+        "https with the run's CA and server name localhost",
+        &v,
+        true,
+        &[None],
+    );
+    if !v.passed {
+        let log = std::fs::read_to_string(nginx.error_log()).unwrap_or_default();
+        let ss = std::process::Command::new("ss")
+            .args(["-ltnp"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+        c.require(
+            "https nginx diagnostics",
+            false,
+            format!(
+                "pid {:?} alive {:?}; error log:\n{log}\nlisteners:\n{}",
+                nginx.pid(),
+                nginx
+                    .pid()
+                    .map(|p| std::path::Path::new(&format!("/proc/{p}")).exists()),
+                ss.unwrap_or_default()
+            ),
+        );
+    }
+    let v = run(version("not-in-san.example", CA)).await;
+    c.expect(
+        "https with a server name not in the cert",
+        &v,
+        false,
+        &[Some(Stage::Tls)],
+    );
+    let v = run(version("localhost", FOREIGN)).await;
+    c.expect(
+        "https verified against the foreign CA",
+        &v,
+        false,
+        &[Some(Stage::Tls)],
+    );
+    nginx.stop().await;
+}
+
 async fn start_head(venv: &RayVenv, work: &Path, name: &str, tls: Option<RayTls>) -> RayHead {
     let cfg = RayHeadConfig {
         venv: venv.clone(),
@@ -257,6 +328,7 @@ async fn probes_tell_the_truth_against_real_ray_and_nginx() {
     )
     .await;
 
+    https_checks(&mut checks, &certs, work.path(), tls_head.ports.dashboard).await;
     nginx.stop().await;
     let tls_stop = tls_head.stop().await;
     let plain_stop = plain_head.stop().await;

@@ -52,12 +52,15 @@ impl Nginx {
             binary,
         };
         let deadline = Instant::now() + READY_TIMEOUT;
-        while !nginx.pid_file().exists() {
+        // Ready once the master wrote its pid file and forked a worker: the
+        // listening sockets exist then (the pid file alone was seen to come
+        // before connections were accepted).
+        while !nginx.is_serving() {
             let exited = nginx.process.as_mut().and_then(ManagedProcess::exit_status);
             if exited.is_some() || Instant::now() >= deadline {
                 let reason = match exited {
                     Some(status) => format!("exited with {status}"),
-                    None => format!("no pid file after {READY_TIMEOUT:?}"),
+                    None => format!("no pid file and worker after {READY_TIMEOUT:?}"),
                 };
                 let log_tail = format!(
                     "{}\n[error.log]\n{}",
@@ -148,6 +151,14 @@ impl Nginx {
     /// The master's pid while running.
     pub fn pid(&self) -> Option<u32> {
         self.process.as_ref().map(ManagedProcess::pid)
+    }
+
+    fn is_serving(&self) -> bool {
+        let Some(pid) = self.pid() else { return false };
+        let written = std::fs::read_to_string(self.pid_file())
+            .map(|t| t.trim() == pid.to_string())
+            .unwrap_or(false);
+        written && !children_of(pid).is_empty()
     }
 
     fn pid_file(&self) -> PathBuf {
