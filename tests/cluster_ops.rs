@@ -221,24 +221,9 @@ async fn a_plain_apply_refusal_is_a_failure_with_the_message() {
 async fn certificates_become_the_kuberay_ca_secret() {
     let double = ApiDouble::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let file = |name: &str, text: &str| {
-        let p = dir.path().join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    };
-    let authority = rayconform::tls::Authority {
-        name: "ca-tls".into(),
-        ca_cert: file("ca.crt", "-----BEGIN CERTIFICATE-----\nCA\n"),
-        ca_key: file("ca.key", "-----BEGIN PRIVATE KEY-----\nKEY\n"),
-        server_cert: file("s.crt", ""),
-        server_key: file("s.key", ""),
-        client_cert: file("c.crt", ""),
-        client_key: file("c.key", ""),
-    };
-    let set = rayconform::tls::CertificateSet {
-        dir: dir.path().into(),
-        authorities: vec![authority],
-    };
+    // A real CA generated for the run, as the runner does.
+    let set = rayconform::tls::generate(&dir.path().join("certs"), "ca-tls", &[]).unwrap();
+    let authority = set.get("ca-tls").unwrap().clone();
     let mut scenario = support::scenario("tls");
     scenario.certificates = Some(rayconform::scenario::CertificatesSpec {
         ca: "ca-tls".into(),
@@ -251,12 +236,13 @@ async fn certificates_become_the_kuberay_ca_secret() {
     let secret = double
         .get("secrets", NS, "ca-tls")
         .expect("CA secret created");
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap();
     assert_eq!(
         secret["stringData"]["ca.crt"],
-        "-----BEGIN CERTIFICATE-----\nCA\n"
+        read(&authority.ca_cert).as_str()
     );
     assert_eq!(
         secret["stringData"]["ca.key"],
-        "-----BEGIN PRIVATE KEY-----\nKEY\n"
+        read(&authority.ca_key).as_str()
     );
 }
