@@ -24,7 +24,7 @@ use rayconform::target::lab::ports::free_ports;
 use rayconform::target::lab::ray_head::{RayHead, RayHeadConfig, RayTls};
 use rayconform::target::lab::routes::{LocalHead, RoutingInput, compute};
 use rayconform::target::lab::venv::RayVenv;
-use rayconform::tls::{CertificateSet, FOREIGN};
+use rayconform::tls::{Authority, CertificateSet, FOREIGN};
 use rayconform::verdict::{Stage, Verdict};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -121,6 +121,41 @@ fn objects(front: Front) -> (Vec<ServiceObject>, Vec<IngressObject>) {
         })
         .unwrap_or_default();
     (services, ingresses)
+}
+
+/// Starts a Ray head (TLS with `authority`'s certificates when given) and
+/// describes it the way the lab's routing sees a RayCluster `ns/rc`.
+async fn start_head(
+    venv: &RayVenv,
+    work: &Path,
+    authority: Option<&Authority>,
+) -> (RayHead, LocalHead) {
+    let tls = authority.map(|a| RayTls {
+        server_cert: a.server_cert.clone(),
+        server_key: a.server_key.clone(),
+        ca_cert: a.ca_cert.clone(),
+    });
+    let config = RayHeadConfig {
+        venv: venv.clone(),
+        work_dir: work.join("head"),
+        tls,
+        num_cpus: 1,
+    };
+    let head = RayHead::start(config, Duration::from_secs(90))
+        .await
+        .expect("Ray head");
+    let local = LocalHead {
+        cluster: "rc".into(),
+        namespace: "ns".into(),
+        ports: [
+            (RayPort::Gcs, head.ports.gcs),
+            (RayPort::Client, head.ports.client),
+            (RayPort::Dashboard, head.ports.dashboard),
+        ]
+        .into_iter()
+        .collect(),
+    };
+    (head, local)
 }
 
 async fn start_front(front: Front, head: &LocalHead, certs: &CertificateSet) -> RunningFront {
@@ -365,32 +400,7 @@ async fn probes_agree_with_the_real_ray_client_in_healthy_and_broken_configurati
         rayconform::tls::generate(&work.path().join("certs"), CA, &[]).expect("certificates");
     let authority = certs.get(CA).unwrap();
     let started = Instant::now();
-    let mut head = RayHead::start(
-        RayHeadConfig {
-            venv: venv.clone(),
-            work_dir: work.path().join("head"),
-            tls: Some(RayTls {
-                server_cert: authority.server_cert.clone(),
-                server_key: authority.server_key.clone(),
-                ca_cert: authority.ca_cert.clone(),
-            }),
-            num_cpus: 1,
-        },
-        Duration::from_secs(90),
-    )
-    .await
-    .expect("TLS Ray head");
-    let local = LocalHead {
-        cluster: "rc".into(),
-        namespace: "ns".into(),
-        ports: [
-            (RayPort::Gcs, head.ports.gcs),
-            (RayPort::Client, head.ports.client),
-            (RayPort::Dashboard, head.ports.dashboard),
-        ]
-        .into_iter()
-        .collect(),
-    };
+    let (mut head, local) = start_head(&venv, work.path(), Some(authority)).await;
     let healthy = start_front(Front::Passthrough { headless: false }, &local, &certs).await;
     let headless = start_front(Front::Passthrough { headless: true }, &local, &certs).await;
     let flag_off = start_front(Front::PassthroughFlagOff, &local, &certs).await;
@@ -564,28 +574,7 @@ async fn page_probe_through_the_rewrite_passes_at_the_slash_and_names_missing_as
     let work = tempfile::tempdir().unwrap();
     let certs =
         rayconform::tls::generate(&work.path().join("certs"), CA, &[]).expect("certificates");
-    let mut head = RayHead::start(
-        RayHeadConfig {
-            venv: venv.clone(),
-            work_dir: work.path().join("head"),
-            tls: None,
-            num_cpus: 1,
-        },
-        Duration::from_secs(90),
-    )
-    .await
-    .expect("Ray head");
-    let local = LocalHead {
-        cluster: "rc".into(),
-        namespace: "ns".into(),
-        ports: [
-            (RayPort::Gcs, head.ports.gcs),
-            (RayPort::Client, head.ports.client),
-            (RayPort::Dashboard, head.ports.dashboard),
-        ]
-        .into_iter()
-        .collect(),
-    };
+    let (mut head, local) = start_head(&venv, work.path(), None).await;
     let rewrite = start_front(Front::Dashboard { rewrite: true }, &local, &certs).await;
     let plain = start_front(Front::Dashboard { rewrite: false }, &local, &certs).await;
     let grpc = start_front(
