@@ -395,7 +395,7 @@ pub fn parse_tcp_service(value: &str) -> Option<(&str, &str, PortRef)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::lab::objects::{IngressAnnotations, IngressPath, IngressRule, ServicePort};
+    use crate::target::lab::objects::{IngressAnnotations, IngressPath, IngressRule};
 
     fn head() -> LocalHead {
         LocalHead {
@@ -412,23 +412,7 @@ mod tests {
     }
 
     fn head_service(headless: bool) -> ServiceObject {
-        ServiceObject {
-            name: "rc-head-svc".into(),
-            namespace: "ns".into(),
-            headless,
-            selector: [("ray.io/cluster", "rc"), ("ray.io/node-type", "head")]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            ports: RayPort::ALL
-                .into_iter()
-                .map(|r| ServicePort {
-                    name: Some(r.default_name().into()),
-                    port: r.default_number(),
-                    target_port: PortRef::Number(r.default_number()),
-                })
-                .collect(),
-        }
+        ServiceObject::kuberay_head("rc", "ns", headless)
     }
 
     fn passthrough_ingress() -> IngressObject {
@@ -455,16 +439,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn passthrough_reaches_the_client_port_of_a_cluster_ip_service() {
-        let (h, s, i) = (head(), head_service(false), passthrough_ingress());
-        let routes = compute(&RoutingInput {
+    /// Routes for the passthrough Ingress on the head Service.
+    fn passthrough_routes(headless: bool, ssl_passthrough_enabled: bool) -> Routes {
+        let (h, s, i) = (head(), head_service(headless), passthrough_ingress());
+        compute(&RoutingInput {
             services: vec![&s],
             ingresses: vec![&i],
             heads: vec![&h],
-            ssl_passthrough_enabled: true,
+            ssl_passthrough_enabled,
             ..Default::default()
-        });
+        })
+    }
+
+    #[test]
+    fn passthrough_reaches_the_client_port_of_a_cluster_ip_service() {
+        let routes = passthrough_routes(false, true);
         assert_eq!(routes.passthrough.len(), 1);
         assert_eq!(routes.passthrough[0].upstream, Upstream::Local(41001));
         assert!(routes.hosts.is_empty());
@@ -472,14 +461,7 @@ mod tests {
 
     #[test]
     fn passthrough_to_a_headless_service_dials_none() {
-        let (h, s, i) = (head(), head_service(true), passthrough_ingress());
-        let routes = compute(&RoutingInput {
-            services: vec![&s],
-            ingresses: vec![&i],
-            heads: vec![&h],
-            ssl_passthrough_enabled: true,
-            ..Default::default()
-        });
+        let routes = passthrough_routes(true, true);
         match &routes.passthrough[0].upstream {
             Upstream::Unreachable { dial, why } => {
                 assert_eq!(dial, "None:10001");
@@ -491,14 +473,7 @@ mod tests {
 
     #[test]
     fn passthrough_annotation_without_the_flag_becomes_http_routes_with_a_note() {
-        let (h, s, i) = (head(), head_service(false), passthrough_ingress());
-        let routes = compute(&RoutingInput {
-            services: vec![&s],
-            ingresses: vec![&i],
-            heads: vec![&h],
-            ssl_passthrough_enabled: false,
-            ..Default::default()
-        });
+        let routes = passthrough_routes(false, false);
         assert!(routes.passthrough.is_empty());
         assert_eq!(routes.hosts.len(), 1);
         assert!(
