@@ -56,13 +56,6 @@ pub enum ApplyError {
     },
 }
 
-impl ApplyError {
-    /// Whether this is the server's refusal (as opposed to broken plumbing).
-    pub fn is_refusal(&self) -> bool {
-        matches!(self, ApplyError::Refused { .. })
-    }
-}
-
 /// What happened to one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {

@@ -34,11 +34,6 @@ impl Timeline {
         self.lines.push(line);
     }
 
-    /// Adds a line without a time stamp (a heading or a nested result).
-    pub fn note_plain(&mut self, line: impl Into<String>) {
-        self.lines.push(line.into());
-    }
-
     /// The lines so far.
     pub fn lines(&self) -> &[String] {
         &self.lines

@@ -27,11 +27,6 @@ impl CleanupStack {
         self.actions.push((name.into(), Box::new(action)));
     }
 
-    /// How many actions are registered.
-    pub fn len(&self) -> usize {
-        self.actions.len()
-    }
-
     /// Whether nothing is registered.
     pub fn is_empty(&self) -> bool {
         self.actions.is_empty()
