@@ -123,6 +123,27 @@ fn objects(front: Front) -> (Vec<ServiceObject>, Vec<IngressObject>) {
     (services, ingresses)
 }
 
+/// Holds the lock that lets only one test at a time drive real Ray clients.
+///
+/// Each Ray head's proxier picks the port of a client's own server from the
+/// same fixed list (23000-23999) by checking that it is free and then
+/// starting the server on it. Two heads on one machine serving real clients
+/// at the same moment can pick the same port, and one client then fails
+/// with "Starting Ray client server failed". The tests in this file each run
+/// their own head and real clients, so they take turns. A file lock works
+/// for threads (`cargo test`) and for processes (`cargo nextest`) alike.
+fn real_client_turn() -> nix::fcntl::Flock<std::fs::File> {
+    let path = std::env::temp_dir().join("rayconform-real-ray-client.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .unwrap_or_else(|(_, e)| panic!("cannot lock {}: {e}", path.display()))
+}
+
 /// Starts a Ray head (TLS with `authority`'s certificates when given) and
 /// describes it the way the lab's routing sees a RayCluster `ns/rc`.
 async fn start_head(
@@ -393,6 +414,7 @@ async fn check_cases(cases: &[GrpcCase], venv: &RayVenv, certs: &CertificateSet)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn probes_agree_with_the_real_ray_client_in_healthy_and_broken_configurations() {
+    let _turn = tokio::task::block_in_place(real_client_turn);
     rayconform::tls::install_crypto_provider();
     let venv = require_tools();
     let work = tempfile::tempdir().unwrap();
@@ -569,6 +591,7 @@ async fn probes_agree_with_the_real_ray_client_in_healthy_and_broken_configurati
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_probe_through_the_rewrite_passes_at_the_slash_and_names_missing_assets_otherwise() {
+    let _turn = tokio::task::block_in_place(real_client_turn);
     rayconform::tls::install_crypto_provider();
     let venv = require_tools();
     let work = tempfile::tempdir().unwrap();
