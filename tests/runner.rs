@@ -79,6 +79,7 @@ impl Session for ScriptedSession {
             .push(format!("apply {name} #{attempt}"));
         if let Some(ms) = spec["sleepMs"].as_u64() {
             tokio::time::sleep(Duration::from_millis(ms)).await;
+            self.log.lock().unwrap().push(format!("slept {name}"));
         }
         if spec["panic"].as_bool() == Some(true) {
             panic!("scripted panic in {name}");
@@ -554,6 +555,14 @@ async fn junit_matches_what_happened_and_is_written_atomically() {
 /// Validates a JUnit file against tests/data/junit.xsd with `xmlschema`
 /// from the tools venv (installed by scripts/setup).
 fn assert_valid_junit(path: &Path) {
+    if let Err(e) = junit_schema_errors(path) {
+        panic!("JUnit schema validation failed: {e}");
+    }
+}
+
+/// The schema validator's complaint about `path`, if any. A missing
+/// validator is a panic, never a complaint.
+fn junit_schema_errors(path: &Path) -> Result<(), String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let python = root.join(".lab/tools-venv/bin/python");
     assert!(
@@ -570,33 +579,54 @@ fn assert_valid_junit(path: &Path) {
         .arg(path)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "JUnit schema validation failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
 }
 
 #[test]
 fn the_schema_check_rejects_a_report_that_breaks_it() {
     let dir = tempfile::tempdir().unwrap();
+    let report = |testcase: &str| {
+        format!(
+            "<testsuites name=\"x\" tests=\"1\" failures=\"0\" errors=\"0\"><testsuite name=\"s\" tests=\"1\" failures=\"0\" errors=\"0\">{testcase}</testsuite></testsuites>"
+        )
+    };
+    let good = dir.path().join("good.xml");
+    std::fs::write(
+        &good,
+        report("<testcase name=\"t\" classname=\"c\" time=\"1\"/>"),
+    )
+    .unwrap();
+    assert_eq!(
+        junit_schema_errors(&good),
+        Ok(()),
+        "the control report is valid"
+    );
     let bad = dir.path().join("bad.xml");
-    std::fs::write(&bad, "<testsuites name=\"x\" tests=\"1\" failures=\"0\" errors=\"0\"><testsuite name=\"s\" tests=\"1\" failures=\"0\" errors=\"0\"><testcase classname=\"c\" time=\"1\"/></testsuite></testsuites>").unwrap();
-    let result = std::panic::catch_unwind(|| assert_valid_junit(&bad));
+    std::fs::write(&bad, report("<testcase classname=\"c\" time=\"1\"/>")).unwrap();
+    let error = junit_schema_errors(&bad).expect_err("a testcase without a name must be rejected");
     assert!(
-        result.is_err(),
-        "a testcase without a name must be rejected"
+        error.contains("missing required attribute") && error.contains("'name'"),
+        "the schema names the missing attribute: {error}"
     );
 }
 
 #[tokio::test]
 async fn jobs_run_scenarios_at_once_and_keep_report_order() {
     let f = fixture();
-    let work: Vec<(Arc<dyn Target>, Arc<Scenario>)> = (0..3)
-        .map(|i| {
+    // Later scenarios sleep less: run at once, they finish in reverse order;
+    // run one after another, they would finish in input order.
+    let sleeps = [900, 500, 100];
+    let work: Vec<(Arc<dyn Target>, Arc<Scenario>)> = sleeps
+        .iter()
+        .enumerate()
+        .map(|(i, ms)| {
             let mut s = scenario(
                 f.root.path(),
-                &[step(&format!("s{i}"), ", sleepMs: 400", "")],
+                &[step(&format!("s{i}"), &format!(", sleepMs: {ms}"), "")],
                 &[],
                 false,
             );
@@ -606,14 +636,25 @@ async fn jobs_run_scenarios_at_once_and_keep_report_order() {
         .collect();
     let mut opts = options(f.root.path());
     opts.jobs = 3;
-    let started = Instant::now();
     let run = runner::run_all(work, &opts, &CancellationToken::new()).await;
-    let elapsed = started.elapsed();
-    assert!(
-        elapsed < Duration::from_millis(1000),
-        "3 × 400 ms ran in parallel: {elapsed:?}"
+    let finished: Vec<String> = f
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|line| line.starts_with("slept "))
+        .cloned()
+        .collect();
+    assert_eq!(
+        finished,
+        ["slept s2", "slept s1", "slept s0"],
+        "the three scenarios overlapped"
     );
     let names: Vec<&str> = run.scenarios.iter().map(|o| o.scenario.as_str()).collect();
-    assert_eq!(names, ["parallel-0", "parallel-1", "parallel-2"]);
+    assert_eq!(
+        names,
+        ["parallel-0", "parallel-1", "parallel-2"],
+        "the report keeps input order"
+    );
     assert!(run.success());
 }
