@@ -27,8 +27,9 @@ use crate::target::availability::{self, HELM, ISTIOCTL, KIND};
 use crate::target::registry::TargetOptions;
 use crate::target::{Manifest, ScenarioRun, Session, StepError, Target, TargetPlan};
 use async_trait::async_trait;
+pub use pool::ClusterLease;
+use pool::ClusterPool;
 pub use pool::cluster_name;
-use pool::{ClusterLease, ClusterPool};
 use render::RenderedConfig;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -124,6 +125,22 @@ impl KindTarget {
             image,
             &skip,
         ))
+    }
+
+    /// A lease on the cluster `scenario` runs on (created, or reused, after
+    /// clusters sharing its host ports are gone): what `open` does before
+    /// the namespace and installs.
+    pub async fn acquire_cluster(
+        &self,
+        scenario: &Scenario,
+        k8s_version: Option<&str>,
+        keep: bool,
+        progress: &crate::target::ProgressFn,
+    ) -> Result<ClusterLease, StepError> {
+        let rendered = self
+            .rendered(scenario, &self.opts.project_root, k8s_version)
+            .map_err(StepError::Broken)?;
+        self.pool.acquire(&rendered, keep, progress).await
     }
 
     /// `scenarios` in the order a kind run takes them: one cluster's
