@@ -236,8 +236,8 @@ pub fn port_variables(
     vars
 }
 
-/// Why a scenario's installs cannot run on `k8s_version`, or the tool it
-/// misses.
+/// Why a scenario's installs cannot run on `k8s_version` (checked first:
+/// no tool fixes it), or the tool it misses.
 pub fn installs_unsupported(installs: &[Install], k8s_version: &str) -> Option<String> {
     for item in installs {
         let component = install::component_name(item);
@@ -246,13 +246,15 @@ pub fn installs_unsupported(installs: &[Install], k8s_version: &str) -> Option<S
         {
             return Some(why);
         }
+    }
+    for item in installs {
         let tool = match item {
             Install::KuberayOperator(_) | Install::KuberayApiserver(_) => Some(HELM),
             Install::Istio(_) => Some(ISTIOCTL),
             Install::IngressNginx(_) => None,
         };
         if let Some(Err(missing)) = tool.map(|t| t.find()) {
-            return Some(format!("{component} needs {missing}"));
+            return Some(format!("{} needs {missing}", install::component_name(item)));
         }
     }
     None

@@ -253,10 +253,22 @@ pub fn component_unsupported(
         None
     } else {
         Some(format!(
-            "{component} {component_version} supports Kubernetes 1.{}–1.{} only, not {k8s_version}",
+            "{component} {component_version} {SUPPORTS} 1.{}–1.{} only, not {k8s_version}",
             row.min_minor, row.max_minor
         ))
     }
+}
+
+/// The words every [`component_unsupported`] reason carries.
+const SUPPORTS: &str = "supports Kubernetes";
+
+/// Whether a skip reason is a [`component_unsupported`] one (reports count
+/// them per version).
+pub fn is_component_support_reason(reason: &str) -> bool {
+    let known = COMPONENT_SUPPORT
+        .iter()
+        .any(|r| reason.starts_with(&format!("{} ", r.component)));
+    known && reason.contains(&format!(" {SUPPORTS} 1.")) && reason.contains(" only, not ")
 }
 
 #[cfg(test)]
