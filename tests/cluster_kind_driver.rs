@@ -349,6 +349,13 @@ async fn no_two_clusters_alive_at_once_share_a_host_port_over_all_scenarios() {
     );
     let messages = Arc::new(std::sync::Mutex::new(Vec::new()));
     let progress = progress_into(&messages);
+    // The Ray image is pulled once by the job and loaded into each cluster.
+    unsafe {
+        std::env::set_var(
+            rayconform::target::kind::pool::LOAD_IMAGES_ENV,
+            "rayproject/ray:2.60.0",
+        )
+    };
 
     // In run order, two scenarios at a time: each cluster is created once,
     // and never while another on one of its host ports is alive.
@@ -363,6 +370,17 @@ async fn no_two_clusters_alive_at_once_share_a_host_port_over_all_scenarios() {
     let collisions = std::fs::read_to_string(dir.join("collisions")).unwrap_or_default();
     assert_eq!(collisions, "", "clusters alive at once on one host port");
     assert_eq!(creates(&dir).len(), groups.len(), "{:?}", log(&dir));
+    for (i, line) in log(&dir).iter().enumerate() {
+        if let Some(rest) = line.strip_prefix("create cluster --name ") {
+            let name = rest.split_whitespace().next().unwrap();
+            assert_eq!(
+                log(&dir).get(i + 1).map(String::as_str),
+                Some(format!("load docker-image rayproject/ray:2.60.0 --name {name}").as_str()),
+                "the image is loaded right after each create"
+            );
+        }
+    }
+    unsafe { std::env::remove_var(rayconform::target::kind::pool::LOAD_IMAGES_ENV) };
     assert!(kind.shutdown(false).await.is_empty());
     let left = std::fs::read_to_string(dir.join("clusters")).unwrap_or_default();
     assert_eq!(left.trim(), "", "every cluster this run created is deleted");

@@ -115,7 +115,28 @@ fn a_version_no_scenario_supports_says_so_in_summary_and_junit() {
     );
     let (code, said) = check(&junit);
     assert_eq!(code, 0, "{said}");
-    assert!(said.contains("NO scenario ran: none is supported"), "{said}");
+    assert!(
+        said.contains("NO scenario ran: none is supported"),
+        "{said}"
+    );
+
+    // The job summary: one row per scenario, and the leg's coverage line.
+    let out = Command::new(root().join("scripts/junit-summary"))
+        .arg(&junit)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{table}");
+    let rows = table
+        .lines()
+        .filter(|l| l.starts_with("| rayconform.kind.k8s-1.36 |"))
+        .count();
+    assert_eq!(rows, total, "{table}");
+    assert!(
+        table.contains("| SKIP | 0.0 | ingressNginx v1.15.1 supports Kubernetes 1.31–1.35 only, not 1.36 |"),
+        "{table}"
+    );
+    assert!(table.contains("- **rayconform.kind.k8s-1.36**: kind k8s 1.36: 0 of"), "{table}");
 }
 
 #[test]
@@ -155,5 +176,8 @@ fn a_supported_version_that_ran_scenarios_passes_the_gate_quietly() {
     write_junit(&run, &junit).unwrap();
     let (code, said) = check(&junit);
     assert_eq!(code, 0, "{said}");
-    assert!(said.contains("rayconform.kind.k8s-1.35: 2 of 2 scenario(s) ran"), "{said}");
+    assert!(
+        said.contains("rayconform.kind.k8s-1.35: 2 of 2 scenario(s) ran"),
+        "{said}"
+    );
 }

@@ -72,7 +72,10 @@ impl Stubs {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/setup-nginx");
         let out = Command::new(script)
             .env_clear()
-            .env("PATH", format!("{}:/usr/bin:/bin", self.path("bin").display()))
+            .env(
+                "PATH",
+                format!("{}:/usr/bin:/bin", self.path("bin").display()),
+            )
             .env("STUB_DIR", self.dir.path())
             .env("RAYCONFORM_POLICY_RC_D", self.path("policy-rc.d"))
             .env("RAYCONFORM_NGINX_STREAM_MODULE", self.path("stream.so"))
@@ -92,7 +95,9 @@ fn the_apt_install_cannot_start_the_service_and_the_old_policy_comes_back() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(stubs.read("apt.log"), "policy-rc.d says 101\n");
     assert!(
-        stubs.read("calls.log").contains("apt-get install -y -qq nginx libnginx-mod-stream"),
+        stubs
+            .read("calls.log")
+            .contains("apt-get install -y -qq nginx libnginx-mod-stream"),
         "{}",
         stubs.read("calls.log")
     );
@@ -112,7 +117,9 @@ fn a_running_system_service_is_stopped_and_disabled() {
     let (code, stderr) = stubs.run();
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        stubs.read("calls.log").contains("systemctl disable --now nginx.service"),
+        stubs
+            .read("calls.log")
+            .contains("systemctl disable --now nginx.service"),
         "{}",
         stubs.read("calls.log")
     );

@@ -50,9 +50,10 @@ fn add_coverage_properties(
     coverage: &[super::coverage::VersionCoverage],
     outcome: &ScenarioOutcome,
 ) {
-    let Some(c) = coverage.iter().find(|c| {
-        c.target == outcome.target.to_string() && c.k8s_version == outcome.k8s_version
-    }) else {
+    let Some(c) = coverage
+        .iter()
+        .find(|c| c.target == outcome.target.to_string() && c.k8s_version == outcome.k8s_version)
+    else {
         return;
     };
     suite.add_property(Property::new("scenarios-ran", c.ran.to_string()));

@@ -51,6 +51,21 @@ pub fn host_ports(rendered: &RenderedConfig) -> BTreeSet<HostPort> {
         .collect()
 }
 
+/// Env var: images (space or comma separated) loaded from the local Docker
+/// engine into every cluster this run creates (`kind load docker-image`),
+/// so a CI job pulls e.g. the Ray image once instead of once per cluster.
+pub const LOAD_IMAGES_ENV: &str = "RAYCONFORM_KIND_LOAD_IMAGES";
+
+fn images_to_load() -> Vec<String> {
+    std::env::var(LOAD_IMAGES_ENV)
+        .unwrap_or_default()
+        .split([' ', ','])
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 /// `rayconform-<first 10 hex of the config hash>`.
 pub fn cluster_name(rendered: &RenderedConfig) -> String {
     format!("rayconform-{}", &rendered.hash[..10])
@@ -275,6 +290,14 @@ impl ClusterPool {
                 return Err(StepError::Broken(format!(
                     "kind could not create cluster {name}: {e}"
                 )));
+            }
+            for image in images_to_load() {
+                progress(&format!("loading {image} into kind cluster {name}"));
+                if let Err(e) = kind.load_image(name, &image).await {
+                    progress(&format!(
+                        "could not load {image} into {name} (its nodes will pull it): {e}"
+                    ));
+                }
             }
         } else {
             progress(&format!(
