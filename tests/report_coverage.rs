@@ -133,10 +133,15 @@ fn a_version_no_scenario_supports_says_so_in_summary_and_junit() {
         .count();
     assert_eq!(rows, total, "{table}");
     assert!(
-        table.contains("| SKIP | 0.0 | ingressNginx v1.15.1 supports Kubernetes 1.31–1.35 only, not 1.36 |"),
+        table.contains(
+            "| SKIP | 0.0 | ingressNginx v1.15.1 supports Kubernetes 1.31–1.35 only, not 1.36 |"
+        ),
         "{table}"
     );
-    assert!(table.contains("- **rayconform.kind.k8s-1.36**: kind k8s 1.36: 0 of"), "{table}");
+    assert!(
+        table.contains("- **rayconform.kind.k8s-1.36**: kind k8s 1.36: 0 of"),
+        "{table}"
+    );
 }
 
 #[test]
