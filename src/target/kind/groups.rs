@@ -26,14 +26,22 @@ pub struct ClusterGroup {
     pub scenarios: Vec<(String, Option<String>)>,
 }
 
-/// Scenarios for kind grouped by cluster, in order of first appearance;
-/// plus (scenario, error) for those whose config does not render.
+/// Scenarios for kind grouped by cluster.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Grouping {
+    /// The clusters, in order of their first scenario.
+    pub groups: Vec<ClusterGroup>,
+    /// (scenario, error) for scenarios whose kind config does not render.
+    pub unrendered: Vec<(String, String)>,
+}
+
+/// Scenarios for kind grouped by cluster, in order of first appearance.
 pub fn cluster_groups(
     scenarios: &[Scenario],
     project_root: &Path,
     image: NodeImage,
     skip_reason: &dyn Fn(&Scenario) -> Option<String>,
-) -> (Vec<ClusterGroup>, Vec<(String, String)>) {
+) -> Grouping {
     let mut groups: Vec<ClusterGroup> = Vec::new();
     let mut errors = Vec::new();
     for scenario in scenarios
@@ -54,7 +62,10 @@ pub fn cluster_groups(
             None => groups.push(new_group(name, &rendered, project_root, entry)),
         }
     }
-    (groups, errors)
+    Grouping {
+        groups,
+        unrendered: errors,
+    }
 }
 
 fn new_group(
@@ -85,7 +96,7 @@ fn new_group(
 /// cluster is kept. Scenarios not for kind, or whose config does not
 /// render, keep their place relative to each other at the end.
 pub fn run_order(scenarios: Vec<Scenario>, project_root: &Path, image: NodeImage) -> Vec<Scenario> {
-    let (groups, _) = cluster_groups(&scenarios, project_root, image, &|_| None);
+    let groups = cluster_groups(&scenarios, project_root, image, &|_| None).groups;
     let rank = |s: &Scenario| {
         groups
             .iter()

@@ -113,10 +113,7 @@ impl KindTarget {
 
     /// Scenarios grouped by the cluster they run on, in run order (see
     /// [`groups`]), with why each would be skipped here, if it would.
-    pub fn cluster_groups(
-        &self,
-        scenarios: &[Scenario],
-    ) -> Result<(Vec<groups::ClusterGroup>, Vec<(String, String)>), String> {
+    pub fn cluster_groups(&self, scenarios: &[Scenario]) -> Result<groups::Grouping, String> {
         let image = self.node_image(None)?;
         let skip = |s: &Scenario| self.unsupported_reason(s, &self.opts.project_root);
         Ok(groups::cluster_groups(
@@ -179,8 +176,8 @@ pub fn plan_overview(
     }
     let kind = KindTarget::new(opts.clone());
     Some(match kind.cluster_groups(scenarios) {
-        Ok((groups, errors)) => {
-            let mut text = groups::Overview(&groups).to_string();
+        Ok(grouping) => {
+            let mut text = groups::Overview(&grouping.groups).to_string();
             if let Some(why) = kind.unavailable_reason() {
                 text.push_str(&format!(
                     "(target `kind` is unavailable on this machine, so every scenario would be skipped here: {why})\n"
@@ -190,7 +187,7 @@ pub fn plan_overview(
                 "node images (each works with the kind release that built it):\n{}\n",
                 versions::images_table()
             ));
-            for (scenario, e) in errors {
+            for (scenario, e) in grouping.unrendered {
                 text.push_str(&format!("{scenario}: kind config does not render: {e}\n"));
             }
             text
