@@ -430,6 +430,38 @@ async fn no_two_clusters_alive_at_once_share_a_host_port_over_all_scenarios() {
     }
     assert_eq!(creates(&dir).len(), 1, "{:?}", log(&dir));
     assert!(kind.shutdown(true).await.is_empty());
+
+    // That kept cluster, seen by the next run: it is named as the holder of
+    // the ports before kind is asked to create a colliding cluster.
+    let _ = std::fs::remove_file(dir.join("log"));
+    let kind = target(&root);
+    match kind
+        .acquire_cluster(&by_name(second), None, false, &progress)
+        .await
+        .err()
+    {
+        Some(StepError::Broken(m)) => assert!(
+            m.contains(&format!(
+                "kind cluster {} (left by an earlier run) holds host port(s) 80/TCP, 443/TCP",
+                groups[0].cluster
+            )) && m.contains(&format!("kind delete cluster --name {}", groups[0].cluster)),
+            "{m}"
+        ),
+        other => panic!("expected Broken, got {:?}", other.map(|e| e.to_string())),
+    }
+    assert_eq!(creates(&dir).len(), 0, "{:?}", log(&dir));
+    // Its own config is reused, and never deleted.
+    drop(
+        kind.acquire_cluster(&by_name(first), None, false, &progress)
+            .await
+            .unwrap(),
+    );
+    assert!(kind.shutdown(false).await.is_empty());
+    assert!(
+        !log(&dir).iter().any(|l| l.starts_with("delete cluster")),
+        "{:?}",
+        log(&dir)
+    );
 }
 
 #[tokio::test]

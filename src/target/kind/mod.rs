@@ -196,14 +196,39 @@ pub fn plan_overview(
     })
 }
 
-fn remember_config(name: &str, yaml: &str) {
-    let base = std::env::var_os("XDG_CACHE_HOME")
+/// `$XDG_CACHE_HOME/rayconform/kind` (or `~/.cache/...`): the rendered
+/// config of every cluster rayconform made, by cluster name.
+fn remembered_configs_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")));
-    if let Some(dir) = base.map(|b| b.join("rayconform").join("kind")) {
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|b| b.join("rayconform").join("kind"))
+}
+
+fn remember_config(name: &str, yaml: &str) {
+    if let Some(dir) = remembered_configs_dir() {
         let _ = std::fs::create_dir_all(&dir);
         let _ = std::fs::write(dir.join(format!("{name}.yaml")), yaml);
     }
+}
+
+/// The host ports of a cluster an earlier run made, from its remembered
+/// config; `None` when it is not remembered.
+fn remembered_host_ports(name: &str) -> Option<std::collections::BTreeSet<pool::HostPort>> {
+    let path = remembered_configs_dir()?.join(format!("{name}.yaml"));
+    let text = std::fs::read_to_string(&path).ok()?;
+    let config = config::KindConfig::parse(&path, &text).ok()?;
+    Some(
+        config
+            .nodes
+            .iter()
+            .flat_map(|n| &n.extra_port_mappings)
+            .map(|m| pool::HostPort {
+                port: m.host_port.value,
+                protocol: m.protocol_upper(),
+            })
+            .collect(),
+    )
 }
 
 /// Template variables for a cluster reached through kind's host port

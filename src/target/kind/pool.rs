@@ -273,6 +273,29 @@ impl ClusterPool {
             .map_err(|e| StepError::Broken(e.to_string()))?;
         let created = !existing.iter().any(|c| c == name);
         if created {
+            // A cluster an earlier run left (`--keep`) holds its ports as
+            // surely as one of ours: say which, rather than kind's bare
+            // "port is already allocated".
+            let wanted = host_ports(rendered);
+            let ours: Vec<String> = self.shared.clusters().keys().cloned().collect();
+            for other in existing
+                .iter()
+                .filter(|c| c.starts_with("rayconform-") && !ours.contains(c))
+            {
+                let Some(theirs) = super::remembered_host_ports(other) else {
+                    continue;
+                };
+                let shared: Vec<String> = theirs
+                    .intersection(&wanted)
+                    .map(HostPort::to_string)
+                    .collect();
+                if !shared.is_empty() {
+                    return Err(StepError::Broken(format!(
+                        "kind cluster {name} cannot be created: kind cluster {other} (left by an earlier run) holds host port(s) {}; delete it with `kind delete cluster --name {other}`",
+                        shared.join(", ")
+                    )));
+                }
+            }
             let config_path = private.join(format!("{name}.yaml"));
             std::fs::write(&config_path, &rendered.yaml).map_err(|e| {
                 StepError::Broken(format!("writing {}: {e}", config_path.display()))
