@@ -225,6 +225,8 @@ async fn run(root: &std::path::Path, args: RunArgs) -> i32 {
     let topts = target_options(root, &args.selection);
     let kind = target_kind(&args.selection, &topts);
     let target = registry::build(kind, &topts);
+    // On kind: one cluster's scenarios after another's (host ports).
+    let scenarios = rayconform::target::kind::run_order_for(kind, &topts, scenarios);
     let opts = RunOptions {
         run_id: runner::new_run_id(),
         project_root: root.to_path_buf(),
@@ -277,6 +279,8 @@ fn plan_cmd(root: &std::path::Path, args: PlanArgs) -> i32 {
     let topts = target_options(root, &args.selection);
     let kind = target_kind(&args.selection, &topts);
     let target = registry::build(kind, &topts);
+    let scenarios = rayconform::target::kind::run_order_for(kind, &topts, scenarios);
+    let overview = rayconform::target::kind::plan_overview(kind, &topts, &scenarios);
     let run_id = runner::new_run_id();
     let plans: Vec<_> = scenarios
         .iter()
@@ -299,7 +303,12 @@ fn plan_cmd(root: &std::path::Path, args: PlanArgs) -> i32 {
         })
         .collect();
     match args.format {
-        Format::Human => plans.iter().for_each(|p| println!("{p}")),
+        Format::Human => {
+            if let Some(text) = &overview {
+                println!("{text}");
+            }
+            plans.iter().for_each(|p| println!("{p}"))
+        }
         Format::Json => println!(
             "{}",
             serde_json::to_string_pretty(&plans).unwrap_or_default()

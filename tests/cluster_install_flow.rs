@@ -1,5 +1,5 @@
-//! The ingress-nginx install flow against the API double, from a local
-//! copy of the manifest (`RAYCONFORM_INGRESS_NGINX_MANIFEST`): objects
+//! The ingress-nginx install flow against the API double, from a stand-in
+//! manifest (`replace_manifest_for_tests`): objects
 //! applied with our changes, the controller and webhook waited for, the
 //! manifest's sha256 reported, and a second install of the same spec
 //! skipped as already there.
@@ -26,10 +26,9 @@ fn manifest() -> String {
 async fn ingress_nginx_is_applied_waited_for_and_reported() {
     let double = ApiDouble::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("deploy.yaml");
-    std::fs::write(&path, manifest()).unwrap();
-    // SAFETY: single test in this binary.
-    unsafe { std::env::set_var(ingress_nginx::MANIFEST_ENV, &path) };
+    // The pinned upstream manifest cannot be used offline: this stand-in
+    // replaces it (and its pin check) for this process only.
+    ingress_nginx::replace_manifest_for_tests(Some(manifest()));
     let messages = Arc::new(Mutex::new(Vec::<String>::new()));
     let sink = messages.clone();
     let ctx = InstallContext {

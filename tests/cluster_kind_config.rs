@@ -138,3 +138,61 @@ fn an_unsupported_component_version_skips_with_the_reason() {
         "{why}"
     );
 }
+
+/// `plan --target kind` shows, per cluster, its host ports, the clusters it
+/// never lives with, and which scenarios run on it (each exactly once).
+#[test]
+fn the_plan_overview_lists_host_ports_and_scenarios_per_cluster() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let loaded = rayconform::scenario::load_all(&[root.join("scenarios")], &root);
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let opts = rayconform::target::registry::TargetOptions {
+        project_root: root.clone(),
+        kube_context: None,
+        k8s_version: Some("1.35".into()),
+    };
+    let text = rayconform::target::kind::plan_overview(
+        rayconform::scenario::TargetKind::Kind,
+        &opts,
+        &loaded.scenarios,
+    )
+    .expect("an overview on kind");
+    assert!(text.contains("4 cluster(s)"), "{text}");
+    assert_eq!(
+        text.matches("   host ports: 80/TCP, 443/TCP").count(),
+        4,
+        "{text}"
+    );
+    assert!(
+        text.contains("host ports: 80/TCP, 443/TCP, 6379/TCP, 10001/TCP, 31888/TCP"),
+        "{text}"
+    );
+    assert!(text.contains("never alive together with: "), "{text}");
+    for s in loaded
+        .scenarios
+        .iter()
+        .filter(|s| s.targets.contains(&rayconform::scenario::TargetKind::Kind))
+    {
+        let listed = text
+            .lines()
+            .filter(|l| {
+                l.trim_start()
+                    .strip_prefix("- ")
+                    .is_some_and(|rest| rest.split(' ').next() == Some(s.name.as_str()))
+            })
+            .count();
+        assert_eq!(listed, 1, "{} listed {listed} times:\n{text}", s.name);
+    }
+    assert!(
+        text.contains("1.35.5   needs kind v0.32.0"),
+        "the image table says which kind release each image needs:\n{text}"
+    );
+    assert_eq!(
+        rayconform::target::kind::plan_overview(
+            rayconform::scenario::TargetKind::Lab,
+            &opts,
+            &loaded.scenarios
+        ),
+        None
+    );
+}

@@ -11,7 +11,7 @@ use rayconform::install::{ingress_nginx, istio, kuberay_apiserver};
 use rayconform::k8s::reach::ProbePod;
 use rayconform::k8s::session::{ca_secret, namespace_manifest};
 use rayconform::target::kind::config::KindConfig;
-use rayconform::target::kind::versions;
+use rayconform::target::kind::{render, versions};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -298,41 +298,87 @@ fn generated_manifests_validate_on_every_supported_version() {
     validate_all(&generated());
 }
 
+/// Files under fixtures/ that scenarios apply (`apply:`, `delete:`,
+/// `expectDenied:`).
+fn fixtures_used_by_scenarios() -> Vec<PathBuf> {
+    let loaded = rayconform::scenario::load_all(&[root().join("scenarios")], &root());
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let mut used: Vec<PathBuf> = loaded
+        .scenarios
+        .iter()
+        .flat_map(|s| s.steps.iter().chain(&s.finally))
+        .filter_map(|step| match &step.action {
+            rayconform::scenario::Action::Apply(src)
+            | rayconform::scenario::Action::Delete(src) => src.file.clone(),
+            rayconform::scenario::Action::ExpectDenied(d) => d.file.clone(),
+            _ => None,
+        })
+        .map(|f| root().join(f))
+        .collect();
+    used.sort();
+    used.dedup();
+    used
+}
+
 #[test]
 fn fixtures_validate_on_every_supported_version() {
     let mut docs = Vec::new();
     let fixtures = yaml_files(&root().join("fixtures"));
+    // Not vacuous: every fixture a scenario applies is among those checked.
+    let used = fixtures_used_by_scenarios();
+    assert!(!used.is_empty(), "the scenarios apply no fixture file");
+    for file in &used {
+        assert!(
+            fixtures.contains(file),
+            "{} is applied by a scenario but not validated here",
+            file.display()
+        );
+    }
     for file in &fixtures {
         let text = fill_templates(&std::fs::read_to_string(file).unwrap());
         let parsed = rayconform::scenario::parse_manifests(&text)
             .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        assert!(!parsed.is_empty(), "{} holds no object", file.display());
         for (i, doc) in parsed.into_iter().enumerate() {
             docs.push((format!("{}#{}", file.display(), i + 1), doc));
         }
     }
     println!("{} fixture files, {} objects", fixtures.len(), docs.len());
-    if !docs.is_empty() {
-        validate_all(&docs);
-    }
+    validate_all(&docs);
 }
 
 #[test]
 fn a_wrong_manifest_is_caught() {
-    // The check can fail: an unknown Service field and an unknown RayCluster field.
+    // The check can fail, for the right reason: an unknown Service field is
+    // named, and the same object with the field spelled right passes.
     let tool = validator();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bad.yaml");
-    std::fs::write(
-        &path,
-        r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"x"},"spec":{"prots":[]}}"#,
-    )
-    .unwrap();
-    let out = Command::new(&tool)
-        .args(["--strict", "--quiet", "-k", "1.35.0"])
-        .arg(&path)
-        .output()
+    let validate = |name: &str, spec_field: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!(
+                r#"{{"apiVersion":"v1","kind":"Service","metadata":{{"name":"x"}},"spec":{{"{spec_field}":[]}}}}"#
+            ),
+        )
         .unwrap();
-    assert!(!out.status.success());
+        let out = Command::new(&tool)
+            .args(["--strict", "--quiet", "-k", "1.35.0"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    };
+    let (code, text) = validate("bad.yaml", "prots");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("bad.yaml did not validate") && text.contains("'prots' was unexpected"),
+        "{text}"
+    );
+    let (code, text) = validate("good.yaml", "ports");
+    assert_eq!(code, Some(0), "{text}");
     let mut problems = Vec::new();
     check_raycluster(
         &json!({"metadata": {"name": "r"}, "spec": {"headGroupSpec": {"rayStartParam": {}}}}),
@@ -391,17 +437,54 @@ fn kind_configs_load_and_render_for_every_supported_version() {
             "{}: {ports:?}",
             file.display()
         );
+        // The renderer itself, for every supported image: what kind would
+        // read parses again, every node runs that image, and the hash (the
+        // cluster name) differs per image.
+        let mut scenario = rayconform::scenario::Scenario {
+            path: PathBuf::from("scenarios/render-check.yaml"),
+            name: "render-check".into(),
+            description: None,
+            tags: Vec::new(),
+            source: None,
+            targets: vec![rayconform::scenario::TargetKind::Kind],
+            cluster: None,
+            install: Vec::new(),
+            certificates: None,
+            steps: Vec::new(),
+            finally: Vec::new(),
+            known_bug: None,
+            timeout: std::time::Duration::from_secs(60),
+        };
+        scenario.cluster = Some(rayconform::scenario::ClusterSpec {
+            config: Some(file.strip_prefix(root()).unwrap().display().to_string()),
+            extra_port_mappings: Vec::new(),
+            workers: 0,
+        });
+        let mut hashes = Vec::new();
         for image in versions::NODE_IMAGES {
-            let mut rendered = config.clone();
-            for node in &mut rendered.nodes {
-                node.image = Some(image.reference());
+            let rendered = render::render(&scenario, &root(), *image)
+                .unwrap_or_else(|e| panic!("{} on {}: {e}", file.display(), image.version));
+            assert_eq!(rendered.image, *image);
+            let again = KindConfig::parse(file, &rendered.yaml)
+                .unwrap_or_else(|e| panic!("{} on {}: {e}", file.display(), image.version));
+            assert_eq!(again.nodes.len(), config.nodes.len(), "{}", file.display());
+            for node in &again.nodes {
+                assert_eq!(
+                    node.image.as_deref(),
+                    Some(image.reference().as_str()),
+                    "{} on {}",
+                    file.display(),
+                    image.version
+                );
             }
-            let again = KindConfig::parse(file, &rendered.to_yaml())
-                .unwrap_or_else(|e| panic!("{}: {e}", image.version));
-            assert_eq!(
-                again.nodes[0].image.as_deref(),
-                Some(image.reference().as_str())
-            );
+            hashes.push(rendered.hash);
         }
+        let distinct: std::collections::BTreeSet<&String> = hashes.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            versions::NODE_IMAGES.len(),
+            "{}",
+            file.display()
+        );
     }
 }

@@ -1,12 +1,11 @@
 //! ingress-nginx, the final release (v1.15.1), from its kind deploy manifest.
 //!
 //! The manifest is fetched at run time from its release tag and checked
-//! before use: it must name the pinned controller image digest (the part
-//! that decides what runs), and its sha256 is reported; with
-//! `RAYCONFORM_INGRESS_NGINX_SHA256` set, the sha256 must match too. It is
-//! not generated here because its admission Jobs use a certgen image whose
-//! digest only the manifest pins; `RAYCONFORM_INGRESS_NGINX_MANIFEST` points
-//! at a local copy for offline machines. Our changes (passthrough flag, TCP
+//! before use, always (also a local copy named by
+//! `RAYCONFORM_INGRESS_NGINX_MANIFEST`, for offline machines): its sha256
+//! must be [`MANIFEST_SHA256`], it must name the pinned controller image
+//! and the pinned certgen image of its admission Jobs. It is not generated
+//! here because upstream's file is the reviewed one. Our changes (passthrough flag, TCP
 //! services, controller config) are applied to the parsed objects, then
 //! everything is server-side applied.
 
@@ -35,8 +34,13 @@ pub const TCP_SERVICES_CONFIGMAP: &str = "tcp-services";
 pub const ADMISSION_SERVICE: &str = "ingress-nginx-controller-admission";
 /// Env var: path of a local copy of the manifest.
 pub const MANIFEST_ENV: &str = "RAYCONFORM_INGRESS_NGINX_MANIFEST";
-/// Env var: the sha256 the fetched manifest must have.
-pub const SHA256_ENV: &str = "RAYCONFORM_INGRESS_NGINX_SHA256";
+/// sha256 of `deploy/static/provider/kind/deploy.yaml` at tag
+/// controller-v1.15.1 (checked against the upstream repository).
+pub const MANIFEST_SHA256: &str =
+    "2a3ae008c8786431115502644e77ab398fdebfb721a5d1195ed3089cde3299df";
+/// The image of the manifest's two admission Jobs (create and patch the
+/// webhook certificate), as that manifest pins it.
+pub const CERTGEN_IMAGE: &str = "registry.k8s.io/ingress-nginx/kube-webhook-certgen:v1.6.9@sha256:01038e7de14b78d702d2849c3aad72fd25903c4765af63cf16aa3398f5d5f2dd";
 
 /// Why the manifest cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,13 +57,79 @@ pub enum ManifestError {
         /// The image it names.
         found: String,
     },
+    /// An admission Job runs another image than the pinned certgen image.
+    #[error(
+        "the ingress-nginx manifest's Job {job} runs `{found}`, not the pinned `{CERTGEN_IMAGE}`"
+    )]
+    WrongCertgenImage {
+        /// The Job's name.
+        job: String,
+        /// The image it names.
+        found: String,
+    },
+    /// Its bytes are not the pinned release's.
+    #[error(
+        "the ingress-nginx manifest from {origin} has sha256 {found}, not the pinned {MANIFEST_SHA256} (controller-v1.15.1 deploy/static/provider/kind/deploy.yaml)"
+    )]
+    WrongSha256 {
+        /// Where it came from (URL or local path).
+        origin: String,
+        /// Its sha256.
+        found: String,
+    },
+}
+
+/// Checks the manifest's bytes against [`MANIFEST_SHA256`] and its Jobs'
+/// images against [`CERTGEN_IMAGE`]; returns the sha256.
+pub fn check_pinned(bytes: &[u8], origin: &str) -> Result<String, ManifestError> {
+    let sha = sha256_hex(bytes);
+    if sha != MANIFEST_SHA256 {
+        return Err(ManifestError::WrongSha256 {
+            origin: origin.to_string(),
+            found: sha,
+        });
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| ManifestError::Parse(e.to_string()))?;
+    let docs: Vec<Value> =
+        serde_saphyr::from_str_multiple(text).map_err(|e| ManifestError::Parse(e.to_string()))?;
+    check_certgen_images(&docs)?;
+    Ok(sha)
+}
+
+/// Every Job container must run [`CERTGEN_IMAGE`], and there must be one.
+pub fn check_certgen_images(docs: &[Value]) -> Result<(), ManifestError> {
+    let mut seen = 0;
+    for job in docs.iter().filter(|d| d["kind"] == "Job") {
+        let name = job["metadata"]["name"].as_str().unwrap_or("?").to_string();
+        let containers = job
+            .pointer("/spec/template/spec/containers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten();
+        for c in containers {
+            let image = c["image"].as_str().unwrap_or_default();
+            if image != CERTGEN_IMAGE {
+                return Err(ManifestError::WrongCertgenImage {
+                    job: name,
+                    found: image.to_string(),
+                });
+            }
+            seen += 1;
+        }
+    }
+    if seen == 0 {
+        return Err(ManifestError::Missing("admission Job".into()));
+    }
+    Ok(())
 }
 
 /// The plan text.
 pub fn plan(spec: &IngressNginxInstall) -> String {
     let mut lines = vec![
         format!("fetch {MANIFEST_URL}"),
+        format!("check: sha256 is {MANIFEST_SHA256} (also for a local copy)"),
         format!("check: controller image is {CONTROLLER_IMAGE}"),
+        format!("check: admission Jobs run {CERTGEN_IMAGE}"),
         format!(
             "controller args added: {}",
             if extra_args(spec).is_empty() {
@@ -241,13 +311,40 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hash.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Manifest text that replaces the download and its pin check, for tests
+/// against the API double only (the command line never sets it).
+static TEST_MANIFEST: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Makes installs in this process use `text` instead of the pinned
+/// manifest, unchecked: for tests against the API double, which cannot
+/// carry upstream's file. `None` restores the pinned download.
+pub fn replace_manifest_for_tests(text: Option<String>) {
+    *TEST_MANIFEST.lock().unwrap_or_else(|e| e.into_inner()) = text;
+}
+
 async fn fetch_manifest() -> Result<(String, String), InstallError> {
-    if let Ok(path) = std::env::var(MANIFEST_ENV) {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| InstallError::Artifact(format!("{MANIFEST_ENV}={path}: {e}")))?;
+    if let Some(text) = TEST_MANIFEST
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+    {
         let sha = sha256_hex(text.as_bytes());
         return Ok((text, sha));
     }
+    let (bytes, origin) = if let Ok(path) = std::env::var(MANIFEST_ENV) {
+        let bytes = std::fs::read(&path)
+            .map_err(|e| InstallError::Artifact(format!("{MANIFEST_ENV}={path}: {e}")))?;
+        (bytes, format!("{MANIFEST_ENV}={path}"))
+    } else {
+        (download().await?, MANIFEST_URL.to_string())
+    };
+    let sha = check_pinned(&bytes, &origin).map_err(|e| InstallError::Artifact(e.to_string()))?;
+    let text =
+        String::from_utf8(bytes).map_err(|e| InstallError::Artifact(format!("{origin}: {e}")))?;
+    Ok((text, sha))
+}
+
+async fn download() -> Result<Vec<u8>, InstallError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
@@ -263,17 +360,7 @@ async fn fetch_manifest() -> Result<(String, String), InstallError> {
         .bytes()
         .await
         .map_err(|e| InstallError::Artifact(format!("fetch {MANIFEST_URL}: {e}")))?;
-    let sha = sha256_hex(&bytes);
-    if let Ok(expected) = std::env::var(SHA256_ENV)
-        && expected.trim() != sha
-    {
-        return Err(InstallError::Artifact(format!(
-            "{MANIFEST_URL} has sha256 {sha}, {SHA256_ENV} says {expected}"
-        )));
-    }
-    let text = String::from_utf8(bytes.to_vec())
-        .map_err(|e| InstallError::Artifact(format!("{MANIFEST_URL}: {e}")))?;
-    Ok((text, sha))
+    Ok(bytes.to_vec())
 }
 
 /// A harmless Ingress the admission webhook must accept (dry run only).

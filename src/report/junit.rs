@@ -13,6 +13,7 @@ pub fn junit_report(run: &RunOutcome) -> Report {
     let mut report = Report::new("rayconform");
     report.set_time(run.duration);
     let mut suites: Vec<TestSuite> = Vec::new();
+    let coverage = super::coverage::coverage(run);
     for outcome in &run.scenarios {
         let suite_name = suite_name(outcome);
         let index = match suites.iter().position(|s| s.name.as_str() == suite_name) {
@@ -21,6 +22,7 @@ pub fn junit_report(run: &RunOutcome) -> Report {
                 let mut suite = TestSuite::new(suite_name.clone());
                 suite.add_property(Property::new("run-id", run.run_id.clone()));
                 suite.add_property(Property::new("interrupted", run.interrupted.to_string()));
+                add_coverage_properties(&mut suite, &coverage, outcome);
                 suites.push(suite);
                 suites.len() - 1
             }
@@ -38,6 +40,30 @@ pub fn junit_report(run: &RunOutcome) -> Report {
     }
     report.add_test_suites(suites);
     report
+}
+
+/// Per target × version: how many scenarios ran, how many were skipped
+/// because a component does not support the version, and the summary
+/// line when there is one (e.g. nothing ran).
+fn add_coverage_properties(
+    suite: &mut TestSuite,
+    coverage: &[super::coverage::VersionCoverage],
+    outcome: &ScenarioOutcome,
+) {
+    let Some(c) = coverage
+        .iter()
+        .find(|c| c.target == outcome.target.to_string() && c.k8s_version == outcome.k8s_version)
+    else {
+        return;
+    };
+    suite.add_property(Property::new("scenarios-ran", c.ran.to_string()));
+    suite.add_property(Property::new(
+        "scenarios-skipped-component-unsupported",
+        c.component_unsupported.to_string(),
+    ));
+    if let Some(line) = c.line() {
+        suite.add_property(Property::new("coverage", line));
+    }
 }
 
 fn suite_name(outcome: &ScenarioOutcome) -> String {
@@ -83,6 +109,12 @@ fn test_case(outcome: &ScenarioOutcome, interrupted_run: bool) -> TestCase {
     case.add_property(Property::new("target", outcome.target.to_string()));
     if let Some(bug) = &outcome.known_bug {
         case.add_property(Property::new("known-bug", bug.clone()));
+    }
+    if super::coverage::skipped_for_component(outcome) {
+        case.add_property(Property::new(
+            super::coverage::SKIP_CATEGORY_PROPERTY,
+            super::coverage::COMPONENT_UNSUPPORTED,
+        ));
     }
     if let Some(dir) = &outcome.artifacts {
         case.add_property(Property::new("artifacts", dir.display().to_string()));

@@ -1,5 +1,6 @@
 //! Reports: JUnit XML, a human summary, JSON.
 
+pub mod coverage;
 mod junit;
 mod summary;
 

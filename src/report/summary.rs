@@ -48,6 +48,12 @@ pub fn summary_text(run: &RunOutcome) -> String {
             }
         }
     }
+    for line in super::coverage::coverage(run)
+        .iter()
+        .filter_map(|c| c.line())
+    {
+        let _ = writeln!(out, "{line}");
+    }
     for p in &run.shutdown_problems {
         let _ = writeln!(out, "ERROR shutdown: {p}");
     }

@@ -7,7 +7,9 @@
 use crate::install::{self, InstallContext};
 use crate::k8s::session::{ClusterSession, SessionSetup};
 use crate::scenario::{Install, Scenario, TargetKind};
-use crate::target::kind::{install_sections, installs_unsupported, render};
+use crate::target::kind::{
+    close_after_failed_install, install_sections, installs_unsupported, render,
+};
 use crate::target::registry::TargetOptions;
 use crate::target::{ScenarioRun, Session, StepError, Target, TargetPlan};
 use async_trait::async_trait;
@@ -131,9 +133,13 @@ impl Target for ExistingTarget {
             node_selector: BTreeMap::new(),
         };
         let mut installed = self.installed.lock().await;
-        let lines = install::install_all(&run.scenario.install, &ctx, &mut installed)
-            .await
-            .map_err(|e| StepError::Broken(format!("install failed: {e}")))?;
+        let lines = match install::install_all(&run.scenario.install, &ctx, &mut installed).await {
+            Ok(lines) => lines,
+            Err(e) => {
+                drop(installed);
+                return Err(close_after_failed_install(Box::new(session), run, e).await);
+            }
+        };
         for line in lines {
             (run.progress)(&line);
         }

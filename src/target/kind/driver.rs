@@ -71,6 +71,25 @@ impl KindCli {
         write_private(path, &out.stdout).map_err(|e| format!("writing {}: {e}", path.display()))
     }
 
+    /// `kind load docker-image IMAGE --name N`: copies an image from the
+    /// local Docker engine onto every node, so the nodes need not pull it.
+    pub async fn load_image(&self, name: &str, image: &str) -> Result<(), CommandError> {
+        command::run(
+            &self.path,
+            &[
+                "load".into(),
+                "docker-image".into(),
+                image.into(),
+                "--name".into(),
+                name.into(),
+            ],
+            &[],
+            Duration::from_secs(600),
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// `kind delete cluster --name N`.
     pub async fn delete(&self, name: &str) -> Result<(), CommandError> {
         command::run(

@@ -8,40 +8,40 @@
 //! `$XDG_CACHE_HOME/rayconform/kind/<name>.yaml` for people to read.
 //! Clusters this run created are deleted at shutdown unless `--keep`;
 //! reused clusters (left by an earlier `--keep`) are left alone.
+//!
+//! Host ports: kind publishes them on 0.0.0.0, so clusters that map the
+//! same host port never exist at once ([`pool`]); scenarios run grouped by
+//! cluster ([`groups`]) so each cluster is created once.
 
 pub mod config;
 pub mod driver;
+pub mod groups;
+pub mod pool;
 pub mod render;
 pub mod versions;
 
 use crate::install::{self, InstallContext};
 use crate::k8s::session::{ClusterSession, SessionSetup};
-use crate::scenario::{Install, Scenario, TargetKind};
+use crate::scenario::{Install, Scenario, TargetKind, WaitSpec};
 use crate::target::availability::{self, HELM, ISTIOCTL, KIND};
 use crate::target::registry::TargetOptions;
-use crate::target::{ScenarioRun, Session, StepError, Target, TargetPlan};
+use crate::target::{Manifest, ScenarioRun, Session, StepError, Target, TargetPlan};
 use async_trait::async_trait;
-use driver::KindCli;
+pub use pool::ClusterLease;
+use pool::ClusterPool;
+pub use pool::cluster_name;
 use render::RenderedConfig;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use tokio::sync::Mutex;
-
-/// A kind cluster this run uses.
-struct Cluster {
-    name: String,
-    kubeconfig: PathBuf,
-    created: bool,
-    installed: Vec<Install>,
-}
+use std::time::Duration;
 
 /// The kind target.
 pub struct KindTarget {
     opts: TargetOptions,
     tools: OnceLock<Option<String>>,
-    clusters: Mutex<HashMap<String, Cluster>>,
-    private_dir: OnceLock<Option<tempfile::TempDir>>,
+    release: OnceLock<Option<String>>,
+    pool: ClusterPool,
 }
 
 impl KindTarget {
@@ -50,8 +50,8 @@ impl KindTarget {
         KindTarget {
             opts,
             tools: OnceLock::new(),
-            clusters: Mutex::new(HashMap::new()),
-            private_dir: OnceLock::new(),
+            release: OnceLock::new(),
+            pool: ClusterPool::new(),
         }
     }
 
@@ -61,17 +61,43 @@ impl KindTarget {
             .unwrap_or(versions::DEFAULT_VERSION)
     }
 
+    /// The release of the kind on PATH (`v0.33.0`), asked once; `None`
+    /// without kind.
+    fn kind_release(&self) -> Option<&str> {
+        self.release
+            .get_or_init(|| {
+                let path = KIND.find().ok()?;
+                driver::release_blocking(&path, Duration::from_secs(10)).ok()
+            })
+            .as_deref()
+    }
+
+    /// The node image for the asked (or default) version: for a minor, the
+    /// one built for the kind on PATH when there is one.
+    pub fn node_image(&self, asked: Option<&str>) -> Result<versions::NodeImage, String> {
+        versions::node_image_for(self.k8s_version(asked), self.kind_release())
+            .map_err(|e| e.to_string())
+    }
+
     /// Why the kind on PATH cannot boot the node image of the chosen
     /// version (node images only work with the kind release that built them).
     fn kind_release_reason(&self) -> Option<String> {
-        let image = versions::node_image(self.k8s_version(None)).ok()?;
+        let image = self.node_image(None).ok()?;
         let path = KIND.find().ok()?;
-        match driver::release_blocking(&path, std::time::Duration::from_secs(10)) {
+        match driver::release_blocking(&path, Duration::from_secs(10)) {
             Ok(release) if release == image.kind_release => None,
-            Ok(release) => Some(format!(
-                "kind {release} is on PATH, but the node image for Kubernetes {} needs kind {}: install that release",
-                image.version, image.kind_release
-            )),
+            Ok(release) => {
+                let here = versions::versions_for_release(&release);
+                let offer = if here.is_empty() {
+                    format!("rayconform has no node image for kind {release}")
+                } else {
+                    format!("images for kind {release}: {}", here.join(", "))
+                };
+                Some(format!(
+                    "kind {release} is on PATH, but the node image for Kubernetes {} needs kind {}: install that release ({offer})",
+                    image.version, image.kind_release
+                ))
+            }
             Err(e) => Some(e),
         }
     }
@@ -82,104 +108,127 @@ impl KindTarget {
         root: &Path,
         k8s: Option<&str>,
     ) -> Result<RenderedConfig, String> {
-        let image = versions::node_image(self.k8s_version(k8s)).map_err(|e| e.to_string())?;
-        render::render(scenario, root, image)
+        render::render(scenario, root, self.node_image(k8s)?)
     }
 
-    async fn ensure_cluster(
+    /// Scenarios grouped by the cluster they run on, in run order (see
+    /// [`groups`]), with why each would be skipped here, if it would.
+    pub fn cluster_groups(&self, scenarios: &[Scenario]) -> Result<groups::Grouping, String> {
+        let image = self.node_image(None)?;
+        let skip = |s: &Scenario| self.unsupported_reason(s, &self.opts.project_root);
+        Ok(groups::cluster_groups(
+            scenarios,
+            &self.opts.project_root,
+            image,
+            &skip,
+        ))
+    }
+
+    /// A lease on the cluster `scenario` runs on (created, or reused, after
+    /// clusters sharing its host ports are gone): what `open` does before
+    /// the namespace and installs.
+    pub async fn acquire_cluster(
         &self,
-        rendered: &RenderedConfig,
-        run: &ScenarioRun,
-    ) -> Result<(String, PathBuf), StepError> {
-        let name = cluster_name(rendered);
-        let mut clusters = self.clusters.lock().await;
-        if let Some(c) = clusters.get(&name) {
-            return Ok((c.name.clone(), c.kubeconfig.clone()));
-        }
-        let kind = KindCli {
-            path: KIND.find().map_err(StepError::Broken)?,
-        };
-        let release = kind
-            .release()
-            .await
-            .map_err(|e| StepError::Broken(e.to_string()))?;
-        if release != rendered.image.kind_release {
-            return Err(StepError::Broken(format!(
-                "kind on PATH is {release}, but the node image for Kubernetes {} was built for kind {}: install that kind release",
-                rendered.image.version, rendered.image.kind_release
-            )));
-        }
-        let private = self
-            .private_dir
-            .get_or_init(|| {
-                tempfile::Builder::new()
-                    .prefix("rayconform-kind-")
-                    .tempdir()
-                    .ok()
-            })
-            .as_ref()
-            .map(|d| d.path().to_path_buf())
-            .ok_or_else(|| StepError::Broken("cannot create a private temporary folder".into()))?;
-        let existing = kind
-            .clusters()
-            .await
-            .map_err(|e| StepError::Broken(e.to_string()))?;
-        let created = !existing.contains(&name);
-        if created {
-            let config_path = private.join(format!("{name}.yaml"));
-            std::fs::write(&config_path, &rendered.yaml).map_err(|e| {
-                StepError::Broken(format!("writing {}: {e}", config_path.display()))
-            })?;
-            (run.progress)(&format!(
-                "creating kind cluster {name} ({})",
-                rendered.image.reference()
-            ));
-            if let Err(e) = kind
-                .create(&name, &config_path, &rendered.image.reference())
-                .await
-            {
-                // kind may leave a half-made cluster behind.
-                let _ = kind.delete(&name).await;
-                return Err(StepError::Broken(format!(
-                    "kind could not create cluster {name}: {e}"
-                )));
-            }
-        } else {
-            (run.progress)(&format!(
-                "reusing kind cluster {name}: its name carries the hash of this rendered config"
-            ));
-        }
-        remember_config(&name, &rendered.yaml);
-        let kubeconfig = private.join(format!("{name}.kubeconfig"));
-        kind.export_kubeconfig(&name, &kubeconfig)
-            .await
+        scenario: &Scenario,
+        k8s_version: Option<&str>,
+        keep: bool,
+        progress: &crate::target::ProgressFn,
+    ) -> Result<ClusterLease, StepError> {
+        let rendered = self
+            .rendered(scenario, &self.opts.project_root, k8s_version)
             .map_err(StepError::Broken)?;
-        clusters.insert(
-            name.clone(),
-            Cluster {
-                name: name.clone(),
-                kubeconfig: kubeconfig.clone(),
-                created,
-                installed: Vec::new(),
-            },
-        );
-        Ok((name, kubeconfig))
+        self.pool.acquire(&rendered, keep, progress).await
+    }
+
+    /// `scenarios` in the order a kind run takes them: one cluster's
+    /// scenarios after another's.
+    pub fn run_order(&self, scenarios: Vec<Scenario>) -> Vec<Scenario> {
+        match self.node_image(None) {
+            Ok(image) => groups::run_order(scenarios, &self.opts.project_root, image),
+            Err(_) => scenarios,
+        }
     }
 }
 
-/// `rayconform-<first 10 hex of the config hash>`.
-pub fn cluster_name(rendered: &RenderedConfig) -> String {
-    format!("rayconform-{}", &rendered.hash[..10])
+/// `scenarios` in kind's run order (one cluster group after another) when
+/// the run is on kind; unchanged otherwise.
+pub fn run_order_for(
+    target: TargetKind,
+    opts: &TargetOptions,
+    scenarios: Vec<Scenario>,
+) -> Vec<Scenario> {
+    if target == TargetKind::Kind {
+        KindTarget::new(opts.clone()).run_order(scenarios)
+    } else {
+        scenarios
+    }
+}
+
+/// The per-cluster overview `plan --target kind` prints (host ports and
+/// scenarios per cluster); `None` on other targets.
+pub fn plan_overview(
+    target: TargetKind,
+    opts: &TargetOptions,
+    scenarios: &[Scenario],
+) -> Option<String> {
+    if target != TargetKind::Kind {
+        return None;
+    }
+    let kind = KindTarget::new(opts.clone());
+    Some(match kind.cluster_groups(scenarios) {
+        Ok(grouping) => {
+            let mut text = groups::Overview(&grouping.groups).to_string();
+            if let Some(why) = kind.unavailable_reason() {
+                text.push_str(&format!(
+                    "(target `kind` is unavailable on this machine, so every scenario would be skipped here: {why})\n"
+                ));
+            }
+            text.push_str(&format!(
+                "node images (each works with the kind release that built it):\n{}\n",
+                versions::images_table()
+            ));
+            for (scenario, e) in grouping.unrendered {
+                text.push_str(&format!("{scenario}: kind config does not render: {e}\n"));
+            }
+            text
+        }
+        Err(e) => format!("=== kind clusters: {e}\n"),
+    })
+}
+
+/// `$XDG_CACHE_HOME/rayconform/kind` (or `~/.cache/...`): the rendered
+/// config of every cluster rayconform made, by cluster name.
+fn remembered_configs_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|b| b.join("rayconform").join("kind"))
 }
 
 fn remember_config(name: &str, yaml: &str) {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")));
-    if let Some(dir) = base.map(|b| b.join("rayconform").join("kind")) {
+    if let Some(dir) = remembered_configs_dir() {
         let _ = std::fs::create_dir_all(&dir);
         let _ = std::fs::write(dir.join(format!("{name}.yaml")), yaml);
     }
+}
+
+/// The host ports of a cluster an earlier run made, from its remembered
+/// config; `None` when it is not remembered.
+fn remembered_host_ports(name: &str) -> Option<std::collections::BTreeSet<pool::HostPort>> {
+    let path = remembered_configs_dir()?.join(format!("{name}.yaml"));
+    let text = std::fs::read_to_string(&path).ok()?;
+    let config = config::KindConfig::parse(&path, &text).ok()?;
+    Some(
+        config
+            .nodes
+            .iter()
+            .flat_map(|n| &n.extra_port_mappings)
+            .map(|m| pool::HostPort {
+                port: m.host_port.value,
+                protocol: m.protocol_upper(),
+            })
+            .collect(),
+    )
 }
 
 /// Template variables for a cluster reached through kind's host port
@@ -209,8 +258,8 @@ pub fn port_variables(
     vars
 }
 
-/// Why a scenario's installs cannot run on `k8s_version`, or the tool it
-/// misses.
+/// Why a scenario's installs cannot run on `k8s_version` (checked first:
+/// no tool fixes it), or the tool it misses.
 pub fn installs_unsupported(installs: &[Install], k8s_version: &str) -> Option<String> {
     for item in installs {
         let component = install::component_name(item);
@@ -219,16 +268,36 @@ pub fn installs_unsupported(installs: &[Install], k8s_version: &str) -> Option<S
         {
             return Some(why);
         }
+    }
+    for item in installs {
         let tool = match item {
             Install::KuberayOperator(_) | Install::KuberayApiserver(_) => Some(HELM),
             Install::Istio(_) => Some(ISTIOCTL),
             Install::IngressNginx(_) => None,
         };
         if let Some(Err(missing)) = tool.map(|t| t.find()) {
-            return Some(format!("{component} needs {missing}"));
+            return Some(format!("{} needs {missing}", install::component_name(item)));
         }
     }
     None
+}
+
+/// Closes the session of a scenario whose install failed (its namespace
+/// exists by then and would otherwise leak), and says what happened.
+pub async fn close_after_failed_install(
+    mut session: Box<dyn Session>,
+    run: &ScenarioRun,
+    error: install::InstallError,
+) -> StepError {
+    let problems = session.close(run.keep).await;
+    let mut message = format!("install failed: {error}");
+    if !problems.is_empty() {
+        message.push_str(&format!(
+            "; cleaning up after it also failed: {}",
+            problems.join("; ")
+        ));
+    }
+    StepError::Broken(message)
 }
 
 /// Plan sections shared by the cluster targets: one per install.
@@ -272,13 +341,19 @@ impl Target for KindTarget {
     ) -> Result<TargetPlan, String> {
         let rendered = self.rendered(scenario, project_root, k8s_version)?;
         let name = cluster_name(&rendered);
+        let host_ports: Vec<String> = pool::host_ports(&rendered)
+            .iter()
+            .map(pool::HostPort::to_string)
+            .collect();
         let mut sections = vec![
             (
                 "kind cluster".to_string(),
                 format!(
-                    "name: {name} (reused when it exists: the name carries the config hash)\nimage: {} (kind {})\ncommand: kind {}\ndeleted at the end unless --keep",
+                    "name: {name} (reused when it exists: the name carries the config hash)\nhost ports: {} (on 0.0.0.0: no other cluster that maps one of them is alive while this one is)\nimage: {} (needs kind {}; digest from {})\ncommand: kind {}\ndeleted before a cluster that needs its host ports is created, and at the end, unless --keep",
+                    host_ports.join(", "),
                     rendered.image.reference(),
                     rendered.image.kind_release,
+                    rendered.image.source,
                     driver::create_args(
                         &name,
                         Path::new("<rendered config>"),
@@ -303,8 +378,12 @@ impl Target for KindTarget {
         let rendered = self
             .rendered(&run.scenario, &run.project_root, run.k8s_version.as_deref())
             .map_err(StepError::Broken)?;
-        let (name, kubeconfig) = self.ensure_cluster(&rendered, run).await?;
-        let client = crate::k8s::client::connect(Some(&kubeconfig), None)
+        let lease = self
+            .pool
+            .acquire(&rendered, run.keep, &run.progress)
+            .await?;
+        let name = lease.name.clone();
+        let client = crate::k8s::client::connect(Some(&lease.kubeconfig), None)
             .await
             .map_err(|e| StepError::Broken(e.to_string()))?;
         let setup = SessionSetup {
@@ -317,19 +396,23 @@ impl Target for KindTarget {
         let session = ClusterSession::open(client.clone(), run, setup).await?;
         let ctx = InstallContext {
             client,
-            kubeconfig,
+            kubeconfig: lease.kubeconfig.clone(),
             context: None,
             namespace: run.namespace.clone(),
             progress: run.progress.clone(),
             node_selector: BTreeMap::from([("ingress-ready".to_string(), "true".to_string())]),
         };
-        let mut clusters = self.clusters.lock().await;
-        let cluster = clusters
-            .get_mut(&name)
-            .ok_or_else(|| StepError::Broken(format!("cluster {name} vanished from the run")))?;
-        let lines = install::install_all(&run.scenario.install, &ctx, &mut cluster.installed)
-            .await
-            .map_err(|e| StepError::Broken(format!("install failed: {e}")))?;
+        let mut installed = lease.installed.lock().await;
+        let result = install::install_all(&run.scenario.install, &ctx, &mut installed).await;
+        drop(installed);
+        let session = KindSession {
+            inner: session,
+            lease: Some(lease),
+        };
+        let lines = match result {
+            Ok(lines) => lines,
+            Err(e) => return Err(close_after_failed_install(Box::new(session), run, e).await),
+        };
         for line in lines {
             (run.progress)(&line);
         }
@@ -337,20 +420,55 @@ impl Target for KindTarget {
     }
 
     async fn shutdown(&self, keep: bool) -> Vec<String> {
-        let mut problems = Vec::new();
-        let clusters = std::mem::take(&mut *self.clusters.lock().await);
-        if keep {
-            return problems;
-        }
-        let Ok(path) = KIND.find() else {
-            return problems;
-        };
-        let kind = KindCli { path };
-        for cluster in clusters.values().filter(|c| c.created) {
-            if let Err(e) = kind.delete(&cluster.name).await {
-                problems.push(format!("deleting kind cluster {}: {e}", cluster.name));
-            }
-        }
+        self.pool.shutdown(keep).await
+    }
+}
+
+/// A scenario's session on a kind cluster: the cluster session plus the
+/// lease that keeps the cluster alive until the session closes.
+struct KindSession {
+    inner: ClusterSession,
+    lease: Option<ClusterLease>,
+}
+
+#[async_trait]
+impl Session for KindSession {
+    fn variables(&self) -> BTreeMap<String, String> {
+        self.inner.variables()
+    }
+
+    async fn apply(&mut self, manifests: &[Manifest]) -> Result<String, StepError> {
+        self.inner.apply(manifests).await
+    }
+
+    async fn delete(&mut self, manifests: &[Manifest]) -> Result<String, StepError> {
+        self.inner.delete(manifests).await
+    }
+
+    async fn wait(&mut self, spec: &WaitSpec, timeout: Duration) -> Result<String, StepError> {
+        self.inner.wait(spec, timeout).await
+    }
+
+    async fn expect_denied(
+        &mut self,
+        manifests: &[Manifest],
+        message_contains: &str,
+    ) -> Result<String, StepError> {
+        self.inner.expect_denied(manifests, message_contains).await
+    }
+
+    async fn collect_diagnostics(&mut self, dir: &Path) -> Vec<PathBuf> {
+        self.inner.collect_diagnostics(dir).await
+    }
+
+    fn how_to_reach(&self) -> String {
+        self.inner.how_to_reach()
+    }
+
+    async fn close(&mut self, keep: bool) -> Vec<String> {
+        let problems = self.inner.close(keep).await;
+        // The cluster may now be deleted for another that needs its ports.
+        self.lease.take();
         problems
     }
 }

@@ -1,0 +1,123 @@
+//! The nightly workflow budgets its job as issue 7 (item 10) asks: the Ray
+//! image every fixture uses is pulled once and loaded into each cluster,
+//! step limits fit in the job's limit, the per-scenario table goes to the
+//! job summary, the JUnit is uploaded and gated (a leg that ran nothing
+//! must say why), and a failed leg's diagnostics are uploaded. Read from
+//! the YAML, not run (that needs GitHub).
+
+use serde_json::Value;
+use std::path::PathBuf;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn job() -> Value {
+    let text = std::fs::read_to_string(root().join(".github/workflows/nightly.yml")).unwrap();
+    let doc: Value = serde_saphyr::from_str(&text).unwrap();
+    doc["jobs"]["kind"].clone()
+}
+
+fn steps(job: &Value) -> Vec<Value> {
+    job["steps"].as_array().cloned().unwrap_or_default()
+}
+
+fn position(steps: &[Value], needle: &str) -> usize {
+    steps
+        .iter()
+        .position(|s| s["run"].as_str().is_some_and(|r| r.contains(needle)))
+        .unwrap_or_else(|| panic!("no step runs `{needle}`"))
+}
+
+#[test]
+fn the_ray_image_of_every_fixture_is_pulled_once_and_loaded_into_each_cluster() {
+    let job = job();
+    let loaded = job["env"][rayconform::target::kind::pool::LOAD_IMAGES_ENV]
+        .as_str()
+        .unwrap_or_else(|| {
+            panic!(
+                "job env lacks {}",
+                rayconform::target::kind::pool::LOAD_IMAGES_ENV
+            )
+        })
+        .to_string();
+    let re = regex::Regex::new(r"image:\s*(rayproject/ray:\S+)").unwrap();
+    let mut images = Vec::new();
+    for entry in std::fs::read_dir(root().join("fixtures")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        images.extend(re.captures_iter(&text).map(|c| c[1].to_string()));
+    }
+    assert!(!images.is_empty(), "no Ray image in fixtures/");
+    for image in &images {
+        assert!(
+            loaded.split([' ', ',']).any(|i| i == image),
+            "{image} not in {loaded}"
+        );
+    }
+    let steps = steps(&job);
+    assert!(position(&steps, "docker pull") < position(&steps, "-- run --target kind"));
+    let text = serde_json::to_string(&job).unwrap();
+    assert!(
+        !text.contains("RAYCONFORM_KEEP"),
+        "a kept cluster would hold host ports 80/443 for the scenario run"
+    );
+}
+
+#[test]
+fn step_limits_fit_the_job_and_reports_always_go_out() {
+    let job = job();
+    let limit = job["timeout-minutes"].as_u64().unwrap();
+    let steps = steps(&job);
+    let budget: u64 = steps
+        .iter()
+        .filter_map(|s| s["timeout-minutes"].as_u64())
+        .sum();
+    assert!(
+        budget <= limit,
+        "step limits {budget} min > job limit {limit} min"
+    );
+    for needle in ["cargo test", "-- run --target kind"] {
+        let step = &steps[position(&steps, needle)];
+        assert!(
+            step["timeout-minutes"].as_u64().is_some(),
+            "`{needle}` has no step limit"
+        );
+    }
+    let always = |needle: &str| {
+        let step = &steps[position(&steps, needle)];
+        assert_eq!(
+            step["if"], "always()",
+            "`{needle}` must run after a failure too"
+        );
+        step.clone()
+    };
+    let summary = always("scripts/junit-summary");
+    assert!(
+        summary["run"]
+            .as_str()
+            .unwrap()
+            .contains("$GITHUB_STEP_SUMMARY")
+    );
+    always("scripts/check-coverage");
+    let uploads: Vec<&Value> = steps
+        .iter()
+        .filter(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/upload-artifact"))
+        })
+        .collect();
+    assert!(
+        uploads.iter().any(|s| s["if"] == "always()"
+            && s["with"]["path"]
+                .as_str()
+                .is_some_and(|p| p.contains("JUNIT"))),
+        "the JUnit is uploaded on every leg"
+    );
+    assert!(
+        uploads
+            .iter()
+            .any(|s| s["if"] == "failure()" && s["with"]["path"] == "reports/"),
+        "a failed leg's diagnostics are uploaded"
+    );
+}
