@@ -142,4 +142,64 @@ async fn ingress_nginx_is_applied_waited_for_and_reported() {
             .count(),
         patches
     );
+
+    // Two scenarios with the same `tcpServices` text (`${NAMESPACE}/...`)
+    // in their own namespaces: the second is not "already installed", its
+    // ConfigMap points at its own namespace, not at the first one's.
+    let tcp = vec![Install::IngressNginx(IngressNginxInstall {
+        tcp_services: BTreeMap::from([(
+            "10001".to_string(),
+            "${NAMESPACE}/raycluster-tls-head-svc:10001".to_string(),
+        )]),
+        ..Default::default()
+    })];
+    for ns in ["rc-first", "rc-second"] {
+        let ctx = InstallContext {
+            namespace: ns.to_string(),
+            client: ctx.client.clone(),
+            kubeconfig: ctx.kubeconfig.clone(),
+            context: None,
+            progress: ctx.progress.clone(),
+            node_selector: ctx.node_selector.clone(),
+        };
+        let lines = {
+            let installing = install::install_all(&tcp, &ctx, &mut done);
+            // The "controller" rolls out a changed spec (the first time:
+            // new flags and ports); when nothing changed the install ends
+            // first and this is dropped.
+            let controller = async {
+                d.wait_for("a new Deployment generation", ACTOR_BOUND, || {
+                    d.get("deployments", "ingress-nginx", "ingress-nginx-controller")
+                        .filter(|o| {
+                            o["metadata"]["generation"] != o["status"]["observedGeneration"]
+                        })
+                })
+                .await;
+                d.roll_out_deployment("ingress-nginx", "ingress-nginx-controller");
+            };
+            tokio::pin!(installing);
+            tokio::select! {
+                lines = &mut installing => lines,
+                () = controller => installing.await,
+            }
+        };
+        let lines = lines.unwrap_or_else(|e| panic!("{ns}: {e}"));
+        assert!(
+            lines[0].starts_with("ingress-nginx v1.15.1 (--tcp-services-configmap"),
+            "{ns}: installed, not skipped: {lines:?}"
+        );
+        let config = double
+            .get("configmaps", "ingress-nginx", "tcp-services")
+            .expect("tcp-services ConfigMap");
+        assert_eq!(
+            config["data"]["10001"],
+            format!("{ns}/raycluster-tls-head-svc:10001"),
+            "{ns}"
+        );
+    }
+    assert_eq!(
+        done.len(),
+        1,
+        "one ingress-nginx, the last applied: {done:?}"
+    );
 }

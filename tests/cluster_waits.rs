@@ -271,12 +271,14 @@ async fn a_terminating_pod_of_the_old_replica_set_is_waited_out() {
     let client = double.client();
     double.put("deployments", deployment());
     double.roll_out_deployment(NS, "web");
-    // Revision 2 rolls out while revision 1's pod is still terminating: the
-    // status no longer counts it, but it may still serve.
-    let mut terminating = double.get("pods", NS, "web-r1-0").unwrap();
+    double.roll_out_deployment(NS, "web");
+    // Revision 2 is rolled out while revision 1's pod is still terminating:
+    // the status no longer counts it, but it may still serve.
+    let mut terminating = double.get("pods", NS, "web-r2-0").unwrap();
+    terminating["metadata"]["name"] = json!("web-r1-0");
+    terminating["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-r1", "uid": double.get("replicasets", NS, "web-r1").unwrap()["metadata"]["uid"], "controller": true}]);
     terminating["metadata"]["deletionTimestamp"] = json!("2026-11-21T00:00:10Z");
     double.put("pods", terminating);
-    double.roll_out_deployment(NS, "web");
     let d = &double;
     let wait = wait::deployment_rolled_out(&client, NS, "web", Duration::from_secs(60));
     tokio::pin!(wait);

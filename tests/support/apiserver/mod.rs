@@ -346,7 +346,7 @@ impl ApiDouble {
         name: &str,
         within: Duration,
     ) -> Value {
-        self.wait_until(
+        self.wait_for(
             &format!("{plural} {namespace}/{name} to be created"),
             within,
             || self.get(plural, namespace, name),
@@ -362,7 +362,7 @@ impl ApiDouble {
         within: Duration,
         wanted: impl Fn(&str, &str) -> bool,
     ) -> String {
-        self.wait_until(what, within, || {
+        self.wait_for(what, within, || {
             self.requests()
                 .into_iter()
                 .find(|r| wanted(&r.method, &r.uri))
@@ -373,7 +373,7 @@ impl ApiDouble {
 
     /// Re-evaluates `found` on every change or request until it gives a
     /// value; panics after `within` naming `what` and the requests seen.
-    async fn wait_until<T>(
+    pub async fn wait_for<T>(
         &self,
         what: &str,
         within: Duration,
@@ -403,10 +403,10 @@ impl ApiDouble {
     }
 
     /// Acts as the Deployment controller and kubelet for a stored
-    /// Deployment: a ReplicaSet of a new revision owning `spec.replicas`
-    /// Ready pods, the revision annotation, and a rolled-out status
-    /// (`observedGeneration`, updated and available replicas, Available).
-    /// Returns the revision.
+    /// Deployment: the pods of its older ReplicaSets removed, a ReplicaSet
+    /// of a new revision owning `spec.replicas` Ready pods, the revision
+    /// annotation, and a rolled-out status (`observedGeneration`, updated
+    /// and available replicas, Available). Returns the revision.
     pub fn roll_out_deployment(&self, namespace: &str, name: &str) -> String {
         let deployment = self
             .get("deployments", namespace, name)
@@ -416,6 +416,32 @@ impl ApiDouble {
             .and_then(|r| r.parse::<u64>().ok())
             .map_or(1, |r| r + 1)
             .to_string();
+        let uid = deployment["metadata"]["uid"].clone();
+        let old_pods: Vec<String> = {
+            let st = self.state.lock().unwrap();
+            let old_sets: Vec<&Value> = st
+                .objects
+                .iter()
+                .filter(|((p, ns, _), rs)| {
+                    p == "replicasets"
+                        && ns == namespace
+                        && rs["metadata"]["ownerReferences"][0]["uid"] == uid
+                })
+                .map(|(_, rs)| &rs["metadata"]["uid"])
+                .collect();
+            st.objects
+                .iter()
+                .filter(|((p, ns, _), pod)| {
+                    p == "pods"
+                        && ns == namespace
+                        && old_sets.contains(&&pod["metadata"]["ownerReferences"][0]["uid"])
+                })
+                .map(|((_, _, name), _)| name.clone())
+                .collect()
+        };
+        for pod in old_pods {
+            self.remove("pods", namespace, &pod);
+        }
         let replicas = deployment["spec"]["replicas"].as_i64().unwrap_or(1);
         let labels = deployment["spec"]["selector"]["matchLabels"].clone();
         let rs_name = format!("{name}-r{revision}");
