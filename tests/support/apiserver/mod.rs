@@ -191,6 +191,9 @@ struct State {
     /// Time each object's status last changed (by test scripting).
     changed_at: BTreeMap<(String, String, String), Instant>,
     changes: Changes,
+    /// When set, a deleted namespace stays Terminating (with its objects)
+    /// until [`ApiDouble::finish_namespace_deletion`].
+    hold_namespace_deletion: bool,
 }
 
 /// The running double.
@@ -331,6 +334,18 @@ impl ApiDouble {
             }
             None => false,
         }
+    }
+
+    /// From now on a deleted namespace stays Terminating, objects and all,
+    /// as when pods take their grace period or a finalizer is stuck.
+    pub fn hold_namespace_deletion(&self) {
+        self.state.lock().unwrap().hold_namespace_deletion = true;
+    }
+
+    /// Ends a held namespace deletion: its objects, then the namespace, go.
+    pub fn finish_namespace_deletion(&self, namespace: &str) {
+        let mut s = self.state.lock().unwrap();
+        remove_namespace(&mut s, namespace);
     }
 
     /// Waits until the object exists (the event itself, not a poll with a
@@ -612,6 +627,30 @@ fn store(s: &mut State, kind: &Kind, mut object: Value, previous: Option<&Value>
     (object, old.is_none())
 }
 
+/// Removes every object in `namespace`, then the namespace (notifying
+/// watches of each), as the namespace controller finishes a deletion.
+fn remove_namespace(s: &mut State, namespace: &str) {
+    let keys: Vec<(String, String, String)> = s
+        .objects
+        .keys()
+        .filter(|(_, ns, _)| ns == namespace)
+        .cloned()
+        .chain(std::iter::once((
+            "namespaces".to_string(),
+            String::new(),
+            namespace.to_string(),
+        )))
+        .collect();
+    for key in keys {
+        if let Some(o) = s.objects.remove(&key) {
+            let kind = KINDS.iter().find(|k| k.plural == key.0).unwrap();
+            s.resource_version += 1;
+            let rv = s.resource_version;
+            notify(s, kind.plural, "DELETED", &o, rv);
+        }
+    }
+}
+
 fn notify(s: &mut State, plural: &'static str, event: &'static str, object: &Value, rv: u64) {
     s.changes.signal();
     s.history.push((rv, plural, event, object.clone()));
@@ -830,6 +869,26 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Bo
                 },
                 stored,
             )
+        }
+        (Method::DELETE, Some(name), None) if kind.plural == "namespaces" => {
+            let mut s = state.lock().unwrap();
+            let key = ("namespaces".to_string(), String::new(), name.clone());
+            match s.objects.get(&key).cloned() {
+                None => status(404, "NotFound", &format!("namespaces \"{name}\" not found")),
+                Some(mut ns) if s.hold_namespace_deletion => {
+                    // What the namespace controller shows while content remains.
+                    ns["metadata"]["deletionTimestamp"] = json!("2026-11-21T00:00:30Z");
+                    ns["status"] = json!({"phase": "Terminating", "conditions": [
+                        {"type": "NamespaceContentRemaining", "status": "True", "reason": "SomeResourcesRemain",
+                         "message": "Some resources are remaining: pods. has 1 resource instances"}]});
+                    let (stored, _) = store(&mut s, kind, ns, None);
+                    respond(StatusCode::OK, stored)
+                }
+                Some(ns) => {
+                    remove_namespace(&mut s, &name);
+                    respond(StatusCode::OK, ns)
+                }
+            }
         }
         (Method::DELETE, Some(name), None) => {
             let mut s = state.lock().unwrap();
