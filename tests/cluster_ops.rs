@@ -294,7 +294,7 @@ async fn a_namespace_that_stays_terminating_is_reported_with_what_is_left() {
     let problems = s.close(false).await;
     assert_eq!(problems.len(), 3, "{problems:?}");
     assert!(
-        problems[0].starts_with(&format!("timed out after 0.5")),
+        problems[0].starts_with("timed out after 0.5"),
         "{problems:?}"
     );
     assert!(
