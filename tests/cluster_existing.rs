@@ -64,4 +64,54 @@ async fn runs_a_scenario_namespace_on_a_cluster_from_kubeconfig() {
         "only the scenario namespace is deleted"
     );
     assert!(target.shutdown(false).await.is_empty());
+
+    // Nothing else touched: every write the double received stayed inside
+    // the scenario namespace (the Namespace object itself included).
+    let writes: Vec<(String, String)> = double
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| {
+            (
+                r.method,
+                r.uri.split('?').next().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        writes.len() >= 3,
+        "namespace created, ConfigMap applied, namespace deleted: {writes:?}"
+    );
+    let outside: Vec<&(String, String)> = writes
+        .iter()
+        .filter(|(_, path)| !in_namespace(path, NS))
+        .collect();
+    assert!(outside.is_empty(), "writes outside {NS}: {outside:?}");
+    let deletions: Vec<&str> = writes
+        .iter()
+        .filter(|(method, _)| method == "DELETE")
+        .map(|(_, path)| path.as_str())
+        .collect();
+    assert_eq!(
+        deletions,
+        [format!("/api/v1/namespaces/{NS}")],
+        "the only deletion is the scenario namespace"
+    );
+}
+
+/// Whether an API path is the namespace `ns` itself or an object inside it
+/// (`/api/v1/namespaces/<ns>[/...]`, `/apis/<group>/<version>/namespaces/<ns>[/...]`).
+fn in_namespace(path: &str, ns: &str) -> bool {
+    let rest = if let Some(rest) = path.strip_prefix("/api/v1/") {
+        rest
+    } else if let Some(rest) = path.strip_prefix("/apis/") {
+        match rest.splitn(3, '/').nth(2) {
+            Some(rest) => rest,
+            None => return false,
+        }
+    } else {
+        return false;
+    };
+    rest.strip_prefix(&format!("namespaces/{ns}"))
+        .is_some_and(|r| r.is_empty() || r.starts_with('/'))
 }

@@ -21,6 +21,11 @@ fn manifest() -> String {
     )
 }
 
+/// How long the scripted controller waits for what the install creates:
+/// generous, since it waits on the event itself and a loaded machine must
+/// not turn into a misleading failure.
+const ACTOR_BOUND: Duration = Duration::from_secs(120);
+
 // One test in this binary: it owns the environment.
 #[tokio::test]
 async fn ingress_nginx_is_applied_waited_for_and_reported() {
@@ -46,23 +51,31 @@ async fn ingress_nginx_is_applied_waited_for_and_reported() {
     let items = vec![Install::IngressNginx(spec)];
     let mut done = Vec::new();
     let d = &double;
-    let (lines, _) = tokio::join!(install::install_all(&items, &ctx, &mut done), async {
-        // The "controller": becomes Available and its webhook gets endpoints.
-        for _ in 0..100 {
-            if d.get("deployments", "ingress-nginx", "ingress-nginx-controller")
-                .is_some()
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        d.set_status("deployments", "ingress-nginx", "ingress-nginx-controller",
-            json!({"readyReplicas": 1, "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}]}));
-        d.put("endpoints", json!({"apiVersion": "v1", "kind": "Endpoints",
+    let lines = {
+        let installing = install::install_all(&items, &ctx, &mut done);
+        let controller = async {
+            // The "controller": reacts to the Deployment the install applies,
+            // rolls it out, and gives the webhook's Service an endpoint.
+            d.wait_for_object(
+                "deployments",
+                "ingress-nginx",
+                "ingress-nginx-controller",
+                ACTOR_BOUND,
+            )
+            .await;
+            d.roll_out_deployment("ingress-nginx", "ingress-nginx-controller");
+            d.put("endpoints", json!({"apiVersion": "v1", "kind": "Endpoints",
             "metadata": {"name": "ingress-nginx-controller-admission", "namespace": "ingress-nginx"},
             "subsets": [{"addresses": [{"ip": "10.244.0.5"}], "ports": [{"port": 8443}]}]}));
-    });
+        };
+        tokio::pin!(installing);
+        // If the install ends first (it failed), its error is the story.
+        let lines = tokio::select! {
+            lines = &mut installing => lines,
+            () = controller => installing.await,
+        };
+        lines
+    };
     let lines = lines.unwrap_or_else(|e| panic!("{e}"));
     let sha = ingress_nginx::sha256_hex(manifest().as_bytes());
     assert_eq!(
@@ -78,6 +91,17 @@ async fn ingress_nginx_is_applied_waited_for_and_reported() {
     assert_eq!(pod["containers"][0]["args"][1], "--enable-ssl-passthrough");
     assert_eq!(pod["nodeSelector"]["ingress-ready"], "true");
     assert!(double.get("namespaces", "", "ingress-nginx").is_some());
+    // The install waited for the rollout, not only for the Deployment.
+    let replica_set_lists = double
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.method == "GET"
+                && r.uri
+                    .starts_with("/apis/apps/v1/namespaces/ingress-nginx/replicasets")
+        })
+        .count();
+    assert_eq!(replica_set_lists, 1, "older ReplicaSets looked up once");
     // The webhook was asked with a dry run, which stores nothing.
     let dry_runs = double
         .requests()
@@ -116,5 +140,65 @@ async fn ingress_nginx_is_applied_waited_for_and_reported() {
             .filter(|r| r.method == "PATCH")
             .count(),
         patches
+    );
+
+    // Two scenarios with the same `tcpServices` text (`${NAMESPACE}/...`)
+    // in their own namespaces: the second is not "already installed", its
+    // ConfigMap points at its own namespace, not at the first one's.
+    let tcp = vec![Install::IngressNginx(IngressNginxInstall {
+        tcp_services: BTreeMap::from([(
+            "10001".to_string(),
+            "${NAMESPACE}/raycluster-tls-head-svc:10001".to_string(),
+        )]),
+        ..Default::default()
+    })];
+    for ns in ["rc-first", "rc-second"] {
+        let ctx = InstallContext {
+            namespace: ns.to_string(),
+            client: ctx.client.clone(),
+            kubeconfig: ctx.kubeconfig.clone(),
+            context: None,
+            progress: ctx.progress.clone(),
+            node_selector: ctx.node_selector.clone(),
+        };
+        let lines = {
+            let installing = install::install_all(&tcp, &ctx, &mut done);
+            // The "controller" rolls out a changed spec (the first time:
+            // new flags and ports); when nothing changed the install ends
+            // first and this is dropped.
+            let controller = async {
+                d.wait_for("a new Deployment generation", ACTOR_BOUND, || {
+                    d.get("deployments", "ingress-nginx", "ingress-nginx-controller")
+                        .filter(|o| {
+                            o["metadata"]["generation"] != o["status"]["observedGeneration"]
+                        })
+                })
+                .await;
+                d.roll_out_deployment("ingress-nginx", "ingress-nginx-controller");
+            };
+            tokio::pin!(installing);
+            tokio::select! {
+                lines = &mut installing => lines,
+                () = controller => installing.await,
+            }
+        };
+        let lines = lines.unwrap_or_else(|e| panic!("{ns}: {e}"));
+        assert!(
+            lines[0].starts_with("ingress-nginx v1.15.1 (--tcp-services-configmap"),
+            "{ns}: installed, not skipped: {lines:?}"
+        );
+        let config = double
+            .get("configmaps", "ingress-nginx", "tcp-services")
+            .expect("tcp-services ConfigMap");
+        assert_eq!(
+            config["data"]["10001"],
+            format!("{ns}/raycluster-tls-head-svc:10001"),
+            "{ns}"
+        );
+    }
+    assert_eq!(
+        done.len(),
+        1,
+        "one ingress-nginx, the last applied: {done:?}"
     );
 }

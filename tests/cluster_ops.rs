@@ -6,6 +6,7 @@ mod support;
 use rayconform::k8s::session::{ClusterSession, SessionSetup};
 use rayconform::target::{Session, StepError};
 use serde_json::json;
+use std::time::Duration;
 use support::apiserver::ApiDouble;
 
 const NS: &str = "rc-ops";
@@ -244,5 +245,67 @@ async fn certificates_become_the_kuberay_ca_secret() {
     assert_eq!(
         secret["stringData"]["ca.key"],
         read(&authority.ca_key).as_str()
+    );
+}
+
+fn pod_in(ns: &str, name: &str, finalizers: &[&str]) -> serde_json::Value {
+    json!({"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": name, "namespace": ns, "finalizers": finalizers},
+           "spec": {"containers": [{"name": "c", "image": "x"}]}})
+}
+
+#[tokio::test]
+async fn close_returns_only_once_the_namespace_is_gone() {
+    let double = ApiDouble::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = session(&double, dir.path())
+        .await
+        .with_deletion_timeout(Duration::from_secs(120));
+    s.apply(&[raycluster("rc")]).await.unwrap();
+    double.put("pods", pod_in(NS, "head", &[]));
+    double.hold_namespace_deletion();
+    let closing = s.close(false);
+    tokio::pin!(closing);
+    // The namespace is Terminating, its objects still there: not closed.
+    let early = tokio::time::timeout(Duration::from_millis(500), &mut closing).await;
+    assert!(
+        early.is_err(),
+        "close returned while the namespace was Terminating: {early:?}"
+    );
+    let ns = double.get("namespaces", "", NS).expect("still there");
+    assert_eq!(ns["status"]["phase"], "Terminating");
+    double.finish_namespace_deletion(NS);
+    let problems = closing.await;
+    assert!(problems.is_empty(), "{problems:?}");
+    assert!(double.get("namespaces", "", NS).is_none());
+    assert!(double.get("rayclusters", NS, "rc").is_none());
+}
+
+#[tokio::test]
+async fn a_namespace_that_stays_terminating_is_reported_with_what_is_left() {
+    let double = ApiDouble::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = session(&double, dir.path())
+        .await
+        .with_deletion_timeout(Duration::from_millis(500));
+    s.apply(&[raycluster("rc")]).await.unwrap();
+    double.put("pods", pod_in(NS, "stuck", &["example.com/hold"]));
+    double.hold_namespace_deletion();
+    let problems = s.close(false).await;
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert!(
+        problems[0].starts_with("timed out after 0.5"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[0].contains(&format!("namespace {NS} to be deleted; last observed: phase Terminating, NamespaceContentRemaining: Some resources are remaining")),
+        "{problems:?}"
+    );
+    assert_eq!(
+        problems[1..],
+        [
+            format!("left in {NS}: Pod stuck, finalizers: example.com/hold"),
+            format!("left in {NS}: RayCluster rc"),
+        ]
     );
 }

@@ -11,6 +11,10 @@ use support::apiserver::ApiDouble;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const NS: &str = "rc-reach";
+/// How long the scripted kubelet waits for the pod: generous, since it
+/// waits on the event itself and a loaded machine must not turn into a
+/// misleading failure.
+const ACTOR_BOUND: Duration = Duration::from_secs(120);
 
 #[tokio::test]
 async fn a_port_forward_carries_bytes_both_ways() {
@@ -54,25 +58,23 @@ async fn a_probe_pod_is_launched_waited_for_and_exec_d_into() {
     let double = ApiDouble::start().await;
     let client = double.client();
     let d = &double;
-    let (launched, _) = tokio::join!(
-        ProbePod::launch(&client, NS, "probe", false, Duration::from_secs(10)),
-        async {
-            // The "kubelet": the pod becomes Ready a little later.
-            for _ in 0..50 {
-                if d.get("pods", NS, "probe").is_some() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            d.set_status(
-                "pods",
-                NS,
-                "probe",
-                json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}),
-            );
-        }
-    );
+    let launching = ProbePod::launch(&client, NS, "probe", false, Duration::from_secs(120));
+    let kubelet = async {
+        // The "kubelet": the pod the launch creates becomes Ready.
+        d.wait_for_object("pods", NS, "probe", ACTOR_BOUND).await;
+        d.set_status(
+            "pods",
+            NS,
+            "probe",
+            json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}),
+        );
+    };
+    tokio::pin!(launching);
+    // If the launch ends first (it failed), its error is the story.
+    let launched = tokio::select! {
+        launched = &mut launching => launched,
+        () = kubelet => launching.await,
+    };
     let pod = launched.unwrap();
     let stored = double.get("pods", NS, "probe").unwrap();
     assert_eq!(

@@ -6,6 +6,12 @@
 //! workflow); elsewhere every trial is reported as ignored with the reason,
 //! decided at run time. `RAYCONFORM_K8S_VERSION` picks the Kubernetes
 //! version. One command: `cargo test --test cluster_real`.
+//!
+//! Safe to re-run against a kept cluster (`RAYCONFORM_KEEP=1` keeps it):
+//! each run names its namespaces and artifacts folders after a fresh run
+//! id, so a namespace an earlier run left (kept, or still terminating)
+//! never meets this one, and closing a check waits until its namespace is
+//! gone. The `logic::` trials check that naming without a cluster.
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use rayconform::scenario::{IngressNginxInstall, Install, TargetKind, WaitSpec, WaitTarget};
@@ -13,7 +19,7 @@ use rayconform::target::kind::KindTarget;
 use rayconform::target::registry::TargetOptions;
 use rayconform::target::{ScenarioRun, Session, Target};
 use serde_json::json;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +38,7 @@ fn main() {
         kube_context: None,
         k8s_version: std::env::var("RAYCONFORM_K8S_VERSION").ok(),
     }));
+    let run_id = rayconform::runner::new_run_id();
     let checks: Vec<(&str, Check)> = vec![
         ("apply_wait_and_endpoints", |s, _| {
             Box::pin(apply_wait_and_endpoints(s))
@@ -43,23 +50,30 @@ fn main() {
             Box::pin(diagnostics_collected(s, run.artifacts_dir.clone()))
         }),
     ];
-    let trials: Vec<Trial> = checks
-        .into_iter()
-        .map(|(name, check)| {
-            let (target, runtime, root) = (target.clone(), runtime.clone(), root.clone());
-            Trial::ignorable_test(format!("kind::{name}"), move || {
-                if let Some(reason) = target.unavailable_reason() {
-                    return Ok(Completion::ignored_with(format!(
-                        "needs a Docker engine and the pinned kind release: {reason}"
-                    )));
-                }
-                runtime
-                    .block_on(run_check(target.as_ref(), &root, name, check))
-                    .map(|()| Completion::Completed)
-                    .map_err(Failed::from)
-            })
+    let names: Vec<&'static str> = checks.iter().map(|(name, _)| *name).collect();
+    let mut trials: Vec<Trial> = vec![Trial::test(
+        "logic::each_run_gets_its_own_namespaces",
+        move || each_run_gets_its_own_namespaces(&names).map_err(Failed::from),
+    )];
+    trials.extend(checks.into_iter().map(|(name, check)| {
+        let (target, runtime, root, run_id) = (
+            target.clone(),
+            runtime.clone(),
+            root.clone(),
+            run_id.clone(),
+        );
+        Trial::ignorable_test(format!("kind::{name}"), move || {
+            if let Some(reason) = target.unavailable_reason() {
+                return Ok(Completion::ignored_with(format!(
+                    "needs a Docker engine and the pinned kind release: {reason}"
+                )));
+            }
+            runtime
+                .block_on(run_check(target.as_ref(), &root, &run_id, name, check))
+                .map(|()| Completion::Completed)
+                .map_err(Failed::from)
         })
-        .collect();
+    }));
     let conclusion = libtest_mimic::run(&args, trials);
     runtime.block_on(async {
         for problem in target
@@ -72,13 +86,9 @@ fn main() {
     conclusion.exit();
 }
 
-async fn run_check(
-    target: &KindTarget,
-    root: &std::path::Path,
-    name: &str,
-    check: Check,
-) -> Result<(), String> {
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+/// The run of check `name` in run `run_id`: its own namespace and
+/// artifacts folder, named after both.
+fn scenario_run(root: &Path, run_id: &str, name: &str, work_dir: &Path) -> ScenarioRun {
     let scenario = rayconform::scenario::Scenario {
         path: PathBuf::from(format!("tests/cluster_real.rs#{name}")),
         name: name.to_string(),
@@ -94,18 +104,69 @@ async fn run_check(
         known_bug: None,
         timeout: Duration::from_secs(1200),
     };
-    let run = ScenarioRun {
+    ScenarioRun {
         scenario: Arc::new(scenario),
-        run_id: "cluster-real".into(),
-        namespace: format!("rc-real-{}", name.replace('_', "-")),
-        work_dir: dir.path().join("work"),
-        artifacts_dir: root.join("reports").join("cluster_real").join(name),
+        run_id: run_id.to_string(),
+        namespace: rayconform::runner::namespace_for(
+            &format!("real-{name}").replace('_', "-"),
+            run_id,
+        ),
+        work_dir: work_dir.join("work"),
+        artifacts_dir: root
+            .join("reports")
+            .join("cluster_real")
+            .join(run_id)
+            .join(name),
         project_root: root.to_path_buf(),
         certificates: None,
         k8s_version: std::env::var("RAYCONFORM_K8S_VERSION").ok(),
         keep: false,
         progress: Arc::new(|m| eprintln!("  {m}")),
-    };
+    }
+}
+
+/// Two runs never share a namespace or an artifacts folder, and the checks
+/// of one run do not share one either; every namespace is a DNS label.
+fn each_run_gets_its_own_namespaces(names: &[&str]) -> Result<(), String> {
+    let root = Path::new("/project");
+    let work = Path::new("/work");
+    let earlier = "20261121-194800-4242";
+    let later = "20261121-194801-4242";
+    let mut seen = std::collections::BTreeSet::new();
+    for run_id in [earlier, later] {
+        for name in names {
+            let run = scenario_run(root, run_id, name, work);
+            let ns = &run.namespace;
+            let label = ns.len() <= 63
+                && ns.starts_with(|c: char| c.is_ascii_lowercase())
+                && !ns.ends_with('-')
+                && ns
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !label {
+                return Err(format!("{ns} is not a DNS label"));
+            }
+            for used in [ns.clone(), run.artifacts_dir.display().to_string()] {
+                if !seen.insert(used.clone()) {
+                    return Err(format!(
+                        "run {run_id} check {name} reuses {used}: a re-run against a kept cluster would meet an earlier run's"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn run_check(
+    target: &KindTarget,
+    root: &Path,
+    run_id: &str,
+    name: &str,
+    check: Check,
+) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let run = scenario_run(root, run_id, name, dir.path());
     let mut session = target.open(&run).await.map_err(|e| e.to_string())?;
     let result = check(session.as_mut(), &run).await;
     if result.is_err() {

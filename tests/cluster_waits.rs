@@ -164,29 +164,148 @@ async fn not_enough_ready_workers_is_not_ready() {
     );
 }
 
-fn deployment(available: &str) -> serde_json::Value {
+fn deployment() -> serde_json::Value {
     json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": NS},
-           "spec": {"replicas": 1},
-           "status": {"readyReplicas": 0, "conditions": [{"type": "Available", "status": available, "reason": "MinimumReplicasUnavailable"}]}})
+           "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                    "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "web:1"}]}}}})
 }
 
 #[tokio::test]
-async fn deployments_available_success_and_timeout() {
+async fn deployments_rolled_out_success_and_timeout() {
     let double = ApiDouble::start().await;
     let client = double.client();
-    double.put("deployments", deployment("False"));
-    let err = wait::deployment_available(&client, NS, "web", Duration::from_millis(300))
+    double.put("deployments", deployment());
+    double.set_status(
+        "deployments",
+        NS,
+        "web",
+        json!({"conditions": [{"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable"}]}),
+    );
+    let err = wait::deployment_rolled_out(&client, NS, "web", Duration::from_millis(300))
         .await
         .unwrap_err();
     assert_eq!(
         err.evidence()[0],
-        "last observed: readyReplicas=0/1, conditions=[Available=False (MinimumReplicasUnavailable)]"
+        "last observed: the controller has not observed the current spec yet: generation 1 (observed 0), revision <none>, replicas 1 desired / 0 updated / 0 total / 0 available, conditions=[Available=False (MinimumReplicasUnavailable)]"
     );
-    double.put("deployments", deployment("True"));
-    let ok = wait::deployment_available(&client, NS, "web", Duration::from_secs(5))
+    double.roll_out_deployment(NS, "web");
+    let ok = wait::deployment_rolled_out(&client, NS, "web", Duration::from_secs(30))
         .await
         .unwrap();
-    assert!(ok.starts_with("Deployment web Available"), "{ok}");
+    assert!(ok.starts_with("Deployment web rolled out"), "{ok}");
+    assert!(ok.ends_with("no older ReplicaSet"), "{ok}");
+}
+
+/// The status of a one-replica Deployment with `maxUnavailable: 1` (the
+/// ingress-nginx kind manifest) in the middle of a rollout: Available=True
+/// because zero available pods are allowed, yet nothing serves the new spec.
+fn mid_rollout(
+    generation: i64,
+    observed: i64,
+    updated: i64,
+    total: i64,
+    available: i64,
+) -> serde_json::Value {
+    json!({"observedGeneration": observed, "replicas": total, "updatedReplicas": updated,
+           "availableReplicas": available, "readyReplicas": available,
+           "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+                          {"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated",
+                           "message": format!("generation {generation} progressing")}]})
+}
+
+#[tokio::test]
+async fn available_is_not_rolled_out() {
+    let double = ApiDouble::start().await;
+    let client = double.client();
+    double.put("deployments", deployment());
+    double.roll_out_deployment(NS, "web");
+    // A new spec (new controller flags): generation 2.
+    let mut changed = double.get("deployments", NS, "web").unwrap();
+    changed["spec"]["template"]["spec"]["containers"][0]["args"] =
+        json!(["--enable-ssl-passthrough"]);
+    double.put("deployments", changed);
+    assert_eq!(
+        double.get("deployments", NS, "web").unwrap()["metadata"]["generation"],
+        2
+    );
+    let cases = [
+        // Not yet observed: the status still describes generation 1.
+        (
+            mid_rollout(2, 1, 1, 1, 1),
+            "the controller has not observed the current spec yet",
+        ),
+        // Old pod gone, new one not created yet.
+        (
+            mid_rollout(2, 2, 0, 0, 0),
+            "not every replica runs the current template yet",
+        ),
+        // New pod created, not available yet.
+        (
+            mid_rollout(2, 2, 1, 1, 0),
+            "not every updated replica is available yet",
+        ),
+        // Surge: the old pod still counted.
+        (
+            mid_rollout(2, 2, 1, 2, 1),
+            "replicas of an older template are still counted",
+        ),
+    ];
+    for (status, why) in cases {
+        double.set_status("deployments", NS, "web", status.clone());
+        let err = wait::deployment_rolled_out(&client, NS, "web", Duration::from_millis(300))
+            .await
+            .expect_err(&format!(
+                "Available=True mid-rollout is not rolled out: {status}"
+            ));
+        assert!(
+            err.evidence()[0].contains(why),
+            "{why}: {:?}",
+            err.evidence()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_terminating_pod_of_the_old_replica_set_is_waited_out() {
+    let double = ApiDouble::start().await;
+    let client = double.client();
+    double.put("deployments", deployment());
+    double.roll_out_deployment(NS, "web");
+    double.roll_out_deployment(NS, "web");
+    // Revision 2 is rolled out while revision 1's pod is still terminating:
+    // the status no longer counts it, but it may still serve.
+    let mut terminating = double.get("pods", NS, "web-r2-0").unwrap();
+    terminating["metadata"]["name"] = json!("web-r1-0");
+    terminating["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-r1", "uid": double.get("replicasets", NS, "web-r1").unwrap()["metadata"]["uid"], "controller": true}]);
+    terminating["metadata"]["deletionTimestamp"] = json!("2026-11-21T00:00:10Z");
+    double.put("pods", terminating);
+    let d = &double;
+    let wait = wait::deployment_rolled_out(&client, NS, "web", Duration::from_secs(60));
+    tokio::pin!(wait);
+    let early = tokio::time::timeout(Duration::from_millis(500), &mut wait).await;
+    assert!(
+        early.is_err(),
+        "returned while a pod of the old ReplicaSet was left: {early:?}"
+    );
+    assert!(d.remove("pods", NS, "web-r1-0"));
+    let ok = wait.await.unwrap();
+    assert!(
+        ok.contains("no pod left of older ReplicaSet(s) web-r1"),
+        "{ok}"
+    );
+    // Timeout evidence names the pod.
+    let mut again = double.get("pods", NS, "web-r2-0").unwrap();
+    again["metadata"]["name"] = json!("web-r1-9");
+    again["metadata"]["ownerReferences"][0]["name"] = json!("web-r1");
+    again["metadata"]["deletionTimestamp"] = json!("2026-11-21T00:00:10Z");
+    double.put("pods", again);
+    let err = wait::deployment_rolled_out(&client, NS, "web", Duration::from_millis(400))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.evidence()[0],
+        "last observed: pods of older ReplicaSets left: web-r1-9 (ReplicaSet web-r1, Running, terminating)"
+    );
 }
 
 fn pod(name: &str, ready: &str) -> serde_json::Value {
@@ -247,15 +366,19 @@ async fn endpoints_populated_success_and_timeout() {
         .unwrap();
 }
 
-/// The delay between the double making a RayCluster ready and the wait
-/// returning, over 20 runs; and the API requests each wait makes.
+/// How each wait finds out: one list, then one watch that carries the
+/// change. The delay between the double making a RayCluster ready and the
+/// wait returning is measured over 20 runs and printed as a report
+/// (`-- --nocapture`); it is not asserted, since performance targets live
+/// in benchmarks, not in timed tests. What is asserted: exactly two API
+/// requests per wait, the second a watch (polling would show more).
 #[tokio::test]
-async fn waits_return_promptly_and_cheaply() {
+async fn waits_follow_a_watch_with_two_requests_each() {
     const RUNS: usize = 20;
     let double = ApiDouble::start().await;
     let client = double.client();
     let mut delays = Vec::new();
-    let mut requests = Vec::new();
+    let mut requests: Vec<Vec<String>> = Vec::new();
     for i in 0..RUNS {
         let name = format!("rc-{i}");
         put_raycluster(&double, &name);
@@ -270,33 +393,50 @@ async fn waits_return_promptly_and_cheaply() {
                     &name,
                     RayClusterCondition::Ready,
                     None,
-                    Duration::from_secs(10),
+                    Duration::from_secs(120),
                 )
                 .await;
                 (r, Instant::now())
             },
             async move {
-                // Let the wait reach its watch first.
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                // Change the status only once the wait follows its watch.
+                let selector = format!("metadata.name%3D{n}&");
+                d.wait_for_request(
+                    &format!("the watch of RayCluster {n}"),
+                    Duration::from_secs(120),
+                    |method, uri| {
+                        method == "GET" && uri.contains("watch=true") && uri.contains(&selector)
+                    },
+                )
+                .await;
                 d.set_status("rayclusters", NS, &n, ready_status())
             }
         );
         let (result, returned) = result;
         result.unwrap();
         delays.push(returned.duration_since(became_true));
-        requests.push(double.requests().len() - before);
+        requests.push(
+            double.requests()[before..]
+                .iter()
+                .map(|r| format!("{} {}", r.method, r.uri))
+                .collect(),
+        );
     }
     delays.sort();
-    let p50 = delays[RUNS / 2];
-    let max = *delays.last().unwrap();
-    let max_requests = *requests.iter().max().unwrap();
     println!(
-        "wait delay over {RUNS} runs: p50 {:.2} ms, max {:.2} ms; API requests per wait: {:?}",
-        p50.as_secs_f64() * 1000.0,
-        max.as_secs_f64() * 1000.0,
-        requests
+        "wait delay over {RUNS} runs (report, not asserted): p50 {:.2} ms, max {:.2} ms",
+        delays[RUNS / 2].as_secs_f64() * 1000.0,
+        delays.last().unwrap().as_secs_f64() * 1000.0,
     );
-    assert!(p50 <= Duration::from_millis(50), "p50 {p50:?}");
-    // One list and one watch; a few more would mean polling.
-    assert!(max_requests <= 3, "requests per wait {requests:?}");
+    for (i, made) in requests.iter().enumerate() {
+        assert_eq!(made.len(), 2, "wait {i}: one list and one watch: {made:?}");
+        assert!(
+            !made[0].contains("watch=true"),
+            "wait {i} lists first: {made:?}"
+        );
+        assert!(
+            made[1].contains("watch=true"),
+            "wait {i} then watches: {made:?}"
+        );
+    }
 }

@@ -168,7 +168,7 @@ pub fn plan(spec: &IngressNginxInstall) -> String {
         ));
     }
     lines.push(format!(
-        "server-side apply; wait for Deployment {NAMESPACE}/{DEPLOYMENT} Available, Endpoints {ADMISSION_SERVICE}, and the admission webhook answering a dry-run Ingress"
+        "server-side apply; wait for Deployment {NAMESPACE}/{DEPLOYMENT} rolled out, Endpoints {ADMISSION_SERVICE}, and the admission webhook answering a dry-run Ingress"
     ));
     lines.join("\n")
 }
@@ -394,7 +394,7 @@ pub async fn install(
         applier.apply(i + 1, doc, NAMESPACE).await?;
     }
     (ctx.progress)("waiting for the ingress-nginx controller");
-    wait::deployment_available(&ctx.client, NAMESPACE, DEPLOYMENT, Duration::from_secs(300))
+    wait::deployment_rolled_out(&ctx.client, NAMESPACE, DEPLOYMENT, Duration::from_secs(300))
         .await?;
     wait::endpoints_populated(
         &ctx.client,

@@ -42,7 +42,7 @@ pub fn plan(spec: &IstioInstall, namespace: &str) -> String {
             spec.version.as_deref().unwrap_or(VERSION)
         ),
         format!("istioctl {}", istioctl_args().join(" ")),
-        format!("wait for Deployment {NAMESPACE}/istiod Available"),
+        format!("wait for Deployment {NAMESPACE}/istiod rolled out"),
     ];
     if spec.inject_namespace {
         lines.push(format!(
@@ -95,7 +95,7 @@ pub async fn install(spec: &IstioInstall, ctx: &InstallContext) -> Result<Instal
         args.push(context.clone());
     }
     command::run(&istioctl, &args, &[], TIMEOUT).await?;
-    wait::deployment_available(&ctx.client, NAMESPACE, "istiod", TIMEOUT).await?;
+    wait::deployment_rolled_out(&ctx.client, NAMESPACE, "istiod", TIMEOUT).await?;
     Ok(Installed {
         component: "istio",
         version: wanted.clone(),

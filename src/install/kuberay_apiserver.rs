@@ -71,7 +71,7 @@ pub fn nodeport_service(selector: serde_json::Value) -> Manifest {
 /// The plan text.
 pub fn plan(spec: &KuberayApiserverInstall) -> String {
     format!(
-        "helm {}\nService {NAMESPACE}/{NODEPORT_SERVICE}: NodePort {NODE_PORT} -> 8888, selector copied from {CHART_SERVICE}\nwait for Deployment {NAMESPACE}/{DEPLOYMENT} Available",
+        "helm {}\nService {NAMESPACE}/{NODEPORT_SERVICE}: NodePort {NODE_PORT} -> 8888, selector copied from {CHART_SERVICE}\nwait for Deployment {NAMESPACE}/{DEPLOYMENT} rolled out",
         helm_args(spec).join(" ")
     )
 }
@@ -99,7 +99,7 @@ pub async fn install(
     Applier::new(ctx.client.clone())
         .apply(1, &nodeport_service(selector), NAMESPACE)
         .await?;
-    wait::deployment_available(&ctx.client, NAMESPACE, DEPLOYMENT, TIMEOUT).await?;
+    wait::deployment_rolled_out(&ctx.client, NAMESPACE, DEPLOYMENT, TIMEOUT).await?;
     let version = spec.version.clone().unwrap_or_else(|| CHART_VERSION.into());
     Ok(Installed {
         component: "kuberayApiserver",

@@ -67,7 +67,7 @@ pub fn helm_args(spec: &KuberayOperatorInstall) -> Vec<String> {
 /// The plan text.
 pub fn plan(spec: &KuberayOperatorInstall) -> String {
     format!(
-        "helm {}\nwait for Deployment {NAMESPACE}/{RELEASE} Available",
+        "helm {}\nwait for Deployment {NAMESPACE}/{RELEASE} rolled out",
         helm_args(spec).join(" ")
     )
 }
@@ -81,7 +81,7 @@ pub async fn install(
     let mut args = helm_args(spec);
     args.extend(kube_flags(ctx));
     command::run(&helm, &args, &[], TIMEOUT).await?;
-    wait::deployment_available(&ctx.client, NAMESPACE, RELEASE, TIMEOUT).await?;
+    wait::deployment_rolled_out(&ctx.client, NAMESPACE, RELEASE, TIMEOUT).await?;
     let version = spec.version.clone().unwrap_or_else(|| CHART_VERSION.into());
     Ok(Installed {
         component: "kuberayOperator",

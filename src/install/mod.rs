@@ -146,9 +146,27 @@ pub fn namespace_manifests(installs: &[Install], namespace: &str) -> Vec<Manifes
         .collect()
 }
 
-/// Installs what the scenario lists that `done` does not already hold,
-/// then creates the namespace objects installs call for. Returns one line
-/// per install (with its version) for the report.
+/// The install as it is applied for a scenario in `namespace`: templates
+/// filled (today `${NAMESPACE}` in ingress-nginx `tcpServices` targets, the
+/// only templated install field). Two scenarios share an install only when
+/// these are equal: the same text can point at different namespaces.
+pub fn as_applied(install: &Install, namespace: &str) -> Install {
+    match install {
+        Install::IngressNginx(spec) => {
+            let mut spec = spec.clone();
+            for target in spec.tcp_services.values_mut() {
+                *target = target.replace("${NAMESPACE}", namespace);
+            }
+            Install::IngressNginx(spec)
+        }
+        other => other.clone(),
+    }
+}
+
+/// Installs what the scenario lists that `done` does not already hold (as
+/// applied, see [`as_applied`]), then creates the namespace objects
+/// installs call for. `done` keeps the applied form of each component.
+/// Returns one line per install (with its version) for the report.
 pub async fn install_all(
     installs: &[Install],
     ctx: &InstallContext,
@@ -156,6 +174,7 @@ pub async fn install_all(
 ) -> Result<Vec<String>, InstallError> {
     let mut lines = Vec::new();
     for item in installs {
+        let item = &as_applied(item, &ctx.namespace);
         if done.contains(item) {
             lines.push(format!(
                 "{} {} already installed",

@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod client;
 pub mod diagnostics;
+pub mod namespace;
 pub mod object;
 pub mod raycluster;
 pub mod reach;

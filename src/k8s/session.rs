@@ -3,13 +3,11 @@
 //! denial checks and diagnostics, cleaned up at the end.
 
 use super::apply::{Applier, ApplyError};
-use super::{diagnostics, wait};
+use super::{diagnostics, namespace, wait};
 use crate::scenario::WaitSpec;
 use crate::target::{Manifest, ScenarioRun, Session, StepError};
 use async_trait::async_trait;
-use k8s_openapi::api::core::v1::Namespace;
 use kube::Client;
-use kube::api::{Api, DeleteParams};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -33,6 +31,7 @@ pub struct ClusterSession {
     namespace: String,
     variables: BTreeMap<String, String>,
     how_to_reach: String,
+    deletion_timeout: Duration,
     closed: bool,
 }
 
@@ -101,8 +100,16 @@ impl ClusterSession {
             namespace: ns,
             variables,
             how_to_reach: setup.how_to_reach,
+            deletion_timeout: namespace::DELETION_TIMEOUT,
             closed: false,
         })
+    }
+
+    /// How long [`Session::close`] waits for the namespace to be gone
+    /// (default [`namespace::DELETION_TIMEOUT`]).
+    pub fn with_deletion_timeout(mut self, timeout: Duration) -> ClusterSession {
+        self.deletion_timeout = timeout;
+        self
     }
 
     /// The client (for installs and probes that need the cluster).
@@ -240,19 +247,19 @@ impl Session for ClusterSession {
         )
     }
 
+    /// Deletes the scenario namespace and waits until it is gone, so the
+    /// next scenario never meets its objects (an Ingress with the same
+    /// host and path is refused by ingress-nginx's webhook while this one
+    /// terminates). Past the bound, the problems name what is left.
     async fn close(&mut self, keep: bool) -> Vec<String> {
         if keep || self.closed {
             return Vec::new();
         }
         self.closed = true;
-        let namespaces: Api<Namespace> = Api::all(self.client.clone());
-        match namespaces
-            .delete(&self.namespace, &DeleteParams::background())
-            .await
+        match namespace::delete_and_wait(&self.client, &self.namespace, self.deletion_timeout).await
         {
             Ok(_) => Vec::new(),
-            Err(kube::Error::Api(s)) if s.code == 404 => Vec::new(),
-            Err(e) => vec![format!("deleting namespace {}: {e}", self.namespace)],
+            Err(problems) => problems,
         }
     }
 }

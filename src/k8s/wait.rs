@@ -6,9 +6,9 @@
 use super::raycluster::{self, RayClusterStatus};
 use crate::scenario::{RayClusterCondition, WaitSpec, WaitTarget};
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Endpoints, Pod};
-use kube::api::{Api, DynamicObject};
+use kube::api::{Api, DynamicObject, ListParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -157,7 +157,7 @@ pub async fn run(
             let condition = spec.condition.unwrap_or(RayClusterCondition::Ready);
             ray_cluster(client, ns, name, condition, spec.ready_workers, timeout).await
         }
-        WaitTarget::Deployment(name) => deployment_available(client, ns, name, timeout).await,
+        WaitTarget::Deployment(name) => deployment_rolled_out(client, ns, name, timeout).await,
         WaitTarget::Pods(selector) => pods_ready(client, ns, selector, timeout).await,
         WaitTarget::Endpoints(name) => endpoints_populated(client, ns, name, timeout).await,
     }
@@ -211,52 +211,229 @@ pub async fn ray_cluster(
     watch_until(api, by_name(name), &what, timeout, check).await
 }
 
-/// Waits for a Deployment's `Available` condition.
-pub async fn deployment_available(
+/// The annotation the Deployment controller sets to the current revision,
+/// on the Deployment and on each of its ReplicaSets.
+pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
+
+/// Whether a Deployment's status shows its current spec rolled out, as
+/// `kubectl rollout status` decides: `Ok(summary)` or `Err(state)`.
+///
+/// Rolled out means: the controller has observed the current generation
+/// (and stamped a revision), every desired replica runs the current
+/// template (`updatedReplicas >= replicas`), no replica of an older
+/// template is counted any more (`status.replicas <= updatedReplicas`),
+/// and every updated replica is available. `Available=True` alone is not
+/// enough: with one replica and `maxUnavailable: 1` it holds with zero
+/// pods in the middle of a rollout.
+pub fn deployment_status_rolled_out(d: &Deployment) -> Result<String, String> {
+    let status = d.status.clone().unwrap_or_default();
+    let generation = d.metadata.generation.unwrap_or(0);
+    let observed = status.observed_generation.unwrap_or(0);
+    let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let updated = status.updated_replicas.unwrap_or(0);
+    let total = status.replicas.unwrap_or(0);
+    let available = status.available_replicas.unwrap_or(0);
+    let revision = d
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(REVISION_ANNOTATION));
+    let conditions: Vec<String> = status
+        .conditions
+        .iter()
+        .flatten()
+        .map(|c| {
+            format!(
+                "{}={} ({})",
+                c.type_,
+                c.status,
+                c.reason.clone().unwrap_or_default()
+            )
+        })
+        .collect();
+    let state = format!(
+        "generation {generation} (observed {observed}), revision {}, replicas {desired} desired / {updated} updated / {total} total / {available} available, conditions=[{}]",
+        revision.map_or("<none>", String::as_str),
+        conditions.join(", ")
+    );
+    let waiting = if observed < generation {
+        Some("the controller has not observed the current spec yet")
+    } else if revision.is_none() {
+        Some("no revision stamped yet")
+    } else if updated < desired {
+        Some("not every replica runs the current template yet")
+    } else if total > updated {
+        Some("replicas of an older template are still counted")
+    } else if available < updated {
+        Some("not every updated replica is available yet")
+    } else {
+        None
+    };
+    match waiting {
+        None => Ok(state),
+        Some(why) => Err(format!("{why}: {state}")),
+    }
+}
+
+/// Waits until a Deployment is rolled out (see
+/// [`deployment_status_rolled_out`]) and no pod of an older ReplicaSet is
+/// left, terminating ones included: the status stops counting a pod once
+/// it is terminating, while it may still serve (and hold its hostPorts).
+pub async fn deployment_rolled_out(
     client: &Client,
     ns: &str,
     name: &str,
     timeout: Duration,
 ) -> Result<String, WaitError> {
+    let started = Instant::now();
     let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
     let name_owned = name.to_string();
+    let seen: std::sync::Arc<std::sync::Mutex<Option<Deployment>>> = Default::default();
+    let seen_in_check = seen.clone();
     let check: Check<Deployment> = Box::new(move |objects| {
         let Some(d) = objects.values().next() else {
             return Err(format!("Deployment {name_owned} does not exist"));
         };
-        let status = d.status.clone().unwrap_or_default();
-        let conditions: Vec<String> = status
-            .conditions
-            .iter()
-            .flatten()
-            .map(|c| {
-                format!(
-                    "{}={} ({})",
-                    c.type_,
-                    c.status,
-                    c.reason.clone().unwrap_or_default()
-                )
-            })
-            .collect();
-        let state = format!(
-            "readyReplicas={}/{}, conditions=[{}]",
-            status.ready_replicas.unwrap_or(0),
-            d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
-            conditions.join(", ")
-        );
-        let available = status
-            .conditions
-            .iter()
-            .flatten()
-            .any(|c| c.type_ == "Available" && c.status == "True");
-        if available {
-            Ok(format!("Deployment {name_owned} Available: {state}"))
-        } else {
-            Err(state)
-        }
+        let summary = deployment_status_rolled_out(d)?;
+        *seen_in_check.lock().expect("not poisoned") = Some(d.clone());
+        Ok(summary)
     });
-    let what = format!("Deployment {ns}/{name} Available");
-    watch_until(api, by_name(name), &what, timeout, check).await
+    let what = format!("Deployment {ns}/{name} rolled out");
+    let summary = watch_until(api, by_name(name), &what, timeout, check).await?;
+    let deployment = seen
+        .lock()
+        .expect("not poisoned")
+        .take()
+        .expect("set by the check that passed");
+    let remaining = timeout.saturating_sub(started.elapsed());
+    let old_pods = no_old_replica_set_pods(client, ns, &deployment, remaining).await?;
+    Ok(format!(
+        "Deployment {name} rolled out: {summary}; {old_pods}"
+    ))
+}
+
+/// `k=v,...` from a Deployment's `matchLabels` (empty: every pod; owners
+/// decide below anyway).
+fn match_labels(d: &Deployment) -> String {
+    d.spec
+        .as_ref()
+        .and_then(|s| s.selector.match_labels.as_ref())
+        .map(|labels| {
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default()
+}
+
+/// The names of `d`'s ReplicaSets of an older revision.
+async fn old_replica_sets(
+    client: &Client,
+    ns: &str,
+    d: &Deployment,
+    selector: &str,
+) -> Result<Vec<String>, kube::Error> {
+    let uid = d.metadata.uid.clone().unwrap_or_default();
+    let revision = d
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(REVISION_ANNOTATION))
+        .cloned();
+    let api: Api<ReplicaSet> = Api::namespaced(client.clone(), ns);
+    let list = api.list(&ListParams::default().labels(selector)).await?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter(|rs| {
+            rs.metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|o| o.uid == uid)
+        })
+        .filter(|rs| {
+            rs.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(REVISION_ANNOTATION))
+                != revision.as_ref()
+        })
+        .map(|rs| rs.name_any())
+        .collect())
+}
+
+async fn no_old_replica_set_pods(
+    client: &Client,
+    ns: &str,
+    d: &Deployment,
+    timeout: Duration,
+) -> Result<String, WaitError> {
+    let name = d.name_any();
+    let what = format!("Deployment {ns}/{name}: no pod of an older ReplicaSet left");
+    let selector = match_labels(d);
+    let old = tokio::time::timeout(timeout, old_replica_sets(client, ns, d, &selector))
+        .await
+        .map_err(|_| format!("listing ReplicaSets took longer than {timeout:?}"))
+        .and_then(|r| r.map_err(|e| format!("listing ReplicaSets: {e}")));
+    let old = match old {
+        Ok(old) => old,
+        Err(problem) => {
+            return Err(WaitError::Timeout {
+                what,
+                waited: timeout,
+                last_state: problem,
+                watch_errors: Vec::new(),
+            });
+        }
+    };
+    if old.is_empty() {
+        return Ok("no older ReplicaSet".to_string());
+    }
+    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let old_in_check = old.clone();
+    let check: Check<Pod> =
+        Box::new(move |pods| {
+            let left: Vec<String> =
+                pods.values()
+                    .filter_map(|p| {
+                        let owner =
+                            p.metadata.owner_references.iter().flatten().find(|o| {
+                                o.kind == "ReplicaSet" && old_in_check.contains(&o.name)
+                            })?;
+                        let phase = p
+                            .status
+                            .as_ref()
+                            .and_then(|s| s.phase.clone())
+                            .unwrap_or_else(|| "Unknown".into());
+                        let terminating = if p.metadata.deletion_timestamp.is_some() {
+                            ", terminating"
+                        } else {
+                            ""
+                        };
+                        Some(format!(
+                            "{} (ReplicaSet {}, {phase}{terminating})",
+                            p.name_any(),
+                            owner.name
+                        ))
+                    })
+                    .collect();
+            if left.is_empty() {
+                Ok(format!(
+                    "no pod left of older ReplicaSet(s) {}",
+                    old_in_check.join(", ")
+                ))
+            } else {
+                Err(format!(
+                    "pods of older ReplicaSets left: {}",
+                    left.join("; ")
+                ))
+            }
+        });
+    let config = watcher::Config::default().labels(&selector);
+    watch_until(api, config, &what, timeout, check).await
 }
 
 /// Waits until at least one pod matches `selector` and all matching pods

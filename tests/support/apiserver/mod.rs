@@ -95,6 +95,13 @@ const KINDS: &[Kind] = &[
         namespaced: true,
     },
     Kind {
+        group: "apps",
+        version: "v1",
+        kind: "ReplicaSet",
+        plural: "replicasets",
+        namespaced: true,
+    },
+    Kind {
         group: "networking.k8s.io",
         version: "v1",
         kind: "Ingress",
@@ -152,6 +159,22 @@ struct Watch {
     sender: mpsc::UnboundedSender<Bytes>,
 }
 
+/// Counts every stored change and every request received, for scripted
+/// actors waiting for one.
+struct Changes(tokio::sync::watch::Sender<u64>);
+
+impl Changes {
+    fn signal(&self) {
+        self.0.send_modify(|n| *n += 1);
+    }
+}
+
+impl Default for Changes {
+    fn default() -> Changes {
+        Changes(tokio::sync::watch::channel(0).0)
+    }
+}
+
 #[derive(Default)]
 struct State {
     resource_version: u64,
@@ -167,6 +190,10 @@ struct State {
     exec_outputs: BTreeMap<(String, String, String, String), String>,
     /// Time each object's status last changed (by test scripting).
     changed_at: BTreeMap<(String, String, String), Instant>,
+    changes: Changes,
+    /// When set, a deleted namespace stays Terminating (with its objects)
+    /// until [`ApiDouble::finish_namespace_deletion`].
+    hold_namespace_deletion: bool,
 }
 
 /// The running double.
@@ -197,6 +224,11 @@ impl ApiDouble {
                 let Ok((stream, _)) = listener.accept().await else {
                     break;
                 };
+                // A watch's headers and first event are separate writes:
+                // with Nagle's algorithm the event waits for the delayed
+                // ACK of the headers (~40 ms), which is the double's
+                // artefact, not the code under test's.
+                let _ = stream.set_nodelay(true);
                 let state = shared.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
@@ -264,6 +296,199 @@ impl ApiDouble {
         let now = Instant::now();
         s.changed_at.insert(key, now);
         now
+    }
+
+    /// Changes a stored object in place (as a controller would: metadata,
+    /// spec or status); notifies watches. Panics if it does not exist.
+    pub fn modify(
+        &self,
+        plural: &str,
+        namespace: &str,
+        name: &str,
+        change: impl FnOnce(&mut Value),
+    ) {
+        let mut s = self.state.lock().unwrap();
+        let key = (plural.to_string(), namespace.to_string(), name.to_string());
+        let mut object = s
+            .objects
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| panic!("{plural} {namespace}/{name} to modify does not exist"));
+        change(&mut object);
+        let kind = KINDS.iter().find(|k| k.plural == plural).unwrap();
+        store(&mut s, kind, object, None);
+    }
+
+    /// Removes an object at once (as the end of a pod's termination would);
+    /// notifies watches. Returns whether it existed.
+    pub fn remove(&self, plural: &str, namespace: &str, name: &str) -> bool {
+        let mut s = self.state.lock().unwrap();
+        let kind = KINDS.iter().find(|k| k.plural == plural).unwrap();
+        let key = (plural.to_string(), namespace.to_string(), name.to_string());
+        match s.objects.remove(&key) {
+            Some(o) => {
+                s.resource_version += 1;
+                let rv = s.resource_version;
+                notify(&mut s, kind.plural, "DELETED", &o, rv);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// From now on a deleted namespace stays Terminating, objects and all,
+    /// as when pods take their grace period or a finalizer is stuck.
+    pub fn hold_namespace_deletion(&self) {
+        self.state.lock().unwrap().hold_namespace_deletion = true;
+    }
+
+    /// Ends a held namespace deletion: its objects, then the namespace, go.
+    pub fn finish_namespace_deletion(&self, namespace: &str) {
+        let mut s = self.state.lock().unwrap();
+        remove_namespace(&mut s, namespace);
+    }
+
+    /// Waits until the object exists (the event itself, not a poll with a
+    /// short budget) and returns it. For scripted actors (a "kubelet", a
+    /// "controller") that react to what the code under test creates: if it
+    /// never appears within `within`, this panics saying so, naming what
+    /// was requested meanwhile, instead of letting the actor act on
+    /// nothing and the test fail somewhere misleading.
+    pub async fn wait_for_object(
+        &self,
+        plural: &str,
+        namespace: &str,
+        name: &str,
+        within: Duration,
+    ) -> Value {
+        self.wait_for(
+            &format!("{plural} {namespace}/{name} to be created"),
+            within,
+            || self.get(plural, namespace, name),
+        )
+        .await
+    }
+
+    /// Waits until the double has received a request whose method and URI
+    /// satisfy `wanted` (e.g. a wait's watch), and returns its URI.
+    pub async fn wait_for_request(
+        &self,
+        what: &str,
+        within: Duration,
+        wanted: impl Fn(&str, &str) -> bool,
+    ) -> String {
+        self.wait_for(what, within, || {
+            self.requests()
+                .into_iter()
+                .find(|r| wanted(&r.method, &r.uri))
+                .map(|r| r.uri)
+        })
+        .await
+    }
+
+    /// Re-evaluates `found` on every change or request until it gives a
+    /// value; panics after `within` naming `what` and the requests seen.
+    pub async fn wait_for<T>(
+        &self,
+        what: &str,
+        within: Duration,
+        found: impl Fn() -> Option<T>,
+    ) -> T {
+        let mut changes = self.state.lock().unwrap().changes.0.subscribe();
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(value) = found() {
+                return value;
+            }
+            if tokio::time::timeout_at(deadline, changes.changed())
+                .await
+                .is_err()
+            {
+                let requests: Vec<String> = self
+                    .requests()
+                    .iter()
+                    .map(|r| format!("{} {}", r.method, r.uri))
+                    .collect();
+                panic!(
+                    "scripted actor: waited {within:?} for {what}; the code under test never got that far. Requests so far:\n{}",
+                    requests.join("\n")
+                );
+            }
+        }
+    }
+
+    /// Acts as the Deployment controller and kubelet for a stored
+    /// Deployment: the pods of its older ReplicaSets removed, a ReplicaSet
+    /// of a new revision owning `spec.replicas` Ready pods, the revision
+    /// annotation, and a rolled-out status (`observedGeneration`, updated
+    /// and available replicas, Available). Returns the revision.
+    pub fn roll_out_deployment(&self, namespace: &str, name: &str) -> String {
+        let deployment = self
+            .get("deployments", namespace, name)
+            .unwrap_or_else(|| panic!("Deployment {namespace}/{name} to roll out does not exist"));
+        let revision = deployment["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+            .as_str()
+            .and_then(|r| r.parse::<u64>().ok())
+            .map_or(1, |r| r + 1)
+            .to_string();
+        let uid = deployment["metadata"]["uid"].clone();
+        let old_pods: Vec<String> = {
+            let st = self.state.lock().unwrap();
+            let old_sets: Vec<&Value> = st
+                .objects
+                .iter()
+                .filter(|((p, ns, _), rs)| {
+                    p == "replicasets"
+                        && ns == namespace
+                        && rs["metadata"]["ownerReferences"][0]["uid"] == uid
+                })
+                .map(|(_, rs)| &rs["metadata"]["uid"])
+                .collect();
+            st.objects
+                .iter()
+                .filter(|((p, ns, _), pod)| {
+                    p == "pods"
+                        && ns == namespace
+                        && old_sets.contains(&&pod["metadata"]["ownerReferences"][0]["uid"])
+                })
+                .map(|((_, _, name), _)| name.clone())
+                .collect()
+        };
+        for pod in old_pods {
+            self.remove("pods", namespace, &pod);
+        }
+        let replicas = deployment["spec"]["replicas"].as_i64().unwrap_or(1);
+        let labels = deployment["spec"]["selector"]["matchLabels"].clone();
+        let rs_name = format!("{name}-r{revision}");
+        let mut rs_labels = labels.clone();
+        rs_labels["pod-template-hash"] = json!(format!("r{revision}"));
+        self.put("replicasets", json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": rs_name, "namespace": namespace, "labels": rs_labels,
+                         "annotations": {"deployment.kubernetes.io/revision": revision},
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name,
+                                              "uid": deployment["metadata"]["uid"], "controller": true}]},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": labels}},
+            "status": {"replicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas}}));
+        let rs_uid =
+            self.get("replicasets", namespace, &rs_name).unwrap()["metadata"]["uid"].clone();
+        for i in 0..replicas {
+            self.put("pods", json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": format!("{rs_name}-{i}"), "namespace": namespace, "labels": rs_labels,
+                             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs_name,
+                                                  "uid": rs_uid, "controller": true}]},
+                "spec": {"containers": [{"name": "c", "image": "x"}]},
+                "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}));
+        }
+        let revision_set = revision.clone();
+        self.modify("deployments", namespace, name, move |d| {
+            d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = json!(revision_set);
+            let generation = d["metadata"]["generation"].clone();
+            d["status"] = json!({"observedGeneration": generation, "replicas": replicas,
+                "updatedReplicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas,
+                "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+                               {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}]});
+        });
+        revision
     }
 
     /// Scripts what `exec` of `argv` in a pod's container prints.
@@ -402,7 +627,32 @@ fn store(s: &mut State, kind: &Kind, mut object: Value, previous: Option<&Value>
     (object, old.is_none())
 }
 
+/// Removes every object in `namespace`, then the namespace (notifying
+/// watches of each), as the namespace controller finishes a deletion.
+fn remove_namespace(s: &mut State, namespace: &str) {
+    let keys: Vec<(String, String, String)> = s
+        .objects
+        .keys()
+        .filter(|(_, ns, _)| ns == namespace)
+        .cloned()
+        .chain(std::iter::once((
+            "namespaces".to_string(),
+            String::new(),
+            namespace.to_string(),
+        )))
+        .collect();
+    for key in keys {
+        if let Some(o) = s.objects.remove(&key) {
+            let kind = KINDS.iter().find(|k| k.plural == key.0).unwrap();
+            s.resource_version += 1;
+            let rv = s.resource_version;
+            notify(s, kind.plural, "DELETED", &o, rv);
+        }
+    }
+}
+
 fn notify(s: &mut State, plural: &'static str, event: &'static str, object: &Value, rv: u64) {
+    s.changes.signal();
     s.history.push((rv, plural, event, object.clone()));
     let line = Bytes::from(format!("{}\n", json!({"type": event, "object": object})));
     let ns = object["metadata"]["namespace"].as_str().map(str::to_string);
@@ -416,21 +666,28 @@ fn notify(s: &mut State, plural: &'static str, event: &'static str, object: &Val
 
 async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Body> {
     if websocket::is_upgrade(&req) {
-        state.lock().unwrap().requests.push(Recorded {
+        let mut s = state.lock().unwrap();
+        s.requests.push(Recorded {
             method: "UPGRADE".into(),
             uri: req.uri().to_string(),
             at: Instant::now(),
         });
+        s.changes.signal();
+        drop(s);
         return websocket::upgrade(state, req);
     }
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query = query_map(req.uri().query().unwrap_or(""));
-    state.lock().unwrap().requests.push(Recorded {
-        method: method.to_string(),
-        uri: req.uri().to_string(),
-        at: Instant::now(),
-    });
+    {
+        let mut s = state.lock().unwrap();
+        s.requests.push(Recorded {
+            method: method.to_string(),
+            uri: req.uri().to_string(),
+            at: Instant::now(),
+        });
+        s.changes.signal();
+    }
     let body = req
         .into_body()
         .collect()
@@ -612,6 +869,26 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Bo
                 },
                 stored,
             )
+        }
+        (Method::DELETE, Some(name), None) if kind.plural == "namespaces" => {
+            let mut s = state.lock().unwrap();
+            let key = ("namespaces".to_string(), String::new(), name.clone());
+            match s.objects.get(&key).cloned() {
+                None => status(404, "NotFound", &format!("namespaces \"{name}\" not found")),
+                Some(mut ns) if s.hold_namespace_deletion => {
+                    // What the namespace controller shows while content remains.
+                    ns["metadata"]["deletionTimestamp"] = json!("2026-11-21T00:00:30Z");
+                    ns["status"] = json!({"phase": "Terminating", "conditions": [
+                        {"type": "NamespaceContentRemaining", "status": "True", "reason": "SomeResourcesRemain",
+                         "message": "Some resources are remaining: pods. has 1 resource instances"}]});
+                    let (stored, _) = store(&mut s, kind, ns, None);
+                    respond(StatusCode::OK, stored)
+                }
+                Some(ns) => {
+                    remove_namespace(&mut s, &name);
+                    respond(StatusCode::OK, ns)
+                }
+            }
         }
         (Method::DELETE, Some(name), None) => {
             let mut s = state.lock().unwrap();
