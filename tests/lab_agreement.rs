@@ -264,6 +264,7 @@ fn tls_spec(creds: Creds, server_name: Option<&str>) -> Option<TlsSpec> {
         ca: Some(CA.to_string()),
         client_cert,
         version: None,
+        insecure_skip_verify: false,
     })
 }
 
@@ -634,7 +635,7 @@ async fn page_probe_through_the_rewrite_passes_at_the_slash_and_names_missing_as
     // With ingress-nginx's default (underscores off) nginx drops the Ray
     // client's `client_id` metadata: the real client's session streams end
     // with FAILED_PRECONDITION. PING alone would still be answered; the
-    // probe's session check (Logstream with client_id) must catch it.
+    // probe's session check (Datapath with client_id) must catch it.
     check_cases(
         &[GrpcCase {
             name: "GRPC backend, default config (client_id dropped)",

@@ -91,6 +91,7 @@ async fn silent_peer_times_out_at_tls() {
     let (address, server) = silent_server().await;
     let tls = ClientTls {
         server_name: Some("localhost".into()),
+        insecure: true,
         ..Default::default()
     };
     let v = grpc_ready::check(

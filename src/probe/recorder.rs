@@ -14,6 +14,13 @@ use tokio::sync::Notify;
 /// HTTP/2 frame type of SETTINGS.
 pub const FRAME_SETTINGS: u8 = 0x4;
 
+/// How many of the server's first bytes are kept (enough for the first
+/// line of an HTTP/1 answer).
+const KEPT_BYTES: usize = 64;
+
+/// How many of them are shown as hex.
+const SHOWN_BYTES: usize = 16;
+
 /// How the server side of the connection ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamEnd {
@@ -31,7 +38,7 @@ pub enum StreamEnd {
 /// What the server has sent so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServerBytes {
-    /// The first bytes received (at most 16).
+    /// The first bytes received (at most 64).
     pub first_bytes: Vec<u8>,
     /// Total bytes received.
     pub total: usize,
@@ -52,6 +59,27 @@ impl ServerBytes {
         self.first_frame_type() == Some(FRAME_SETTINGS)
     }
 
+    /// The server's first bytes cannot start an HTTP/2 server preface (a
+    /// SETTINGS frame: length at most 16384, so its first byte is 0; type
+    /// 0x4). Decided from the first byte on, without waiting for more.
+    pub fn not_http2(&self) -> bool {
+        match self.first_bytes.as_slice() {
+            [] => false,
+            [first, ..] if *first != 0 => true,
+            [_, _, _, kind, ..] => *kind != FRAME_SETTINGS,
+            _ => false,
+        }
+    }
+
+    /// The first line of the server's answer when it is text (e.g.
+    /// `HTTP/1.1 400 Bad Request`).
+    pub fn text_first_line(&self) -> Option<String> {
+        let line = self.first_bytes.split(|&b| b == b'\n').next()?;
+        let line = String::from_utf8_lossy(line).trim_end().to_string();
+        let printable = line.chars().all(|c| c.is_ascii_graphic() || c == ' ');
+        (line.len() >= 4 && printable).then_some(line)
+    }
+
     /// The connection ended before the server sent a single byte.
     pub fn closed_silently(&self) -> bool {
         self.total == 0 && self.end.is_some()
@@ -67,11 +95,18 @@ impl ServerBytes {
                     at.as_millis()
                 )
             }
-            (Some(at), _) => format!(
-                "server's first bytes at +{}ms are not an HTTP/2 SETTINGS frame: {}",
-                at.as_millis(),
-                show_bytes(&self.first_bytes)
-            ),
+            (Some(at), _) => {
+                let shown = &self.first_bytes[..self.first_bytes.len().min(SHOWN_BYTES)];
+                let mut text = format!(
+                    "server's first bytes at +{}ms are not an HTTP/2 SETTINGS frame: {}",
+                    at.as_millis(),
+                    show_bytes(shown)
+                );
+                if let Some(line) = self.text_first_line() {
+                    text.push_str(&format!(", first line {line:?}"));
+                }
+                text
+            }
         };
         if let Some((end, at)) = &self.end {
             let how = match end {
@@ -154,7 +189,7 @@ impl Recorder {
         if state.first_at.is_none() {
             state.first_at = Some(self.start.elapsed());
         }
-        let room = 16usize.saturating_sub(state.first_bytes.len());
+        let room = KEPT_BYTES.saturating_sub(state.first_bytes.len());
         state
             .first_bytes
             .extend_from_slice(&data[..room.min(data.len())]);
