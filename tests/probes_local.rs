@@ -167,3 +167,284 @@ async fn http1_peer_is_named_at_http2() {
         "evidence should show the HTTP/1 bytes"
     );
 }
+
+/// Generated certificates: the run CA `ca` (server cert for localhost) and
+/// the foreign CA, with the mTLS matrix's credentials.
+fn certificates(dir: &std::path::Path) -> (rayconform::tls::CertificateSet, MtlsCredentials) {
+    let set = rayconform::tls::generate(dir, "ca", &[]).unwrap();
+    let (good, foreign) = (set.get("ca").unwrap(), set.get(FOREIGN).unwrap());
+    let creds = MtlsCredentials {
+        ca_cert: good.ca_cert.clone(),
+        good: ClientIdentity {
+            cert: good.client_cert.clone(),
+            key: good.client_key.clone(),
+            label: "good".into(),
+        },
+        foreign: ClientIdentity {
+            cert: foreign.client_cert.clone(),
+            key: foreign.client_key.clone(),
+            label: "foreign".into(),
+        },
+    };
+    (set, creds)
+}
+
+/// A rustls server config with the authority's server certificate,
+/// offering `alpn`.
+fn server_tls(authority: &rayconform::tls::Authority, alpn: &[&[u8]]) -> tokio_rustls::TlsAcceptor {
+    rayconform::tls::install_crypto_provider();
+    let certs = rayconform::tls::pem::load_certs(&authority.server_cert).unwrap();
+    let key = rayconform::tls::pem::load_key(&authority.server_key).unwrap();
+    let mut config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))
+}
+
+/// nginx's answer to a missing client certificate, as a page.
+const NO_CERT_PAGE: &str = "<html>\r\n<head><title>400 No required SSL certificate was sent</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n</body>\r\n</html>\r\n";
+
+/// An HTTP/2 server answering every request with `status`, `content_type`
+/// and `body`, over whatever stream it is handed.
+async fn serve_h2_page<S>(stream: S, status: u16, content_type: &'static str, body: &'static str)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |_req| async move {
+        Ok::<_, std::convert::Infallible>(
+            hyper::Response::builder()
+                .status(status)
+                .header("content-type", content_type)
+                .body(http_body_util::Full::new(bytes::Bytes::from_static(
+                    body.as_bytes(),
+                )))
+                .unwrap(),
+        )
+    });
+    let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+        .await;
+}
+
+/// A plaintext HTTP/2 server whose every answer is an HTTP page, not gRPC.
+async fn h2c_page_server(
+    status: u16,
+    content_type: &'static str,
+    body: &'static str,
+) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let task = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(serve_h2_page(stream, status, content_type, body));
+        }
+    });
+    (address, task)
+}
+
+/// Answers a plaintext attempt with nginx's `HTTP/1.1 400` at once and then
+/// keeps the connection open (no close, no reset): the refusal must be
+/// read from the bytes, not from a close that may come later.
+async fn http1_answer_then_hold_server() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buf = [0u8; 64];
+            let _ = stream.read(&mut buf).await;
+            let _ = stream
+                .write_all(b"HTTP/1.1 400 Bad Request\r\nServer: nginx\r\nContent-Type: text/html\r\n\r\n<html>The plain HTTP request was sent to HTTPS port</html>")
+                .await;
+            held.push(stream);
+        }
+    });
+    (address, task)
+}
+
+/// The first `+<ms>` stamp of the evidence line containing `needle`.
+fn stamp_of(evidence: &[String], needle: &str) -> u64 {
+    let line = evidence
+        .iter()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no evidence line with {needle:?}: {evidence:#?}"));
+    line.trim_start()
+        .trim_start_matches('+')
+        .split("ms")
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no stamp in {line:?}"))
+}
+
+#[tokio::test]
+async fn plaintext_answered_by_http1_is_refused_at_once_without_waiting_for_a_close() {
+    let (address, server) = http1_answer_then_hold_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_set, creds) = certificates(dir.path());
+    // Repeated: the verdict must not depend on timing.
+    for round in 0..5 {
+        let v = mtls::check(
+            &address,
+            Some("localhost"),
+            &creds,
+            None,
+            Duration::from_secs(4),
+        )
+        .await;
+        let plaintext = v
+            .evidence
+            .iter()
+            .find(|l| l.contains("] plaintext:"))
+            .unwrap_or_else(|| panic!("no plaintext cell:\n{v}"));
+        assert!(
+            plaintext.starts_with("[ok] plaintext: expected refused, refused at stage HTTP/2"),
+            "round {round}: {plaintext}\n{v}"
+        );
+        assert!(
+            v.evidence.iter().any(|l| l.contains("HTTP/1.1 400 Bad Request")),
+            "the answer's first line is evidence:\n{v}"
+        );
+    }
+    // The server answered at once: the verdict follows the answer, with no
+    // hold in between (main held 500 ms hoping for a close).
+    let v = grpc_ready::check(
+        &address,
+        None,
+        true,
+        GrpcExpectation::Ready,
+        Duration::from_secs(5),
+    )
+    .await;
+    server.abort();
+    println!("{v}");
+    assert!(!v.passed);
+    assert_eq!(v.stage, Some(Stage::Http2), "{v}");
+    let answered = stamp_of(&v.evidence, "HTTP/2 connection preface sent");
+    let decided = stamp_of(&v.evidence, "TRANSIENT_FAILURE");
+    assert!(
+        decided - answered < 300,
+        "decided {}ms after the preface; only the healthy path may hold:\n{v}",
+        decided - answered
+    );
+}
+
+#[tokio::test]
+async fn a_non_grpc_http_answer_is_mapped_like_grpc_and_shown() {
+    for (status, code, title) in [
+        (502, "Unavailable", "502 Bad Gateway"),
+        (404, "Unimplemented", "404 Not Found"),
+        (503, "Unavailable", "503 Service Temporarily Unavailable"),
+        (401, "Unauthenticated", "401 Authorization Required"),
+        (403, "PermissionDenied", "403 Forbidden"),
+        (400, "Internal", "400 No required SSL certificate was sent"),
+        (500, "Unknown", "500 Internal Server Error"),
+    ] {
+        let body: &'static str = Box::leak(
+            format!("<html>\r\n<head><title>{title}</title></head>\r\n<body>nginx</body></html>\r\n")
+                .into_boxed_str(),
+        );
+        let (address, server) = h2c_page_server(status, "text/html", body).await;
+        let v = grpc_ready::check(
+            &address,
+            None,
+            true,
+            GrpcExpectation::Ready,
+            Duration::from_secs(5),
+        )
+        .await;
+        server.abort();
+        println!("{v}");
+        assert!(!v.passed);
+        assert_eq!(v.stage, Some(Stage::Rpc), "{v}");
+        let text = v.to_string();
+        for part in [
+            format!("HTTP {status}"),
+            "content-type text/html".to_string(),
+            format!("title {title:?}"),
+            "first bytes 3c 68 74 6d 6c".to_string(),
+            format!("as gRPC status: {code}"),
+        ] {
+            assert!(text.contains(&part), "HTTP {status}: {part:?} missing:\n{text}");
+        }
+        assert!(
+            !text.contains("compression flag"),
+            "the page must not be decoded as a gRPC message:\n{text}"
+        );
+    }
+}
+
+/// A TLS server standing in for nginx with `ssl_verify_client on` that
+/// never accepts: every TLS client gets the 400 page over HTTP/2; a
+/// plaintext client gets silence (so that cell times out at HTTP/2).
+async fn cert_checking_proxy(
+    authority: &rayconform::tls::Authority,
+) -> (String, tokio::task::JoinHandle<()>) {
+    let acceptor = server_tls(authority, &[b"h2"]);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            let mut first = [0u8; 1];
+            if stream.peek(&mut first).await.is_err() || first[0] != 0x16 {
+                held.push(stream);
+                continue;
+            }
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(tls) = acceptor.accept(stream).await {
+                    serve_h2_page(tls, 400, "text/html", NO_CERT_PAGE).await;
+                }
+            });
+        }
+    });
+    (address, task)
+}
+
+#[tokio::test]
+async fn mtls_names_a_proxy_400_page_a_refusal_and_the_deciding_cell_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let (set, creds) = certificates(dir.path());
+    let (address, server) = cert_checking_proxy(set.get("ca").unwrap()).await;
+    let v = mtls::check(
+        &address,
+        Some("localhost"),
+        &creds,
+        None,
+        Duration::from_secs(4),
+    )
+    .await;
+    server.abort();
+    println!("{v}");
+    assert!(!v.passed, "the right cert is never accepted here:\n{v}");
+    for cell in ["TLS without client cert", "TLS with foreign-CA client cert"] {
+        let line = v
+            .evidence
+            .iter()
+            .find(|l| l.contains(&format!("] {cell}:")))
+            .unwrap_or_else(|| panic!("no {cell} cell:\n{v}"));
+        assert!(
+            line.starts_with(&format!("[ok] {cell}: expected refused, refused at stage RPC")),
+            "{line}"
+        );
+        assert!(
+            line.contains("HTTP 400") && line.contains("No required SSL certificate was sent"),
+            "status and page are the evidence: {line}"
+        );
+    }
+    // Two cells are wrong: plaintext (timed out at HTTP/2) and the right
+    // cert (HTTP 400 at RPC). The right-cert cell decides: the path does
+    // not work at all.
+    assert_eq!(v.stage, Some(Stage::Rpc), "{v}");
+    for part in [
+        "decided by TLS with the right client cert at stage RPC",
+        "plaintext timed out at HTTP/2",
+        "TLS without client cert refused at RPC",
+        "TLS with foreign-CA client cert refused at RPC",
+        "TLS with the right client cert refused at RPC (WRONG",
+    ] {
+        assert!(v.summary.contains(part), "{part:?} missing: {}", v.summary);
+    }
+}
