@@ -448,3 +448,127 @@ async fn mtls_names_a_proxy_400_page_a_refusal_and_the_deciding_cell_stage() {
         assert!(v.summary.contains(part), "{part:?} missing: {}", v.summary);
     }
 }
+
+/// An HTTPS server (HTTP/1.1) with the authority's server certificate
+/// (names localhost, 127.0.0.1, ::1) that answers every request `200 ok`.
+async fn https_ok_server(
+    authority: &rayconform::tls::Authority,
+) -> (u16, tokio::task::JoinHandle<()>) {
+    let acceptor = server_tls(authority, &[b"http/1.1"]);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let mut buf = [0u8; 2048];
+                let _ = tls.read(&mut buf).await;
+                let _ = tls
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                    .await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (port, task)
+}
+
+/// The first http probe step of a scenario file with `tls` as its TLS
+/// settings, loaded the way `rayconform run` loads it.
+fn scenario_http_probe(url: &str, tls: &str) -> rayconform::scenario::Probe {
+    let root = tempfile::tempdir().unwrap();
+    let text = format!(
+        "apiVersion: rayconform.dev/v1alpha1\nkind: Scenario\nmetadata:\n  name: https-probe\nspec:\n  targets: [lab]\n  certificates: {{ ca: ca }}\n  steps:\n    - probe:\n        http:\n          url: {url}\n          tls: {tls}\n"
+    );
+    let scenario = rayconform::scenario::load_str(std::path::Path::new("s.yaml"), &text, root.path())
+        .unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+    match &scenario.steps[0].action {
+        rayconform::scenario::Action::Probe(p) => p.clone(),
+        other => panic!("not a probe: {other:?}"),
+    }
+}
+
+// Two workers: the command-line runs block one while the server answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_verification_is_skipped_only_when_asked_for_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (set, _) = certificates(dir.path());
+    let (port, server) = https_ok_server(set.get("ca").unwrap()).await;
+    let url = format!("https://127.0.0.1:{port}/");
+    let run = |tls: &'static str| {
+        let probe = scenario_http_probe(&url, tls);
+        let set = set.clone();
+        async move {
+            let v = rayconform::probe::run(&probe, Some(&set), Duration::from_secs(5)).await;
+            println!("=== tls: {tls}\n{v}\n");
+            v
+        }
+    };
+
+    // A name the certificate does not carry and no CA: must not pass.
+    let v = run("{ serverName: wrong.example }").await;
+    assert!(!v.passed, "no CA and no insecureSkipVerify must not pass:\n{v}");
+    assert_eq!(v.stage, Some(Stage::Tls), "{v}");
+    assert!(v.summary.contains("insecureSkipVerify"), "{v}");
+
+    // Verification on: the wrong name fails at TLS, the right one passes.
+    let v = run("{ serverName: wrong.example, ca: ca }").await;
+    assert!(!v.passed, "{v}");
+    assert_eq!(v.stage, Some(Stage::Tls), "{v}");
+    let v = run("{ serverName: localhost, ca: ca }").await;
+    assert!(v.passed, "{v}");
+    assert!(!v.to_string().contains("NOT verified"), "{v}");
+
+    // Asked for by name: passes, and the verdict line says so.
+    let v = run("{ serverName: wrong.example, insecureSkipVerify: true }").await;
+    assert!(v.passed, "{v}");
+    let first_line = v.to_string().lines().next().unwrap().to_string();
+    assert!(
+        first_line.starts_with("PASS") && first_line.contains("server certificate NOT verified"),
+        "{first_line}"
+    );
+
+    // The command line: --cert/--key without --ca is a usage error (exit
+    // 2) naming --insecure; with --insecure the verdict line says it.
+    let authority = set.get("ca").unwrap();
+    let cli = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rayconform"))
+            .args(["probe", "http", &url, "--server-name", "wrong.example"])
+            .args(extra)
+            .args(["--timeout", "5s"])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let cert = authority.client_cert.to_str().unwrap();
+    let key = authority.client_key.to_str().unwrap();
+    let (code, stdout, stderr) = cli(&["--cert", cert, "--key", key]);
+    assert_eq!(code, Some(2), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stderr.contains("--insecure"), "{stderr}");
+    let (code, stdout, stderr) = cli(&["--insecure"]);
+    assert_eq!(code, Some(0), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(
+        stdout.lines().next().unwrap_or_default().contains("server certificate NOT verified"),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = std::process::Command::new(env!("CARGO_BIN_EXE_rayconform"))
+        .args(["probe", "grpc-ready", &format!("127.0.0.1:{port}"), "--cert", cert, "--key", key])
+        .output()
+        .map(|o| {
+            (
+                o.status.code(),
+                String::from_utf8_lossy(&o.stdout).into_owned(),
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            )
+        })
+        .unwrap();
+    assert_eq!(code, Some(2), "grpc-ready --cert/--key without --ca\nstdout: {stdout}\nstderr: {stderr}");
+    server.abort();
+}
