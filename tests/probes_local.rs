@@ -372,6 +372,14 @@ async fn a_non_grpc_http_answer_is_mapped_like_grpc_and_shown() {
             !text.contains("compression flag"),
             "the page must not be decoded as a gRPC message:\n{text}"
         );
+        // Answered at once: no hold on the way to the verdict.
+        let answered = stamp_of(&v.evidence, "HTTP/2 connection preface sent");
+        let decided = stamp_of(&v.evidence, "TRANSIENT_FAILURE");
+        assert!(
+            decided - answered < 300,
+            "decided {}ms after the preface:\n{v}",
+            decided - answered
+        );
     }
 }
 
