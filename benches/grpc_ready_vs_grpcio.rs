@@ -119,7 +119,9 @@ async fn run() -> Result<f64, String> {
         };
         let first = probe().await;
         if !first.passed {
-            return Err(format!("the probe is not READY on a healthy path:\n{first}"));
+            return Err(format!(
+                "the probe is not READY on a healthy path:\n{first}"
+            ));
         }
         let grpcio = |n: usize| {
             let mut cmd = tokio::process::Command::new(&venv.python);

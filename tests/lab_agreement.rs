@@ -807,7 +807,7 @@ async fn start_proxy(proxy: Proxy, authority: &Authority) -> RunningProxy {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn tls_terminating_proxies_tls12_dead_upstreams_and_wrong_ports_agree_with_the_real_ray_client()
-{
+ {
     let _turn = tokio::task::block_in_place(real_client_turn);
     rayconform::tls::install_crypto_provider();
     let venv = require_tools();
@@ -857,11 +857,31 @@ async fn tls_terminating_proxies_tls12_dead_upstreams_and_wrong_ports_agree_with
     // Paths the real client connects through.
     check_cases(
         &[
-            case("terminating, no cert check, underscores on", &open, Creds::Good, None),
-            case("terminating, no cert check, no client cert", &open, Creds::NoClientCert, None),
-            case("terminating, cert check, right cert", &checked, Creds::Good, None),
+            case(
+                "terminating, no cert check, underscores on",
+                &open,
+                Creds::Good,
+                None,
+            ),
+            case(
+                "terminating, no cert check, no client cert",
+                &open,
+                Creds::NoClientCert,
+                None,
+            ),
+            case(
+                "terminating, cert check, right cert",
+                &checked,
+                Creds::Good,
+                None,
+            ),
             case("TLS 1.2 only, right cert", &tls12, Creds::Good, None),
-            case("TLS 1.2 only, no client cert", &tls12, Creds::NoClientCert, None),
+            case(
+                "TLS 1.2 only, no client cert",
+                &tls12,
+                Creds::NoClientCert,
+                None,
+            ),
         ],
         &venv,
         &certs,
@@ -871,13 +891,48 @@ async fn tls_terminating_proxies_tls12_dead_upstreams_and_wrong_ports_agree_with
     let rpc: Option<&'static [Stage]> = Some(&[Stage::Rpc]);
     check_cases(
         &[
-            case("terminating, underscores off (client_id dropped)", &open_default, Creds::Good, rpc),
-            case("cert check, no client cert (nginx 400 page)", &checked, Creds::NoClientCert, rpc),
-            case("cert check, foreign-CA cert (nginx 400 page)", &checked, Creds::Foreign, rpc),
-            case("cert check, plaintext", &checked, Creds::Plaintext, Some(&[Stage::Http2])),
-            case("cert check, underscores off, right cert", &checked_default, Creds::Good, rpc),
-            case("gRPC to a dead upstream (nginx 502)", &dead, Creds::Good, rpc),
-            case("passthrough to the wrong port (dashboard)", &wrong_port, Creds::Good, Some(&[Stage::Tls])),
+            case(
+                "terminating, underscores off (client_id dropped)",
+                &open_default,
+                Creds::Good,
+                rpc,
+            ),
+            case(
+                "cert check, no client cert (nginx 400 page)",
+                &checked,
+                Creds::NoClientCert,
+                rpc,
+            ),
+            case(
+                "cert check, foreign-CA cert (nginx 400 page)",
+                &checked,
+                Creds::Foreign,
+                rpc,
+            ),
+            case(
+                "cert check, plaintext",
+                &checked,
+                Creds::Plaintext,
+                Some(&[Stage::Http2]),
+            ),
+            case(
+                "cert check, underscores off, right cert",
+                &checked_default,
+                Creds::Good,
+                rpc,
+            ),
+            case(
+                "gRPC to a dead upstream (nginx 502)",
+                &dead,
+                Creds::Good,
+                rpc,
+            ),
+            case(
+                "passthrough to the wrong port (dashboard)",
+                &wrong_port,
+                Creds::Good,
+                Some(&[Stage::Tls]),
+            ),
         ],
         &venv,
         &certs,
@@ -885,9 +940,7 @@ async fn tls_terminating_proxies_tls12_dead_upstreams_and_wrong_ports_agree_with
     .await;
 
     // The evidence names what each proxy answered.
-    let probe = |address: &str, creds| {
-        probe_grpc_owned(address.to_string(), creds, &certs)
-    };
+    let probe = |address: &str, creds| probe_grpc_owned(address.to_string(), creds, &certs);
     let no_cert = probe(&checked.address, Creds::NoClientCert).await;
     let text = no_cert.to_string();
     assert!(
@@ -935,7 +988,15 @@ async fn tls_terminating_proxies_tls12_dead_upstreams_and_wrong_ports_agree_with
     );
 
     head.stop().await;
-    for mut proxy in [open, open_default, checked, checked_default, tls12, dead, wrong_port] {
+    for mut proxy in [
+        open,
+        open_default,
+        checked,
+        checked_default,
+        tls12,
+        dead,
+        wrong_port,
+    ] {
         proxy.nginx.stop().await;
     }
 }

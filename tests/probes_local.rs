@@ -303,7 +303,9 @@ async fn plaintext_answered_by_http1_is_refused_at_once_without_waiting_for_a_cl
             "round {round}: {plaintext}\n{v}"
         );
         assert!(
-            v.evidence.iter().any(|l| l.contains("HTTP/1.1 400 Bad Request")),
+            v.evidence
+                .iter()
+                .any(|l| l.contains("HTTP/1.1 400 Bad Request")),
             "the answer's first line is evidence:\n{v}"
         );
     }
@@ -342,8 +344,10 @@ async fn a_non_grpc_http_answer_is_mapped_like_grpc_and_shown() {
         (500, "Unknown", "500 Internal Server Error"),
     ] {
         let body: &'static str = Box::leak(
-            format!("<html>\r\n<head><title>{title}</title></head>\r\n<body>nginx</body></html>\r\n")
-                .into_boxed_str(),
+            format!(
+                "<html>\r\n<head><title>{title}</title></head>\r\n<body>nginx</body></html>\r\n"
+            )
+            .into_boxed_str(),
         );
         let (address, server) = h2c_page_server(status, "text/html", body).await;
         let v = grpc_ready::check(
@@ -366,7 +370,10 @@ async fn a_non_grpc_http_answer_is_mapped_like_grpc_and_shown() {
             "first bytes 3c 68 74 6d 6c".to_string(),
             format!("as gRPC status: {code}"),
         ] {
-            assert!(text.contains(&part), "HTTP {status}: {part:?} missing:\n{text}");
+            assert!(
+                text.contains(&part),
+                "HTTP {status}: {part:?} missing:\n{text}"
+            );
         }
         assert!(
             !text.contains("compression flag"),
@@ -434,7 +441,9 @@ async fn mtls_names_a_proxy_400_page_a_refusal_and_the_deciding_cell_stage() {
             .find(|l| l.contains(&format!("] {cell}:")))
             .unwrap_or_else(|| panic!("no {cell} cell:\n{v}"));
         assert!(
-            line.starts_with(&format!("[ok] {cell}: expected refused, refused at stage RPC")),
+            line.starts_with(&format!(
+                "[ok] {cell}: expected refused, refused at stage RPC"
+            )),
             "{line}"
         );
         assert!(
@@ -475,7 +484,9 @@ async fn https_ok_server(
                 let mut buf = [0u8; 2048];
                 let _ = tls.read(&mut buf).await;
                 let _ = tls
-                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                    )
                     .await;
                 let _ = tls.shutdown().await;
             });
@@ -491,8 +502,9 @@ fn scenario_http_probe(url: &str, tls: &str) -> rayconform::scenario::Probe {
     let text = format!(
         "apiVersion: rayconform.dev/v1alpha1\nkind: Scenario\nmetadata:\n  name: https-probe\nspec:\n  targets: [lab]\n  certificates: {{ ca: ca }}\n  steps:\n    - probe:\n        http:\n          url: {url}\n          tls: {tls}\n"
     );
-    let scenario = rayconform::scenario::load_str(std::path::Path::new("s.yaml"), &text, root.path())
-        .unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+    let scenario =
+        rayconform::scenario::load_str(std::path::Path::new("s.yaml"), &text, root.path())
+            .unwrap_or_else(|e| panic!("{e:?}\n{text}"));
     match &scenario.steps[0].action {
         rayconform::scenario::Action::Probe(p) => p.clone(),
         other => panic!("not a probe: {other:?}"),
@@ -518,7 +530,10 @@ async fn tls_verification_is_skipped_only_when_asked_for_by_name() {
 
     // A name the certificate does not carry and no CA: must not pass.
     let v = run("{ serverName: wrong.example }").await;
-    assert!(!v.passed, "no CA and no insecureSkipVerify must not pass:\n{v}");
+    assert!(
+        !v.passed,
+        "no CA and no insecureSkipVerify must not pass:\n{v}"
+    );
     assert_eq!(v.stage, Some(Stage::Tls), "{v}");
     assert!(v.summary.contains("insecureSkipVerify"), "{v}");
 
@@ -563,11 +578,23 @@ async fn tls_verification_is_skipped_only_when_asked_for_by_name() {
     let (code, stdout, stderr) = cli(&["--insecure"]);
     assert_eq!(code, Some(0), "stdout: {stdout}\nstderr: {stderr}");
     assert!(
-        stdout.lines().next().unwrap_or_default().contains("server certificate NOT verified"),
+        stdout
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .contains("server certificate NOT verified"),
         "{stdout}"
     );
     let (code, stdout, stderr) = std::process::Command::new(env!("CARGO_BIN_EXE_rayconform"))
-        .args(["probe", "grpc-ready", &format!("127.0.0.1:{port}"), "--cert", cert, "--key", key])
+        .args([
+            "probe",
+            "grpc-ready",
+            &format!("127.0.0.1:{port}"),
+            "--cert",
+            cert,
+            "--key",
+            key,
+        ])
         .output()
         .map(|o| {
             (
@@ -577,6 +604,10 @@ async fn tls_verification_is_skipped_only_when_asked_for_by_name() {
             )
         })
         .unwrap();
-    assert_eq!(code, Some(2), "grpc-ready --cert/--key without --ca\nstdout: {stdout}\nstderr: {stderr}");
+    assert_eq!(
+        code,
+        Some(2),
+        "grpc-ready --cert/--key without --ca\nstdout: {stdout}\nstderr: {stderr}"
+    );
     server.abort();
 }

@@ -55,9 +55,7 @@ impl GrpcCall {
     fn name(self) -> &'static str {
         match self {
             GrpcCall::None => "no call",
-            GrpcCall::RayPing => {
-                "/ray.rpc.RayletDriver/ClusterInfo(PING) + Datapath session check"
-            }
+            GrpcCall::RayPing => "/ray.rpc.RayletDriver/ClusterInfo(PING) + Datapath session check",
             GrpcCall::GcsClusterId => "/ray.rpc.NodeInfoGcsService/GetClusterId",
         }
     }
@@ -168,8 +166,7 @@ async fn connect_and_call(
             "server SETTINGS received".to_string()
         }
         GrpcCall::RayPing | GrpcCall::GcsClusterId => {
-            let result =
-                tokio::time::timeout_at(deadline, make_call(channel.clone(), call)).await;
+            let result = tokio::time::timeout_at(deadline, make_call(channel.clone(), call)).await;
             // No wait for the connection's end: whatever made the call fail
             // was read through the recorder before the call saw it.
             let seen = recorder.snapshot();
@@ -339,13 +336,12 @@ async fn reconnect_datapath(
     client_id: Option<&str>,
 ) -> Result<(), tonic::Status> {
     let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready()
-        .await
-        .map_err(|e| tonic::Status::from_error(e))?;
+    grpc.ready().await.map_err(tonic::Status::from_error)?;
     let mut request = tonic::Request::new(futures::stream::pending::<()>());
-    request
-        .metadata_mut()
-        .insert("reconnecting", tonic::metadata::MetadataValue::from_static("True"));
+    request.metadata_mut().insert(
+        "reconnecting",
+        tonic::metadata::MetadataValue::from_static("True"),
+    );
     if let Some(id) = client_id {
         let value = id
             .parse()

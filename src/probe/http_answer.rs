@@ -90,7 +90,10 @@ impl NonGrpcAnswer {
         if let Some(line) = self.first_line() {
             text.push_str(&format!(", first line {line:?}"));
         }
-        if let Some(title) = self.title().filter(|t| Some(t) != self.first_line().as_ref()) {
+        if let Some(title) = self
+            .title()
+            .filter(|t| Some(t) != self.first_line().as_ref())
+        {
             text.push_str(&format!(", title {title:?}"));
         }
         let shown = &self.first_bytes[..self.first_bytes.len().min(16)];
@@ -116,8 +119,7 @@ impl NonGrpcAnswer {
         let mut first_bytes = Vec::new();
         let _ = tokio::time::timeout(BODY_WAIT, async {
             while first_bytes.len() < KEPT_BYTES {
-                let frame =
-                    std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
+                let frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
                 match frame {
                     Some(Ok(frame)) => {
                         if let Ok(data) = frame.into_data() {
@@ -233,8 +235,9 @@ mod tests {
         let answer = NonGrpcAnswer {
             status: 400,
             content_type: Some("text/html".into()),
-            first_bytes: b"<html>\r\n<head><title>400 No required SSL certificate was sent</title></head>"
-                .to_vec(),
+            first_bytes:
+                b"<html>\r\n<head><title>400 No required SSL certificate was sent</title></head>"
+                    .to_vec(),
         };
         let text = answer.describe();
         for part in [
