@@ -532,6 +532,26 @@ async fn probes_agree_with_the_real_ray_client_in_healthy_and_broken_configurati
     )
     .await;
     assert!(mtls.passed, "{mtls}");
+    // Through the passthrough, plaintext lands on nginx's default TLS server,
+    // which answers `HTTP/1.1 400` and closes: refused, whether or not the
+    // close arrives before the probe decides. Repeated: never a race.
+    for round in 0..6 {
+        let through_passthrough = rayconform::probe::run(
+            &Probe::Mtls(MtlsProbe {
+                address: format!("localhost:{}", healthy.https),
+                server_name: Some("localhost".into()),
+                ca: CA.into(),
+                tls_version: None,
+            }),
+            Some(&certs),
+            Duration::from_secs(60),
+        )
+        .await;
+        assert!(
+            through_passthrough.passed,
+            "round {round}: {through_passthrough}"
+        );
+    }
 
     // Ray down: every path through nginx now fails, and so does the client.
     head.stop().await;
