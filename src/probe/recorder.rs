@@ -333,6 +333,40 @@ mod tests {
         assert!(seen.describe().contains("SETTINGS"), "{}", seen.describe());
     }
 
+    #[test]
+    fn non_http2_answers_are_told_from_the_first_bytes() {
+        let seen = |bytes: &[u8]| ServerBytes {
+            first_bytes: bytes.to_vec(),
+            total: bytes.len(),
+            ..Default::default()
+        };
+        assert!(
+            seen(b"H").not_http2(),
+            "an HTTP/1 answer, from its first byte"
+        );
+        assert!(
+            seen(&[0x15, 0x03, 0x03, 0x00, 0x02]).not_http2(),
+            "a TLS alert record"
+        );
+        assert!(seen(&[0, 0, 6, 0x7]).not_http2(), "a GOAWAY first");
+        assert!(
+            !seen(&[0, 0]).not_http2(),
+            "still a possible SETTINGS header"
+        );
+        assert!(!seen(&[0, 0, 0x12, FRAME_SETTINGS, 0, 0, 0, 0, 0]).not_http2());
+        assert!(!seen(&[]).not_http2());
+        let http1 = seen(b"HTTP/1.1 400 Bad Request\r\nServer: nginx\r\n");
+        assert_eq!(
+            http1.text_first_line().as_deref(),
+            Some("HTTP/1.1 400 Bad Request")
+        );
+        assert!(
+            http1
+                .describe()
+                .contains("first line \"HTTP/1.1 400 Bad Request\"")
+        );
+    }
+
     #[tokio::test]
     async fn silent_close_is_not_settings() {
         let (server, client) = tokio::io::duplex(64);
