@@ -338,6 +338,7 @@ mod tests {
         let seen = |bytes: &[u8]| ServerBytes {
             first_bytes: bytes.to_vec(),
             total: bytes.len(),
+            first_at: Some(Duration::ZERO),
             ..Default::default()
         };
         assert!(
