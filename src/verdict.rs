@@ -103,6 +103,15 @@ impl Verdict {
         }
     }
 
+    /// When `unverified`, says on the verdict line that the server's
+    /// certificate was not verified (TLS with `insecure`, asked for by name).
+    pub fn server_unverified_if(mut self, unverified: bool) -> Self {
+        if unverified {
+            self.summary.push_str(" (server certificate NOT verified)");
+        }
+        self
+    }
+
     /// Adds evidence lines, returning the verdict.
     pub fn with_evidence(mut self, lines: impl IntoIterator<Item = String>) -> Self {
         self.evidence.extend(lines);

@@ -264,6 +264,7 @@ fn tls_spec(creds: Creds, server_name: Option<&str>) -> Option<TlsSpec> {
         ca: Some(CA.to_string()),
         client_cert,
         version: None,
+        insecure_skip_verify: false,
     })
 }
 
@@ -283,9 +284,36 @@ async fn probe_grpc(case: &GrpcCase, certs: &CertificateSet) -> Verdict {
     rayconform::probe::run(&probe, Some(certs), PROBE_TIMEOUT).await
 }
 
+/// Ray's proxier could not start this client's own server: seen when
+/// another head on the machine serves real clients at the same moment (the
+/// port race described at [`real_client_turn`]), not the path's behaviour.
+const SPECIFIC_SERVER_RACE: &str = "Starting Ray client server failed";
+
 /// The real client: `ray.init("ray://ADDRESS")` from the venv. Returns
-/// whether it connected, and its output.
+/// whether it connected, and its output. An attempt lost to
+/// [`SPECIFIC_SERVER_RACE`] is made again (twice at most), and said so.
 async fn real_client(
+    venv: &RayVenv,
+    case_address: &str,
+    creds: Creds,
+    certs: &CertificateSet,
+) -> (bool, String) {
+    let mut lost = 0;
+    loop {
+        let (connected, output) = real_client_once(venv, case_address, creds, certs).await;
+        if connected || !output.contains(SPECIFIC_SERVER_RACE) || lost == 2 {
+            let retried = if lost == 0 {
+                String::new()
+            } else {
+                format!(" (after {lost} attempt(s) lost to: {SPECIFIC_SERVER_RACE})")
+            };
+            return (connected, format!("{output}{retried}"));
+        }
+        lost += 1;
+    }
+}
+
+async fn real_client_once(
     venv: &RayVenv,
     case_address: &str,
     creds: Creds,
@@ -531,6 +559,26 @@ async fn probes_agree_with_the_real_ray_client_in_healthy_and_broken_configurati
     )
     .await;
     assert!(mtls.passed, "{mtls}");
+    // Through the passthrough, plaintext lands on nginx's default TLS server,
+    // which answers `HTTP/1.1 400` and closes: refused, whether or not the
+    // close arrives before the probe decides. Repeated: never a race.
+    for round in 0..6 {
+        let through_passthrough = rayconform::probe::run(
+            &Probe::Mtls(MtlsProbe {
+                address: format!("localhost:{}", healthy.https),
+                server_name: Some("localhost".into()),
+                ca: CA.into(),
+                tls_version: None,
+            }),
+            Some(&certs),
+            Duration::from_secs(60),
+        )
+        .await;
+        assert!(
+            through_passthrough.passed,
+            "round {round}: {through_passthrough}"
+        );
+    }
 
     // Ray down: every path through nginx now fails, and so does the client.
     head.stop().await;
@@ -634,7 +682,7 @@ async fn page_probe_through_the_rewrite_passes_at_the_slash_and_names_missing_as
     // With ingress-nginx's default (underscores off) nginx drops the Ray
     // client's `client_id` metadata: the real client's session streams end
     // with FAILED_PRECONDITION. PING alone would still be answered; the
-    // probe's session check (Logstream with client_id) must catch it.
+    // probe's session check (Datapath with client_id) must catch it.
     check_cases(
         &[GrpcCase {
             name: "GRPC backend, default config (client_id dropped)",
@@ -706,4 +754,309 @@ async fn page_probe_through_the_rewrite_passes_at_the_slash_and_names_missing_as
     for mut front in [rewrite, plain, grpc, grpc_default] {
         front.nginx.stop().await;
     }
+}
+
+/// A hand-written nginx in front of a plain Ray head, standing in for the
+/// TLS-terminating and passthrough setups users build themselves.
+#[derive(Clone, Copy, Debug)]
+enum Proxy {
+    /// TLS terminated by nginx, `grpc_pass grpc://` to `upstream`.
+    GrpcTerminating {
+        /// `ssl_verify_client on` against the run CA.
+        client_cert_check: bool,
+        /// `underscores_in_headers on` (ingress-nginx's
+        /// `enable-underscores-in-headers`).
+        underscores: bool,
+        /// `ssl_protocols TLSv1.2` only.
+        tls12_only: bool,
+        /// The upstream port.
+        upstream: u16,
+    },
+    /// SNI passthrough (`ssl_preread`) of `localhost` to `upstream`.
+    Passthrough { upstream: u16 },
+}
+
+/// The nginx config of a [`Proxy`] listening on `listen`.
+fn proxy_config(proxy: Proxy, listen: u16, authority: &Authority) -> String {
+    match proxy {
+        Proxy::GrpcTerminating {
+            client_cert_check,
+            underscores,
+            tls12_only,
+            upstream,
+        } => {
+            let mut server = format!(
+                "ssl_certificate {}; ssl_certificate_key {};\n",
+                authority.server_cert.display(),
+                authority.server_key.display()
+            );
+            if client_cert_check {
+                server.push_str(&format!(
+                    "ssl_verify_client on; ssl_client_certificate {};\n",
+                    authority.ca_cert.display()
+                ));
+            }
+            if tls12_only {
+                server.push_str("ssl_protocols TLSv1.2;\n");
+            }
+            format!(
+                "events {{}}\n\
+                 http {{\n\
+                   access_log logs/access.log;\n\
+                   client_body_temp_path tmp/body; proxy_temp_path tmp/proxy; fastcgi_temp_path tmp/fastcgi;\n\
+                   uwsgi_temp_path tmp/uwsgi; scgi_temp_path tmp/scgi;\n\
+                   {}\n\
+                   server {{\n\
+                     listen 127.0.0.1:{listen} ssl http2;\n\
+                     server_name localhost;\n\
+                     {server}\
+                     location / {{ grpc_pass grpc://127.0.0.1:{upstream}; }}\n\
+                   }}\n\
+                 }}\n",
+                if underscores {
+                    "underscores_in_headers on;"
+                } else {
+                    ""
+                }
+            )
+        }
+        Proxy::Passthrough { upstream } => format!(
+            "load_module {STREAM_MODULE};\n\
+             events {{}}\n\
+             stream {{\n\
+               map $ssl_preread_server_name $backend {{ localhost 127.0.0.1:{upstream}; default 127.0.0.1:{upstream}; }}\n\
+               server {{ listen 127.0.0.1:{listen}; ssl_preread on; proxy_pass $backend; }}\n\
+             }}\n"
+        ),
+    }
+}
+
+/// A running [`Proxy`]: its nginx and its address (`localhost:PORT`).
+struct RunningProxy {
+    nginx: Nginx,
+    address: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn start_proxy(proxy: Proxy, authority: &Authority) -> RunningProxy {
+    let listen = free_ports(1).expect("free port")[0];
+    let conf = proxy_config(proxy, listen, authority);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nginx = Nginx::start(dir.path(), &conf)
+        .await
+        .unwrap_or_else(|e| panic!("nginx for {proxy:?} did not start: {e}\n{conf}"));
+    RunningProxy {
+        nginx,
+        address: format!("localhost:{listen}"),
+        _dir: dir,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tls_terminating_proxies_tls12_dead_upstreams_and_wrong_ports_agree_with_the_real_ray_client()
+ {
+    let _turn = tokio::task::block_in_place(real_client_turn);
+    rayconform::tls::install_crypto_provider();
+    let venv = require_tools();
+    let work = tempfile::tempdir().unwrap();
+    let certs =
+        rayconform::tls::generate(&work.path().join("certs"), CA, &[]).expect("certificates");
+    let authority = certs.get(CA).unwrap().clone();
+    // A plain head: the proxies terminate TLS and speak cleartext gRPC to it.
+    let (mut head, _) = start_head(&venv, work.path(), None).await;
+    let client = head.ports.client;
+    let terminating = |client_cert_check, underscores, tls12_only| Proxy::GrpcTerminating {
+        client_cert_check,
+        underscores,
+        tls12_only,
+        upstream: client,
+    };
+    let dead_port = free_ports(1).expect("free port")[0];
+    let open = start_proxy(terminating(false, true, false), &authority).await;
+    let open_default = start_proxy(terminating(false, false, false), &authority).await;
+    let checked = start_proxy(terminating(true, true, false), &authority).await;
+    let checked_default = start_proxy(terminating(true, false, false), &authority).await;
+    let tls12 = start_proxy(terminating(false, true, true), &authority).await;
+    let dead = start_proxy(
+        Proxy::GrpcTerminating {
+            client_cert_check: false,
+            underscores: true,
+            tls12_only: false,
+            upstream: dead_port,
+        },
+        &authority,
+    )
+    .await;
+    let wrong_port = start_proxy(
+        Proxy::Passthrough {
+            upstream: head.ports.dashboard,
+        },
+        &authority,
+    )
+    .await;
+    let case = |name, proxy: &RunningProxy, creds, expected_stage| GrpcCase {
+        name,
+        address: proxy.address.clone(),
+        creds,
+        expected_stage,
+    };
+
+    // Paths the real client connects through.
+    check_cases(
+        &[
+            case(
+                "terminating, no cert check, underscores on",
+                &open,
+                Creds::Good,
+                None,
+            ),
+            case(
+                "terminating, no cert check, no client cert",
+                &open,
+                Creds::NoClientCert,
+                None,
+            ),
+            case(
+                "terminating, cert check, right cert",
+                &checked,
+                Creds::Good,
+                None,
+            ),
+            case("TLS 1.2 only, right cert", &tls12, Creds::Good, None),
+            case(
+                "TLS 1.2 only, no client cert",
+                &tls12,
+                Creds::NoClientCert,
+                None,
+            ),
+        ],
+        &venv,
+        &certs,
+    )
+    .await;
+    // Paths it does not: the probe must say so, at the right stage.
+    let rpc: Option<&'static [Stage]> = Some(&[Stage::Rpc]);
+    check_cases(
+        &[
+            case(
+                "terminating, underscores off (client_id dropped)",
+                &open_default,
+                Creds::Good,
+                rpc,
+            ),
+            case(
+                "cert check, no client cert (nginx 400 page)",
+                &checked,
+                Creds::NoClientCert,
+                rpc,
+            ),
+            case(
+                "cert check, foreign-CA cert (nginx 400 page)",
+                &checked,
+                Creds::Foreign,
+                rpc,
+            ),
+            case(
+                "cert check, plaintext",
+                &checked,
+                Creds::Plaintext,
+                Some(&[Stage::Http2]),
+            ),
+            case(
+                "cert check, underscores off, right cert",
+                &checked_default,
+                Creds::Good,
+                rpc,
+            ),
+            case(
+                "gRPC to a dead upstream (nginx 502)",
+                &dead,
+                Creds::Good,
+                rpc,
+            ),
+            case(
+                "passthrough to the wrong port (dashboard)",
+                &wrong_port,
+                Creds::Good,
+                Some(&[Stage::Tls]),
+            ),
+        ],
+        &venv,
+        &certs,
+    )
+    .await;
+
+    // The evidence names what each proxy answered.
+    let probe = |address: &str, creds| probe_grpc_owned(address.to_string(), creds, &certs);
+    let no_cert = probe(&checked.address, Creds::NoClientCert).await;
+    let text = no_cert.to_string();
+    assert!(
+        text.contains("HTTP 400") && text.contains("No required SSL certificate was sent"),
+        "the nginx 400 page is the evidence:\n{text}"
+    );
+    let bad_gateway = probe(&dead.address, Creds::Good).await.to_string();
+    assert!(
+        bad_gateway.contains("HTTP 502") && bad_gateway.contains("as gRPC status: Unavailable"),
+        "a 502 maps to UNAVAILABLE:\n{bad_gateway}"
+    );
+    let tls12_probe = probe(&tls12.address, Creds::Good).await;
+    assert!(
+        tls12_probe.passed && tls12_probe.to_string().contains("TLSv1_2"),
+        "{tls12_probe}"
+    );
+
+    // The mTLS matrix on nginx's client-cert check: every refusal is
+    // recognised (plaintext gets nginx's HTTP/1.1 400, a missing or foreign
+    // cert its 400 page), the right cert is accepted.
+    let matrix = |address: &str| {
+        let probe = Probe::Mtls(MtlsProbe {
+            address: address.to_string(),
+            server_name: Some("localhost".into()),
+            ca: CA.into(),
+            tls_version: None,
+        });
+        let certs = &certs;
+        async move { rayconform::probe::run(&probe, Some(certs), Duration::from_secs(60)).await }
+    };
+    let enforced = matrix(&checked.address).await;
+    println!("{enforced}");
+    assert!(enforced.passed, "{enforced}");
+    // With underscores off the right cert's session fails: that cell
+    // decides the verdict, at its own stage (RPC).
+    let dropped = matrix(&checked_default.address).await;
+    println!("{dropped}");
+    assert!(!dropped.passed, "{dropped}");
+    assert_eq!(dropped.stage, Some(Stage::Rpc), "{dropped}");
+    assert!(
+        dropped
+            .summary
+            .contains("decided by TLS with the right client cert at stage RPC"),
+        "{dropped}"
+    );
+
+    head.stop().await;
+    for mut proxy in [
+        open,
+        open_default,
+        checked,
+        checked_default,
+        tls12,
+        dead,
+        wrong_port,
+    ] {
+        proxy.nginx.stop().await;
+    }
+}
+
+async fn probe_grpc_owned(address: String, creds: Creds, certs: &CertificateSet) -> Verdict {
+    probe_grpc(
+        &GrpcCase {
+            name: "evidence",
+            address,
+            creds,
+            expected_stage: None,
+        },
+        certs,
+    )
+    .await
 }

@@ -66,6 +66,7 @@ fn tls(
         ca: ca.map(str::to_string),
         client_cert: client.map(str::to_string),
         version: version.map(str::to_string),
+        insecure_skip_verify: false,
     }
 }
 
@@ -696,7 +697,13 @@ async fn run_checks(
     );
     let mut mtls_args = vec!["mtls", client.as_str()];
     mtls_args.extend(tls_flags);
-    cli(&mut c, "cli mtls", &mtls_args, 0, "3 refused, 1 accepted");
+    cli(
+        &mut c,
+        "cli mtls",
+        &mtls_args,
+        0,
+        "TLS with the right client cert accepted",
+    );
     let ray_page = format!("{prefixed}/ray");
     cli(
         &mut c,

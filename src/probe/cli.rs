@@ -52,9 +52,13 @@ pub struct TlsArgs {
     /// SNI and the name the server certificate must match.
     #[arg(long)]
     pub server_name: Option<String>,
-    /// CA certificate (PEM) that verifies the server; unverified without it.
-    #[arg(long, value_name = "FILE")]
+    /// CA certificate (PEM) that verifies the server; TLS needs it, unless
+    /// --insecure.
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
     pub ca: Option<PathBuf>,
+    /// Do not verify the server's certificate (the verdict says so).
+    #[arg(long)]
+    pub insecure: bool,
     /// Client certificate (PEM); needs --key.
     #[arg(long, value_name = "FILE", requires = "key")]
     pub cert: Option<PathBuf>,
@@ -83,9 +87,15 @@ impl TlsArgs {
             (None, None) => None,
             _ => return Err("--cert and --key go together".into()),
         };
+        if self.ca.is_none() && !self.insecure {
+            return Err(
+                "TLS needs --ca FILE to verify the server's certificate; to skip verification, say so with --insecure".into(),
+            );
+        }
         Ok(ClientTls {
             server_name: self.server_name.clone(),
             ca_cert: self.ca.clone(),
+            insecure: self.insecure,
             identity,
             version,
         })
@@ -96,6 +106,7 @@ impl TlsArgs {
             || self.ca.is_some()
             || self.cert.is_some()
             || self.tls_version.is_some()
+            || self.insecure
     }
 }
 
@@ -105,7 +116,7 @@ pub struct GrpcReadyArgs {
     /// host:port of the Ray client server (or the ingress in front of it).
     pub address: String,
     /// Plaintext HTTP/2 (h2c) instead of TLS.
-    #[arg(long, conflicts_with_all = ["server_name", "ca", "cert", "key", "tls_version"])]
+    #[arg(long, conflicts_with_all = ["server_name", "ca", "insecure", "cert", "key", "tls_version"])]
     pub plaintext: bool,
     /// Only wait for READY (the server's SETTINGS); skip the Ray PING.
     #[arg(long)]

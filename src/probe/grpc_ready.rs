@@ -91,7 +91,9 @@ pub async fn check(
             v
         }
     };
-    verdict.with_evidence(timeline.into_lines())
+    verdict
+        .with_evidence(timeline.into_lines())
+        .server_unverified_if(tls.is_some_and(ClientTls::skips_verification))
 }
 
 fn failure_summary(failure: &Failure) -> String {

@@ -5,11 +5,11 @@
 
 use super::connection::{ByteStream, require_h2, split_address, tcp_connect, tls_handshake};
 use super::failure::{Failure, before};
+use super::http_answer::GrpcAnswerCheck;
 use super::ray_proto::cluster_info_type::TypeEnum;
 use super::ray_proto::node_info_gcs_service_client::NodeInfoGcsServiceClient;
 use super::ray_proto::raylet_driver_client::RayletDriverClient;
-use super::ray_proto::raylet_log_streamer_client::RayletLogStreamerClient;
-use super::ray_proto::{ClusterInfoRequest, GetClusterIdRequest, LogSettingsRequest};
+use super::ray_proto::{ClusterInfoRequest, GetClusterIdRequest};
 use super::recorder::{Recorder, ServerBytes, StreamEnd};
 use super::timeline::Timeline;
 use crate::tls::ClientTls;
@@ -23,16 +23,12 @@ use tonic::transport::{Channel, Endpoint, Uri};
 /// The answer PING gets from a healthy Ray client server.
 pub const RAY_PING_ANSWER: &str = "{}";
 
-/// How long to wait, after a failed call, for the connection's end to be
-/// recorded (it usually already is).
-const SETTLE: Duration = Duration::from_millis(500);
+/// The Ray client's data stream, whose session metadata the probe checks.
+const DATAPATH: &str = "/ray.rpc.RayletDataStreamer/Datapath";
 
-/// The shortest time a `Logstream` carrying `client_id` must stay open to
-/// count as "the metadata reached Ray"; see [`check_client_session`].
-const SESSION_HOLD_MIN: Duration = Duration::from_millis(500);
-
-/// The hold is also at least this many times the control call's latency.
-const SESSION_HOLD_FACTOR: u32 = 5;
+/// The channel the probe's calls go over: one connection, non-gRPC answers
+/// turned into mapped statuses.
+type ProbeChannel = GrpcAnswerCheck<Channel>;
 
 /// Which call proves the connection works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,9 +55,7 @@ impl GrpcCall {
     fn name(self) -> &'static str {
         match self {
             GrpcCall::None => "no call",
-            GrpcCall::RayPing => {
-                "/ray.rpc.RayletDriver/ClusterInfo(PING) + Logstream session check"
-            }
+            GrpcCall::RayPing => "/ray.rpc.RayletDriver/ClusterInfo(PING) + Datapath session check",
             GrpcCall::GcsClusterId => "/ray.rpc.NodeInfoGcsService/GetClusterId",
         }
     }
@@ -146,20 +140,24 @@ async fn connect_and_call(
         Some(name) => format!("{name}:{port}"),
         None => format!("{}:{port}", bracket_ipv6(&host)),
     };
-    let channel = before(
-        deadline,
-        started,
-        Stage::Http2,
-        open_channel(stream, &recorder, &authority),
-    )
-    .await?;
+    let channel = GrpcAnswerCheck::new(
+        before(
+            deadline,
+            started,
+            Stage::Http2,
+            open_channel(stream, &recorder, &authority),
+        )
+        .await?,
+    );
     timeline.note("HTTP/2 connection preface sent; waiting for the server");
 
     let answer = match call {
         GrpcCall::None => {
             let limit = deadline.saturating_duration_since(Instant::now());
             let seen = recorder
-                .wait_for(limit, |s| s.first_frame_type().is_some() || s.end.is_some())
+                .wait_for(limit, |s| {
+                    s.first_frame_type().is_some() || s.not_http2() || s.end.is_some()
+                })
                 .await;
             timeline.note(seen.describe());
             if !seen.got_settings() {
@@ -168,20 +166,10 @@ async fn connect_and_call(
             "server SETTINGS received".to_string()
         }
         GrpcCall::RayPing | GrpcCall::GcsClusterId => {
-            let result = tokio::time::timeout_at(deadline, make_call(channel, call)).await;
-            // A call that failed quickly: give the connection's end a moment
-            // to be recorded. Past the deadline there is no extra wait.
-            let seen = match &result {
-                Ok(Err(_)) => {
-                    recorder
-                        .wait_for(
-                            SETTLE.min(deadline.saturating_duration_since(Instant::now())),
-                            |s| s.end.is_some(),
-                        )
-                        .await
-                }
-                _ => recorder.snapshot(),
-            };
+            let result = tokio::time::timeout_at(deadline, make_call(channel.clone(), call)).await;
+            // No wait for the connection's end: whatever made the call fail
+            // was read through the recorder before the call saw it.
+            let seen = recorder.snapshot();
             timeline.note(seen.describe());
             match result {
                 Ok(Ok(answer)) => {
@@ -190,7 +178,10 @@ async fn connect_and_call(
                 }
                 Ok(Err(status)) => {
                     timeline.note(format!("{} failed: {}", call.name(), show_status(&status)));
-                    return Err(call_failure(&seen, tls.is_some(), &status));
+                    if let Some(answer) = channel.non_grpc_answer() {
+                        timeline.note(format!("the server {}", answer.describe()));
+                    }
+                    return Err(call_failure(&seen, tls.is_some(), &channel, &status));
                 }
                 Err(_) => {
                     timeline.note(format!("{} got no answer before the deadline", call.name()));
@@ -229,7 +220,7 @@ async fn open_channel(
         .map_err(|e| Failure::new(Stage::Http2, format!("HTTP/2 handshake: {e}")))
 }
 
-async fn make_call(channel: Channel, call: GrpcCall) -> Result<String, tonic::Status> {
+async fn make_call(channel: ProbeChannel, call: GrpcCall) -> Result<String, tonic::Status> {
     match call {
         GrpcCall::None => Ok(String::new()),
         GrpcCall::RayPing => {
@@ -280,82 +271,110 @@ async fn make_call(channel: Channel, call: GrpcCall) -> Result<String, tonic::St
 /// PING needs no metadata, but the real client's data and log streams carry
 /// a `client_id` header; a proxy that drops it (ingress-nginx drops header
 /// names with underscores unless `enable-underscores-in-headers` is on)
-/// leaves a path where PING works and the real client fails. The Ray client
-/// server refuses a `Logstream` without `client_id` with FAILED_PRECONDITION
-/// at once, and holds one with it open. So: a control call without the
-/// metadata must be refused (its latency calibrates the wait), then a call
-/// with it must still be open after max(500 ms, 5 × that latency).
-async fn check_client_session(channel: Channel) -> Result<String, tonic::Status> {
+/// leaves a path where PING works and the real client fails. The probe
+/// opens the data stream the way a reconnecting client does (`client_id` and
+/// `reconnecting: True`, no message sent) for a session Ray never saw. The
+/// Ray client server answers at once either way, with no session started:
+/// NOT_FOUND ("reconnect a session that has already been cleaned up") when
+/// `client_id` arrived, FAILED_PRECONDITION when it did not. A control
+/// stream without `client_id`, sent alongside, must get FAILED_PRECONDITION.
+async fn check_client_session(channel: ProbeChannel) -> Result<String, tonic::Status> {
     let started = Instant::now();
-    match open_logstream(channel.clone(), None).await {
-        Err(status) if status.code() == tonic::Code::FailedPrecondition => {}
-        Err(status) => {
-            return Err(tonic::Status::new(
-                status.code(),
-                format!(
-                    "Logstream without client_id: expected FAILED_PRECONDITION from a Ray client server, got {}",
-                    show_status(&status)
-                ),
-            ));
-        }
-        Ok(()) => {
-            return Err(tonic::Status::unknown(
-                "Logstream without client_id was accepted: not the Ray client server's behaviour",
-            ));
-        }
-    }
-    let control = started.elapsed();
-    let hold = (control * SESSION_HOLD_FACTOR).max(SESSION_HOLD_MIN);
     // Shaped like the real client's id (32 hex digits); unique per probe.
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let client_id = format!("{:032x}", now.as_nanos());
-    match tokio::time::timeout(hold, open_logstream(channel, Some(&client_id))).await {
-        Err(_) => Ok(format!(
-            "session check: Logstream without client_id refused in {} ms, with client_id held open {} ms (the metadata reaches Ray)",
-            control.as_millis(),
-            hold.as_millis()
-        )),
-        Ok(Err(status)) if status.code() == tonic::Code::FailedPrecondition => {
-            Err(tonic::Status::failed_precondition(format!(
-                "session check: Logstream WITH client_id metadata was refused like one without it ({}): the metadata did not reach Ray — a proxy on the way dropped it (ingress-nginx drops header names with underscores unless enable-underscores-in-headers is \"true\"); the real Ray client fails the same way",
-                show_status(&status)
-            )))
+    let control = async {
+        match reconnect_datapath(channel.clone(), None).await {
+            Err(status) if status.code() == tonic::Code::FailedPrecondition => Ok(()),
+            Err(status) => Err(tonic::Status::new(
+                status.code(),
+                format!(
+                    "session check: Datapath without client_id: expected FAILED_PRECONDITION from a Ray client server, got {}",
+                    show_status(&status)
+                ),
+            )),
+            Ok(()) => Err(tonic::Status::unknown(
+                "session check: Datapath without client_id was accepted: not the Ray client server's behaviour",
+            )),
         }
-        Ok(Err(status)) => Err(tonic::Status::new(
-            status.code(),
-            format!(
-                "session check: Logstream with client_id failed: {}",
-                show_status(&status)
-            ),
-        )),
-        Ok(Ok(())) => Ok("session check: Logstream with client_id answered".to_string()),
-    }
+    };
+    let with_id = async {
+        match reconnect_datapath(channel.clone(), Some(&client_id)).await {
+            Err(status) if status.code() == tonic::Code::NotFound => Ok(()),
+            Err(status) if status.code() == tonic::Code::FailedPrecondition => {
+                Err(tonic::Status::failed_precondition(format!(
+                    "session check: Datapath WITH client_id metadata was refused like one without it ({}): the metadata did not reach Ray — a proxy on the way dropped it (ingress-nginx drops header names with underscores unless enable-underscores-in-headers is \"true\"); the real Ray client fails the same way",
+                    show_status(&status)
+                )))
+            }
+            Err(status) => Err(tonic::Status::new(
+                status.code(),
+                format!(
+                    "session check: Datapath with client_id failed: {}",
+                    show_status(&status)
+                ),
+            )),
+            Ok(()) => Err(tonic::Status::unknown(
+                "session check: Datapath reconnect of an unknown session was accepted: not the Ray client server's behaviour",
+            )),
+        }
+    };
+    futures::future::try_join(control, with_id).await?;
+    Ok(format!(
+        "session check: Datapath without client_id refused (FAILED_PRECONDITION), with client_id answered NOT_FOUND for an unknown session (the metadata reaches Ray) in {} ms",
+        started.elapsed().as_millis()
+    ))
 }
 
-/// Opens `/ray.rpc.RayletLogStreamer/Logstream` (request stream left open)
-/// and waits for the first message or the end.
-async fn open_logstream(channel: Channel, client_id: Option<&str>) -> Result<(), tonic::Status> {
-    let mut request = tonic::Request::new(futures::stream::pending::<LogSettingsRequest>());
+/// Opens `/ray.rpc.RayletDataStreamer/Datapath` as a reconnecting client
+/// (request stream left open, nothing sent) and waits for the first
+/// message or the end.
+async fn reconnect_datapath(
+    channel: ProbeChannel,
+    client_id: Option<&str>,
+) -> Result<(), tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.map_err(tonic::Status::from_error)?;
+    let mut request = tonic::Request::new(futures::stream::pending::<()>());
+    request.metadata_mut().insert(
+        "reconnecting",
+        tonic::metadata::MetadataValue::from_static("True"),
+    );
     if let Some(id) = client_id {
         let value = id
             .parse()
             .map_err(|_| tonic::Status::internal("client_id is not a valid header value"))?;
         request.metadata_mut().insert("client_id", value);
     }
-    let mut stream = RayletLogStreamerClient::new(channel)
-        .logstream(request)
-        .await?
-        .into_inner();
+    // The messages themselves do not matter: no request is sent, and an
+    // answer is only waited for, not read.
+    let codec = tonic_prost::ProstCodec::<(), ()>::default();
+    let path = http::uri::PathAndQuery::from_static(DATAPATH);
+    let mut stream = grpc.streaming(request, path, codec).await?.into_inner();
     stream.message().await?;
     Ok(())
 }
 
 /// A failed call explained by what the server did on the wire.
-fn call_failure(seen: &ServerBytes, tls: bool, status: &tonic::Status) -> Failure {
+fn call_failure(
+    seen: &ServerBytes,
+    tls: bool,
+    channel: &ProbeChannel,
+    status: &tonic::Status,
+) -> Failure {
     if let Some(refusal) = wire_refusal(seen, tls) {
         return Failure::new(refusal.0, refusal.1.clone()).refused(refusal.1);
+    }
+    if let Some(answer) = channel.non_grpc_answer() {
+        let message = format!("the server {}", answer.describe());
+        let failure = Failure::new(Stage::Rpc, message.clone());
+        return if answer.is_refusal() {
+            failure.refused(message)
+        } else {
+            failure
+        };
     }
     if !seen.got_settings() {
         // The server never spoke HTTP/2: that is where it stopped, whatever
@@ -403,6 +422,18 @@ fn not_ready(
 fn wire_refusal(seen: &ServerBytes, tls: bool) -> Option<(Stage, String)> {
     if seen.got_settings() {
         return None;
+    }
+    if seen.not_http2() {
+        // Whatever it is (nginx's `HTTP/1.1 400` to plaintext, a TLS alert
+        // record, a banner), it is not an HTTP/2 server's preface: the
+        // attempt is refused, whether or not the close was seen yet.
+        return Some((
+            Stage::Http2,
+            format!(
+                "server answered with something that is not an HTTP/2 server preface: {}",
+                seen.describe()
+            ),
+        ));
     }
     let (end, _) = seen.end.as_ref()?;
     let after = if tls {

@@ -28,6 +28,13 @@ pub async fn run(probe: &HttpProbe, certs: Option<&CertificateSet>, timeout: Dur
 /// The probe with credentials resolved (the CLI's entry point). Without
 /// `expect_status` the status must be 2xx (3xx when `expect_location` is set).
 pub async fn check(probe: &HttpProbe, tls: Option<&ClientTls>, timeout: Duration) -> Verdict {
+    let unverified = tls.is_some_and(ClientTls::skips_verification);
+    exchange(probe, tls, timeout)
+        .await
+        .server_unverified_if(unverified)
+}
+
+async fn exchange(probe: &HttpProbe, tls: Option<&ClientTls>, timeout: Duration) -> Verdict {
     let mut timeline = Timeline::new();
     let expected = describe_expectation(probe);
     let prepared = match prepare(&probe.url, tls, probe.follow_redirects, timeout).await {

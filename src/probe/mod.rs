@@ -7,6 +7,7 @@ pub mod failure;
 pub mod grpc_ready;
 pub mod grpc_session;
 pub mod http;
+pub mod http_answer;
 pub mod http_client;
 pub mod mtls;
 pub mod page;

@@ -157,9 +157,7 @@ pub async fn check(
 ) -> Verdict {
     let per_cell = timeout / 4;
     let mut evidence = Vec::new();
-    let mut wrong = Vec::new();
-    let mut first_wrong_stage = None;
-    let mut row = Vec::new();
+    let mut results = Vec::new();
     let started = std::time::Instant::now();
     for cell in Cell::ALL {
         let tls = match cell {
@@ -167,6 +165,7 @@ pub async fn check(
             _ => Some(ClientTls {
                 server_name: server_name.map(str::to_string),
                 ca_cert: Some(creds.ca_cert.clone()),
+                insecure: false,
                 identity: match cell {
                     Cell::ForeignCert => Some(creds.foreign.clone()),
                     Cell::GoodCert => Some(creds.good.clone()),
@@ -209,11 +208,7 @@ pub async fn check(
                 .into_iter()
                 .map(|l| format!("    {l}")),
         );
-        row.push(format!("{}={}", cell.name(), short(&result)));
-        if !ok {
-            wrong.push(format!("{}: {}", cell.name(), result.describe()));
-            first_wrong_stage.get_or_insert(stage_of(&result));
-        }
+        results.push((cell, result, ok));
     }
     let version_text = version
         .map(|v| v.to_string())
@@ -221,24 +216,65 @@ pub async fn check(
     let expected = format!(
         "over {version_text}: plaintext refused, no client cert refused, foreign-CA cert refused, right cert accepted"
     );
-    let actual = row.join(", ");
-    let verdict = match first_wrong_stage {
+    let actual = results
+        .iter()
+        .map(|(cell, result, _)| format!("{}={}", cell.name(), short(result)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let cells = results
+        .iter()
+        .map(|(cell, result, ok)| headline_cell(*cell, result, *ok))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let verdict = match deciding_cell(&results) {
         None => Verdict::pass(
-            format!(
-                "mTLS enforced: 3 refused, 1 accepted in {}",
-                ms(started.elapsed())
-            ),
+            format!("mTLS enforced in {}: {cells}", ms(started.elapsed())),
             expected,
             actual,
         ),
-        Some(stage) => Verdict::fail(
-            stage,
-            format!("mTLS matrix wrong: {}", wrong.join("; ")),
-            expected,
-            actual,
-        ),
+        Some((cell, result)) => {
+            let stage = stage_of(result);
+            Verdict::fail(
+                stage,
+                format!(
+                    "mTLS matrix wrong, decided by {} at stage {stage}: {cells}",
+                    cell.name()
+                ),
+                expected,
+                actual,
+            )
+        }
     };
     verdict.with_evidence(evidence)
+}
+
+/// The wrong cell that decides a failed matrix: a refusal cell that was
+/// accepted (mTLS not enforced) first, then the right-cert cell not
+/// accepted (the path does not work at all), then the first other wrong cell.
+fn deciding_cell(results: &[(Cell, CellResult, bool)]) -> Option<(Cell, &CellResult)> {
+    let wrong = || results.iter().filter(|(_, _, ok)| !ok);
+    wrong()
+        .find(|(cell, result, _)| {
+            !cell.expects_accept() && matches!(result, CellResult::Accepted(_))
+        })
+        .or_else(|| wrong().find(|(cell, _, _)| cell.expects_accept()))
+        .or_else(|| wrong().next())
+        .map(|(cell, result, _)| (*cell, result))
+}
+
+/// One cell in the headline: its verdict and stage; a wrong cell with why.
+fn headline_cell(cell: Cell, result: &CellResult, ok: bool) -> String {
+    let verdict = match result {
+        CellResult::Accepted(_) => "accepted".to_string(),
+        CellResult::Refused { stage, .. } => format!("refused at {stage}"),
+        CellResult::TimedOut(_, stage) => format!("timed out at {stage}"),
+        CellResult::Unclear(_, stage) => format!("unclear at {stage}"),
+    };
+    if ok {
+        format!("{} {verdict}", cell.name())
+    } else {
+        format!("{} {verdict} (WRONG: {})", cell.name(), result.describe())
+    }
 }
 
 fn classify(outcome: Result<GrpcSuccess, Failure>) -> CellResult {

@@ -122,6 +122,13 @@ pub async fn check(
     tls: Option<&ClientTls>,
     timeout: Duration,
 ) -> Verdict {
+    let unverified = tls.is_some_and(ClientTls::skips_verification);
+    load(url, apis, tls, timeout)
+        .await
+        .server_unverified_if(unverified)
+}
+
+async fn load(url: &str, apis: &[String], tls: Option<&ClientTls>, timeout: Duration) -> Verdict {
     let mut timeline = Timeline::new();
     let expected = "the page and every asset and API it references load (2xx)".to_string();
     let deadline = tokio::time::Instant::now() + timeout;

@@ -14,6 +14,13 @@ use tokio::sync::Notify;
 /// HTTP/2 frame type of SETTINGS.
 pub const FRAME_SETTINGS: u8 = 0x4;
 
+/// How many of the server's first bytes are kept (enough for the first
+/// line of an HTTP/1 answer).
+const KEPT_BYTES: usize = 64;
+
+/// How many of them are shown as hex.
+const SHOWN_BYTES: usize = 16;
+
 /// How the server side of the connection ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamEnd {
@@ -31,7 +38,7 @@ pub enum StreamEnd {
 /// What the server has sent so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServerBytes {
-    /// The first bytes received (at most 16).
+    /// The first bytes received (at most 64).
     pub first_bytes: Vec<u8>,
     /// Total bytes received.
     pub total: usize,
@@ -52,6 +59,27 @@ impl ServerBytes {
         self.first_frame_type() == Some(FRAME_SETTINGS)
     }
 
+    /// The server's first bytes cannot start an HTTP/2 server preface (a
+    /// SETTINGS frame: length at most 16384, so its first byte is 0; type
+    /// 0x4). Decided from the first byte on, without waiting for more.
+    pub fn not_http2(&self) -> bool {
+        match self.first_bytes.as_slice() {
+            [] => false,
+            [first, ..] if *first != 0 => true,
+            [_, _, _, kind, ..] => *kind != FRAME_SETTINGS,
+            _ => false,
+        }
+    }
+
+    /// The first line of the server's answer when it is text (e.g.
+    /// `HTTP/1.1 400 Bad Request`).
+    pub fn text_first_line(&self) -> Option<String> {
+        let line = self.first_bytes.split(|&b| b == b'\n').next()?;
+        let line = String::from_utf8_lossy(line).trim_end().to_string();
+        let printable = line.chars().all(|c| c.is_ascii_graphic() || c == ' ');
+        (line.len() >= 4 && printable).then_some(line)
+    }
+
     /// The connection ended before the server sent a single byte.
     pub fn closed_silently(&self) -> bool {
         self.total == 0 && self.end.is_some()
@@ -67,11 +95,18 @@ impl ServerBytes {
                     at.as_millis()
                 )
             }
-            (Some(at), _) => format!(
-                "server's first bytes at +{}ms are not an HTTP/2 SETTINGS frame: {}",
-                at.as_millis(),
-                show_bytes(&self.first_bytes)
-            ),
+            (Some(at), _) => {
+                let shown = &self.first_bytes[..self.first_bytes.len().min(SHOWN_BYTES)];
+                let mut text = format!(
+                    "server's first bytes at +{}ms are not an HTTP/2 SETTINGS frame: {}",
+                    at.as_millis(),
+                    show_bytes(shown)
+                );
+                if let Some(line) = self.text_first_line() {
+                    text.push_str(&format!(", first line {line:?}"));
+                }
+                text
+            }
         };
         if let Some((end, at)) = &self.end {
             let how = match end {
@@ -154,7 +189,7 @@ impl Recorder {
         if state.first_at.is_none() {
             state.first_at = Some(self.start.elapsed());
         }
-        let room = 16usize.saturating_sub(state.first_bytes.len());
+        let room = KEPT_BYTES.saturating_sub(state.first_bytes.len());
         state
             .first_bytes
             .extend_from_slice(&data[..room.min(data.len())]);
@@ -296,6 +331,41 @@ mod tests {
             Some(StreamEnd::Closed)
         );
         assert!(seen.describe().contains("SETTINGS"), "{}", seen.describe());
+    }
+
+    #[test]
+    fn non_http2_answers_are_told_from_the_first_bytes() {
+        let seen = |bytes: &[u8]| ServerBytes {
+            first_bytes: bytes.to_vec(),
+            total: bytes.len(),
+            first_at: Some(Duration::ZERO),
+            ..Default::default()
+        };
+        assert!(
+            seen(b"H").not_http2(),
+            "an HTTP/1 answer, from its first byte"
+        );
+        assert!(
+            seen(&[0x15, 0x03, 0x03, 0x00, 0x02]).not_http2(),
+            "a TLS alert record"
+        );
+        assert!(seen(&[0, 0, 6, 0x7]).not_http2(), "a GOAWAY first");
+        assert!(
+            !seen(&[0, 0]).not_http2(),
+            "still a possible SETTINGS header"
+        );
+        assert!(!seen(&[0, 0, 0x12, FRAME_SETTINGS, 0, 0, 0, 0, 0]).not_http2());
+        assert!(!seen(&[]).not_http2());
+        let http1 = seen(b"HTTP/1.1 400 Bad Request\r\nServer: nginx\r\n");
+        assert_eq!(
+            http1.text_first_line().as_deref(),
+            Some("HTTP/1.1 400 Bad Request")
+        );
+        assert!(
+            http1
+                .describe()
+                .contains("first line \"HTTP/1.1 400 Bad Request\"")
+        );
     }
 
     #[tokio::test]

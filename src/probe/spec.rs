@@ -37,6 +37,11 @@ pub struct TlsSpec {
     pub client_cert: Option<String>,
     /// Pin the TLS version: `"1.2"` or `"1.3"`; both allowed when unset.
     pub version: Option<String>,
+    /// Accept the server's certificate without verifying it. Without `ca`
+    /// this must be set, or the probe refuses to run; verdicts then say
+    /// "server certificate NOT verified".
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
 }
 
 /// How a gRPC probe is expected to end.

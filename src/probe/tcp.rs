@@ -70,6 +70,22 @@ pub async fn check(
     follow_up: &FollowUp,
     timeout: Duration,
 ) -> Verdict {
+    let unverified = match follow_up {
+        FollowUp::Tls(tls) => tls.skips_verification(),
+        FollowUp::Grpc(tls, _) => tls.as_ref().is_some_and(ClientTls::skips_verification),
+        FollowUp::None => false,
+    };
+    connect(address, expect, follow_up, timeout)
+        .await
+        .server_unverified_if(unverified)
+}
+
+async fn connect(
+    address: &str,
+    expect: TcpExpectation,
+    follow_up: &FollowUp,
+    timeout: Duration,
+) -> Verdict {
     let mut timeline = Timeline::new();
     let started = timeline.start();
     let deadline = tokio::time::Instant::now() + timeout;

@@ -65,9 +65,12 @@ pub struct ClientIdentity {
 pub struct ClientTls {
     /// SNI and the name the certificate must match; the address's host when unset.
     pub server_name: Option<String>,
-    /// CA certificate verifying the server; without it the server's
-    /// certificate is accepted unverified (and the evidence says so).
+    /// CA certificate verifying the server. Required unless `insecure`.
     pub ca_cert: Option<PathBuf>,
+    /// Accept the server's certificate without verifying it. Only when asked
+    /// for by name (`insecureSkipVerify: true`, `--insecure`); verdicts then
+    /// say "server certificate NOT verified".
+    pub insecure: bool,
     /// The client certificate presented, if any.
     pub identity: Option<ClientIdentity>,
     /// Pinned version; 1.2 and 1.3 allowed when unset.
@@ -105,6 +108,7 @@ impl ClientTls {
         Ok(ClientTls {
             server_name: spec.server_name.clone(),
             ca_cert,
+            insecure: spec.insecure_skip_verify,
             identity,
             version,
         })
@@ -129,6 +133,7 @@ impl ClientTls {
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(versions)?;
         let builder = match &self.ca_cert {
+            // A CA given together with `insecure`: the CA wins (verification on).
             Some(path) => {
                 let mut roots = rustls::RootCertStore::empty();
                 for cert in load_certs(path)? {
@@ -136,9 +141,10 @@ impl ClientTls {
                 }
                 builder.with_root_certificates(roots)
             }
-            None => builder
+            None if self.insecure => builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert(provider))),
+            None => return Err(TlsError::NoServerVerification),
         };
         let mut config = match &self.identity {
             Some(id) => builder.with_client_auth_cert(load_certs(&id.cert)?, load_key(&id.key)?)?,
@@ -146,6 +152,11 @@ impl ClientTls {
         };
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Ok(config)
+    }
+
+    /// The server's certificate goes unverified (no CA, `insecure` asked for).
+    pub fn skips_verification(&self) -> bool {
+        self.ca_cert.is_none() && self.insecure
     }
 
     /// One line for evidence: name, CA, client cert, version.
@@ -156,7 +167,11 @@ impl ClientTls {
             self.ca_cert
                 .as_ref()
                 .map(|p| p.display().to_string())
-                .unwrap_or_else(|| "none (server cert not verified)".into()),
+                .unwrap_or_else(|| if self.insecure {
+                    "none: server certificate NOT verified (insecure, as asked)".into()
+                } else {
+                    "none".into()
+                }),
             self.identity
                 .as_ref()
                 .map(|i| i.label.clone())
@@ -169,7 +184,7 @@ impl ClientTls {
 }
 
 /// Accepts any server certificate (signatures are still checked): used only
-/// when no CA is given, and the evidence then says the server is unverified.
+/// when asked for by name, and the verdict then says the server is unverified.
 #[derive(Debug)]
 struct AcceptAnyServerCert(Arc<rustls::crypto::CryptoProvider>);
 

@@ -40,6 +40,12 @@ pub enum TlsError {
     /// A server name that is neither a DNS name nor an IP address.
     #[error("invalid server name `{0}`")]
     BadServerName(String),
+    /// TLS without a CA to verify the server, and no explicit request to skip
+    /// verification.
+    #[error(
+        "no CA to verify the server certificate: give one (`ca:` in the scenario, --ca on the command line), or skip verification by name (`insecureSkipVerify: true`, --insecure)"
+    )]
+    NoServerVerification,
     /// rustls refused the configuration.
     #[error("TLS configuration: {0}")]
     Rustls(#[from] rustls::Error),
