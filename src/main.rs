@@ -225,6 +225,12 @@ async fn run(root: &std::path::Path, args: RunArgs) -> i32 {
     let topts = target_options(root, &args.selection);
     let kind = target_kind(&args.selection, &topts);
     let target = registry::build(kind, &topts);
+    // A run on a target that cannot run here would skip everything and
+    // look green: asked for by name or chosen by `auto`, it is refused.
+    if let Some(reason) = target.unavailable_reason() {
+        eprintln!("error: target `{kind}` cannot run here: {reason}");
+        return 2;
+    }
     let opts = RunOptions {
         run_id: runner::new_run_id(),
         project_root: root.to_path_buf(),

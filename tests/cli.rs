@@ -153,3 +153,67 @@ fn an_unknown_kubernetes_version_is_refused_up_front_listing_the_supported_ones(
         );
     }
 }
+
+fn rayconform_env(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rayconform"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(root)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_target_asked_for_by_name_that_cannot_run_here_is_exit_2_with_the_reason() {
+    let p = project();
+    let empty_path = p.path().join("empty-bin");
+    std::fs::create_dir_all(&empty_path).unwrap();
+    let empty_path = empty_path.to_str().unwrap();
+    let cases: [(&str, &[(&str, &str)], &str); 2] = [
+        ("kind", &[("PATH", empty_path)], "`docker` not found"),
+        (
+            "existing",
+            &[("KUBECONFIG", "/nonexistent/rayconform-kubeconfig")],
+            "no kubeconfig",
+        ),
+    ];
+    for (target, env, reason) in cases {
+        let out = rayconform_env(
+            p.path(),
+            &["run", "--target", target, "--junit", "out.xml"],
+            env,
+        );
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{target}: {stderr}");
+        assert!(
+            stderr.contains(&format!("target `{target}` cannot run here")) && stderr.contains(reason),
+            "{target}: {stderr}"
+        );
+        assert!(!p.path().join("out.xml").exists(), "{target}: nothing ran, no report");
+    }
+}
+
+#[test]
+fn auto_says_which_target_it_fell_back_to_and_why() {
+    let p = project();
+    let empty_path = p.path().join("empty-bin");
+    std::fs::create_dir_all(&empty_path).unwrap();
+    // Neither kind (no docker) nor lab (no python3, no nginx) can run.
+    let out = rayconform_env(
+        p.path(),
+        &["run", "--junit", "out.xml"],
+        &[("PATH", empty_path.to_str().unwrap())],
+    );
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("target auto → lab (kind is not usable here: `docker` not found"),
+        "{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("target `lab` cannot run here: `python3` not found"),
+        "{stderr}"
+    );
+}
