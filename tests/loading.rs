@@ -296,3 +296,26 @@ fn non_utf8_and_oversized_files_are_refused_with_a_reason() {
         .to_string();
     assert!(err.contains("limited to 1048576 bytes"), "{err}");
 }
+
+#[test]
+fn durations_and_retries_are_bounded_at_load_time_with_a_location() {
+    let text = GOOD
+        .replace("  timeout: 10m\n", "  timeout: 18446744073709551615s\n")
+        .replace("      timeout: 90s\n", "      timeout: 25h\n")
+        .replace("retries: 3", "retries: 4294967295");
+    let errs = errors(&text);
+    let firsts: Vec<&str> = errs.iter().map(|e| e.lines().next().unwrap()).collect();
+    for expected in [
+        "s.yaml:14:12: spec.timeout: expected a duration of at most 1day, found '18446744073709551615s'",
+        "s.yaml:22:16: spec.steps[2].timeout: expected a duration of at most 1day, found '25h'",
+        "s.yaml:21:16: spec.steps[2].retries: expected at most 100 retries, found 4294967295",
+    ] {
+        assert!(firsts.contains(&expected), "missing {expected:?} in {firsts:#?}");
+    }
+    let root = project();
+    let ok = GOOD.replace("  timeout: 10m\n", "  timeout: 24h\n");
+    assert_eq!(
+        load(root.path(), &ok).unwrap().timeout,
+        Duration::from_secs(24 * 3600)
+    );
+}

@@ -617,3 +617,14 @@ async fn jobs_run_scenarios_at_once_and_keep_report_order() {
     assert_eq!(names, ["parallel-0", "parallel-1", "parallel-2"]);
     assert!(run.success());
 }
+
+#[tokio::test]
+async fn a_huge_timeout_built_in_code_does_not_overflow_the_clock() {
+    let f = fixture();
+    let mut s = scenario(f.root.path(), &[step("a", "", "")], &[step("b", "", "")], false);
+    s.timeout = Duration::MAX;
+    s.steps[0].timeout = Duration::MAX;
+    s.finally[0].timeout = Duration::MAX;
+    let o = run_one(&f, s, &CancellationToken::new()).await;
+    assert_eq!(o.status, Status::Passed, "{o:#?}");
+}

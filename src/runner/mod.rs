@@ -172,7 +172,7 @@ async fn run_opened(
     id: &str,
     outcome: &mut ScenarioOutcome,
 ) {
-    let deadline = Instant::now() + scenario.timeout;
+    let deadline = deadline_after(scenario.timeout);
     let mut cleanup = CleanupStack::new();
     let artifacts_dir =
         opts.reports_dir
@@ -410,7 +410,7 @@ async fn run_opened(
             &ctx,
             opts,
             &CancellationToken::new(),
-            deadline.max(Instant::now() + step.timeout),
+            deadline.max(deadline_after(step.timeout)),
         )
         .await;
         match &record.result {
@@ -512,6 +512,14 @@ async fn run_step(
         result,
         retried,
     }
+}
+
+/// `now + limit`, saturating: the loader bounds durations, but a scenario
+/// built in code could still name one that overflows the clock.
+fn deadline_after(limit: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(limit)
+        .unwrap_or_else(|| now + crate::scenario::MAX_DURATION)
 }
 
 fn not_run(phase: Phase, step: &Step, reason: &str) -> StepRecord {

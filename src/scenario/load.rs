@@ -23,6 +23,12 @@ pub const API_VERSION: &str = "rayconform.dev/v1alpha1";
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 /// The timeout of a scenario that names none.
 pub const DEFAULT_SCENARIO_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// The longest duration a scenario may give (a step's or the whole
+/// scenario's timeout): longer ones are typos, and far longer ones would
+/// overflow the clock when added to it.
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+/// The most retries a step may ask for.
+pub const MAX_RETRIES: u32 = 100;
 
 /// Scenarios loaded from several paths, and every error met on the way.
 #[derive(Debug, Default)]
@@ -465,6 +471,18 @@ impl Checker<'_> {
             .timeout
             .as_ref()
             .and_then(|t| self.duration(t, &format!("{path}.timeout")));
+        let retries = match step.retries {
+            Some(r) if r.value > MAX_RETRIES => {
+                self.error(
+                    r.referenced,
+                    format!("{path}.retries"),
+                    format!("expected at most {MAX_RETRIES} retries, found {}", r.value),
+                );
+                0
+            }
+            Some(r) => r.value,
+            None => 0,
+        };
         if actions.len() != 1 {
             if self.errors.len() == errors_before {
                 self.error(
@@ -486,7 +504,7 @@ impl Checker<'_> {
             timeout: timeout
                 .or(wait_timeout)
                 .unwrap_or_else(|| action.default_timeout()),
-            retries: step.retries.unwrap_or(0),
+            retries,
             action,
             line: at.line(),
             column: at.column(),
@@ -724,6 +742,18 @@ impl Checker<'_> {
 
     fn duration(&mut self, raw: &Spanned<String>, path: &str) -> Option<Duration> {
         match humantime::parse_duration(raw.value.trim()) {
+            Ok(d) if d > MAX_DURATION => {
+                self.error(
+                    raw.referenced,
+                    path,
+                    format!(
+                        "expected a duration of at most {}, found '{}'",
+                        humantime::format_duration(MAX_DURATION),
+                        raw.value
+                    ),
+                );
+                None
+            }
             Ok(d) if !d.is_zero() => Some(d),
             _ => {
                 self.error(

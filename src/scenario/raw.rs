@@ -67,7 +67,7 @@ pub struct RawStep {
     pub expect_denied: Option<crate::scenario::ExpectDenied>,
     pub command: Option<crate::scenario::CommandSpec>,
     pub timeout: Option<Spanned<String>>,
-    pub retries: Option<u32>,
+    pub retries: Option<Spanned<u32>>,
 }
 
 /// `wait:` as written; its `timeout` is checked like a step's.
