@@ -319,3 +319,31 @@ fn durations_and_retries_are_bounded_at_load_time_with_a_location() {
         Duration::from_secs(24 * 3600)
     );
 }
+
+#[test]
+fn a_certificate_authority_the_scenario_does_not_generate_is_a_located_error() {
+    let text = GOOD.replace("ca: ca-tls, clientCert: ca-tls }", "ca: no-such-ca, clientCert: foreign }");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(
+        errs[0].starts_with("s.yaml:20:9: spec.steps[2].probe.grpcReady.tls.ca: unknown certificate authority `no-such-ca`: expected one of ca-tls, foreign"),
+        "{}",
+        errs[0]
+    );
+    let mtls = GOOD.replace(
+        "grpcReady: { address: \"${INGRESS_HTTPS}\", tls: { serverName: localhost, ca: ca-tls, clientCert: ca-tls } }",
+        "mtls: { address: \"${INGRESS_HTTPS}\", ca: true }",
+    );
+    let errs = errors(&mtls);
+    assert!(
+        errs.iter().any(|e| e.starts_with("s.yaml:20:9: spec.steps[2].probe.mtls.ca: unknown certificate authority `true`")),
+        "{errs:#?}"
+    );
+    let no_certs = GOOD.replace("  certificates: { ca: ca-tls }\n", "");
+    let errs = errors(&no_certs);
+    assert_eq!(errs.len(), 2, "ca and clientCert: {errs:#?}");
+    assert!(
+        errs.iter().all(|e| e.contains("this scenario generates no certificates")),
+        "{errs:#?}"
+    );
+}

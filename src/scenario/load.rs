@@ -166,6 +166,12 @@ pub fn load_str(file: &Path, source: &str, project_root: &Path) -> Result<Scenar
         file,
         source,
         root: project_root,
+        authorities: raw
+            .spec
+            .certificates
+            .as_ref()
+            .map(|c| vec![c.ca.clone(), crate::tls::FOREIGN.to_string()])
+            .unwrap_or_default(),
         errors: Vec::new(),
     };
     let scenario = checker.scenario(raw);
@@ -201,6 +207,9 @@ struct Checker<'a> {
     file: &'a Path,
     source: &'a str,
     root: &'a Path,
+    /// The certificate authorities a probe may name: `certificates.ca` and
+    /// `foreign`, or none when the scenario generates no certificates.
+    authorities: Vec<String>,
     errors: Vec<LoadError>,
 }
 
@@ -703,8 +712,32 @@ impl Checker<'_> {
                 }
             }
         }
+        let mut authorities: Vec<(String, &String)> = Vec::new();
         for (field, tls) in &tls_specs {
             versions.push((format!("{field}.version"), &tls.version));
+            authorities.extend(tls.ca.as_ref().map(|n| (format!("{field}.ca"), n)));
+            authorities.extend(
+                tls.client_cert
+                    .as_ref()
+                    .map(|n| (format!("{field}.clientCert"), n)),
+            );
+        }
+        if let Probe::Mtls(p) = &probe {
+            authorities.push(("mtls.ca".into(), &p.ca));
+        }
+        for (field, name) in authorities {
+            if !self.authorities.contains(name) {
+                let known = if self.authorities.is_empty() {
+                    "this scenario generates no certificates (add `certificates: { ca: NAME }` to spec)".to_string()
+                } else {
+                    format!("expected one of {}", self.authorities.join(", "))
+                };
+                self.error(
+                    at,
+                    format!("{path}.{field}"),
+                    format!("unknown certificate authority `{name}`: {known}"),
+                );
+            }
         }
         for (field, version) in versions {
             if let Some(v) = version
