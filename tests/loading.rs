@@ -347,3 +347,53 @@ fn a_certificate_authority_the_scenario_does_not_generate_is_a_located_error() {
         "{errs:#?}"
     );
 }
+
+/// Runs `f` on a thread; fails the test if it takes longer than 10 s.
+fn within_10s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("did not return within 10 s (reading without a cap, or blocked)")
+}
+
+#[test]
+fn devices_fifos_and_folders_are_refused_without_reading_them() {
+    let root = project();
+    let fifo = root.path().join("pipe.yaml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // The FIFO first: a reader without the fix blocks there instead of
+    // filling memory from /dev/zero.
+    let cases = [
+        (fifo.clone(), "not a regular file (a FIFO)"),
+        (PathBuf::from("/dev/zero"), "not a regular file (a character device)"),
+        (root.path().join("fixtures"), "not a regular file (a folder)"),
+    ];
+    for (path, reason) in cases {
+        let root_path = root.path().to_path_buf();
+        let shown = path.display().to_string();
+        let err = within_10s(move || {
+            rayconform::scenario::load_file(&path, &root_path)
+                .unwrap_err()
+                .to_string()
+        });
+        assert!(err.contains(&shown) && err.contains(reason), "{err}");
+    }
+    // Manifest files a step names are read the same way.
+    let text = GOOD.replace("apply: fixtures/rc.yaml", "apply: /dev/zero");
+    let root_path = root.path().to_path_buf();
+    let errs = within_10s(move || match load(&root_path, &text) {
+        Ok(_) => panic!("/dev/zero is not a manifest"),
+        Err(LoadErrors(errs)) => errs.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+    });
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("spec.steps[0].apply: cannot read manifest file `/dev/zero`: not a regular file")),
+        "{errs:#?}"
+    );
+}

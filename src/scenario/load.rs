@@ -10,6 +10,7 @@
 use super::error::{LoadError, LoadErrors, snippet};
 use super::model::*;
 use super::raw::*;
+use super::read::read_capped;
 use super::template;
 use crate::probe::spec::{ProbeSpec, TlsSpec};
 use serde_saphyr::{Location, Spanned};
@@ -111,14 +112,7 @@ pub fn load_all(paths: &[PathBuf], project_root: &Path) -> Loaded {
 /// Reads and loads one scenario file.
 pub fn load_file(file: &Path, project_root: &Path) -> Result<Scenario, LoadErrors> {
     let one = |msg: String| LoadErrors(vec![LoadError::whole_file(file, msg)]);
-    let meta = std::fs::metadata(file).map_err(|e| one(format!("cannot read: {e}")))?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(one(format!(
-            "file is {} bytes; scenario files are limited to {MAX_FILE_BYTES} bytes",
-            meta.len()
-        )));
-    }
-    let bytes = std::fs::read(file).map_err(|e| one(format!("cannot read: {e}")))?;
+    let bytes = read_capped(file, MAX_FILE_BYTES).map_err(one)?;
     let source = match String::from_utf8(bytes) {
         Ok(s) => s,
         Err(e) => {
@@ -180,6 +174,13 @@ pub fn load_str(file: &Path, source: &str, project_root: &Path) -> Result<Scenar
     } else {
         Err(LoadErrors(checker.errors))
     }
+}
+
+/// A manifest (or other referenced) file as text, size-capped like
+/// scenario files.
+pub fn read_text(path: &Path) -> Result<String, String> {
+    let bytes = read_capped(path, MAX_FILE_BYTES)?;
+    String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())
 }
 
 /// 1-based line and column (in characters) of byte offset `pos` in `text`.
@@ -529,7 +530,7 @@ impl Checker<'_> {
         match (&src.file, &src.inline) {
             (Some(file), None) => {
                 let full = self.root.join(file);
-                match std::fs::read_to_string(&full) {
+                match read_text(&full) {
                     Ok(text) => {
                         self.check_manifest_text(at, path, &text, Some(file));
                         Some(src)

@@ -4,6 +4,7 @@ mod error;
 mod load;
 mod model;
 pub mod raw;
+pub mod read;
 pub mod template;
 
 pub use error::{LoadError, LoadErrors};
