@@ -69,7 +69,7 @@ fn validate_accepts_good_files_and_locates_every_error_in_bad_ones() {
     std::fs::write(p.path().join("scenarios/bad.yaml"), BAD).unwrap();
     let out = rayconform(p.path(), &["validate", "scenarios"]);
     let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "bad input is exit 2, as for run");
     assert!(stderr.contains("scenarios/bad.yaml:8:40: spec.steps[0].wait.timeout: expected a duration like 90s or 5m, found 'soon'"), "{stderr}");
     assert!(
         stderr.contains(
@@ -214,6 +214,57 @@ fn auto_says_which_target_it_fell_back_to_and_why() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("target `lab` cannot run here: `python3` not found"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_command_lines_are_caught_up_front_with_exit_2() {
+    let p = project();
+    let out = rayconform(p.path(), &["run", "--target", "lab", "--jobs", "0"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--jobs"), "{stderr}");
+
+    std::fs::create_dir_all(p.path().join("a-folder")).unwrap();
+    let started = std::time::Instant::now();
+    let out = rayconform(p.path(), &["run", "--target", "lab", "--junit", "a-folder"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--junit a-folder: is a folder"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("start ") && started.elapsed() < std::time::Duration::from_secs(10),
+        "refused before anything ran: {stderr}"
+    );
+
+    std::fs::create_dir_all(p.path().join("empty")).unwrap();
+    for cmd in ["validate", "list", "run", "plan"] {
+        let out = rayconform(p.path(), &[cmd, "empty"]);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {stderr}");
+        assert!(
+            stderr.contains("no scenario files (*.yaml, *.yml) in empty"),
+            "{cmd}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_known_bug_url_error_is_located() {
+    let p = project();
+    std::fs::write(
+        p.path().join("scenarios/good.yaml"),
+        format!("{GOOD}  knownBug: {{ url: not-a-link }}\n"),
+    )
+    .unwrap();
+    let out = rayconform(p.path(), &["validate"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("scenarios/good.yaml:12:20: spec.knownBug.url: expected an http(s) link, found `not-a-link`"),
         "{stderr}"
     );
 }

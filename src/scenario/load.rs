@@ -272,16 +272,26 @@ impl Checker<'_> {
             .enumerate()
             .filter_map(|(i, entry)| self.install(i, entry))
             .collect::<Vec<_>>();
-        if let Some(cluster) = &spec.cluster
-            && let Some(config) = &cluster.config
-            && !self.root.join(config).is_file()
-        {
-            self.error(
-                spec.steps.referenced,
-                "spec.cluster.config",
-                format!("file `{config}` not found under {}", self.root.display()),
-            );
-        }
+        let cluster = spec.cluster.map(|raw| {
+            if let Some(config) = &raw.config
+                && !self.root.join(&config.value).is_file()
+            {
+                self.error(
+                    config.referenced,
+                    "spec.cluster.config",
+                    format!(
+                        "file `{}` not found under {}",
+                        config.value,
+                        self.root.display()
+                    ),
+                );
+            }
+            ClusterSpec {
+                config: raw.config.map(|c| c.value),
+                extra_port_mappings: raw.extra_port_mappings,
+                workers: raw.workers,
+            }
+        });
         if spec.steps.value.is_empty() {
             self.error(
                 spec.steps.referenced,
@@ -289,15 +299,17 @@ impl Checker<'_> {
                 "expected at least one step",
             );
         }
-        let steps_at = spec.steps.referenced;
         let steps = self.steps("spec.steps", spec.steps.value);
         if let Some(bug_step) = spec.known_bug.as_ref().and_then(|b| b.step.as_ref())
-            && !steps.iter().any(|s| &s.name == bug_step)
+            && !steps.iter().any(|s| s.name == bug_step.value)
         {
             self.error(
-                steps_at,
+                bug_step.referenced,
                 "spec.knownBug.step",
-                format!("no step is named `{bug_step}` (name the step whose failure is the bug)"),
+                format!(
+                    "no step is named `{}` (name the step whose failure is the bug)",
+                    bug_step.value
+                ),
             );
         }
         let finally = self.steps("spec.finally", spec.finally);
@@ -308,14 +320,20 @@ impl Checker<'_> {
             None => DEFAULT_SCENARIO_TIMEOUT,
         };
         if let Some(bug) = &spec.known_bug
-            && !(bug.url.starts_with("https://") || bug.url.starts_with("http://"))
+            && !(bug.url.value.starts_with("https://") || bug.url.value.starts_with("http://"))
         {
             self.error(
-                Location::UNKNOWN,
+                bug.url.referenced,
                 "spec.knownBug.url",
-                format!("expected an http(s) link, found `{}`", bug.url),
+                format!("expected an http(s) link, found `{}`", bug.url.value),
             );
         }
+        let known_bug = spec.known_bug.map(|raw| KnownBug {
+            url: raw.url.value,
+            reason: raw.reason,
+            step: raw.step.map(|s| s.value),
+            failure_contains: raw.failure_contains,
+        });
         Scenario {
             path: self.file.to_path_buf(),
             name: name.value.clone(),
@@ -323,12 +341,12 @@ impl Checker<'_> {
             tags: raw.metadata.tags,
             source: raw.metadata.source,
             targets,
-            cluster: spec.cluster,
+            cluster,
             install,
             certificates: spec.certificates,
             steps,
             finally,
-            known_bug: spec.known_bug,
+            known_bug,
             timeout,
         }
     }

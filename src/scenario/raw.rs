@@ -33,14 +33,14 @@ pub struct RawMetadata {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RawSpec {
     pub targets: Spanned<Vec<Spanned<String>>>,
-    pub cluster: Option<crate::scenario::ClusterSpec>,
+    pub cluster: Option<RawCluster>,
     #[serde(default)]
     pub install: Vec<Spanned<RawInstall>>,
     pub certificates: Option<crate::scenario::CertificatesSpec>,
     pub steps: Spanned<Vec<Spanned<RawStep>>>,
     #[serde(default)]
     pub finally: Vec<Spanned<RawStep>>,
-    pub known_bug: Option<crate::scenario::KnownBug>,
+    pub known_bug: Option<RawKnownBug>,
     /// Upper bound for the whole scenario.
     pub timeout: Option<Spanned<String>>,
 }
@@ -82,4 +82,26 @@ pub struct RawWait {
     pub namespace: Option<String>,
     pub ready_workers: Option<u32>,
     pub timeout: Option<Spanned<String>>,
+}
+
+/// `spec.cluster` as written; `config` keeps its location for the
+/// "file not found" error.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawCluster {
+    pub config: Option<Spanned<String>>,
+    #[serde(default)]
+    pub extra_port_mappings: Vec<crate::scenario::PortMapping>,
+    #[serde(default)]
+    pub workers: u32,
+}
+
+/// `spec.knownBug` as written; `url` and `step` keep their locations.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawKnownBug {
+    pub url: Spanned<String>,
+    pub reason: Option<String>,
+    pub step: Option<Spanned<String>>,
+    pub failure_contains: Option<String>,
 }
