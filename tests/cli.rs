@@ -268,3 +268,25 @@ fn a_known_bug_url_error_is_located() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_malformed_probe_address_is_a_usage_error_not_a_failed_probe() {
+    let p = project();
+    let cases: [&[&str]; 6] = [
+        &["probe", "tcp", "no-port-here"],
+        &["probe", "tcp", "localhost:99999"],
+        &["probe", "grpc-ready", "localhost", "--plaintext"],
+        &["probe", "mtls", "x", "--ca", "a", "--cert", "b", "--key", "c"],
+        &["probe", "http", "not a url"],
+        &["probe", "page", "ftp://example.invalid/"],
+    ];
+    for args in cases {
+        let out = rayconform(p.path(), args);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("invalid value"), "{args:?}: {stderr}");
+    }
+    // A well-formed address that is closed is a verdict, not a usage error.
+    let out = rayconform(p.path(), &["probe", "tcp", "127.0.0.1:1", "--timeout", "5s"]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+}

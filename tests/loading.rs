@@ -397,3 +397,13 @@ fn devices_fifos_and_folders_are_refused_without_reading_them() {
         "{errs:#?}"
     );
 }
+
+#[test]
+fn a_malformed_probe_address_without_variables_is_a_load_error() {
+    let text = GOOD.replace("\"${INGRESS_HTTPS}\"", "\"localhost\"");
+    let errs = errors(&text);
+    assert!(
+        errs[0].starts_with("s.yaml:20:9: spec.steps[2].probe.grpcReady.address: expected host:port, found `localhost`"),
+        "{errs:#?}"
+    );
+}

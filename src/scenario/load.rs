@@ -700,6 +700,7 @@ impl Checker<'_> {
             return None;
         }
         let probe = found.pop()?;
+        self.check_probe_address(at, path, &probe);
         let mut tls_specs: Vec<(&str, &TlsSpec)> = Vec::new();
         let mut versions: Vec<(String, &Option<String>)> = Vec::new();
         match &probe {
@@ -771,6 +772,39 @@ impl Checker<'_> {
             }
         }
         Some(probe)
+    }
+
+    /// A probe's address or URL that names no variable must already be
+    /// well formed: a malformed one is bad input, not a failed probe.
+    fn check_probe_address(&mut self, at: Location, path: &str, probe: &Probe) {
+        let (field, value, is_url) = match probe {
+            Probe::GrpcReady(p) => ("grpcReady.address", &p.address, false),
+            Probe::Mtls(p) => ("mtls.address", &p.address, false),
+            Probe::Tcp(p) => ("tcp.address", &p.address, false),
+            Probe::Http(p) => ("http.url", &p.url, true),
+            Probe::Page(p) => ("page.url", &p.url, true),
+        };
+        if value.contains('$') {
+            return;
+        }
+        let ok = if is_url {
+            url::Url::parse(value)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        } else {
+            crate::probe::connection::split_address(value).is_ok()
+        };
+        if !ok {
+            let expected = if is_url {
+                "an http:// or https:// URL with a host"
+            } else {
+                "host:port"
+            };
+            self.error(
+                at,
+                format!("{path}.{field}"),
+                format!("expected {expected}, found `{value}`"),
+            );
+        }
     }
 
     fn check_templates(&mut self, at: Location, path: &str, action: &Action) {
