@@ -628,3 +628,132 @@ async fn a_huge_timeout_built_in_code_does_not_overflow_the_clock() {
     let o = run_one(&f, s, &CancellationToken::new()).await;
     assert_eq!(o.status, Status::Passed, "{o:#?}");
 }
+
+/// Live (non-zombie) processes whose process group is `pgid`.
+fn group_members(pgid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.first() != Some(&"Z") && fields.get(2) == Some(&pgid.to_string().as_str()) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// A command step whose shell writes its pid (= its process group) to
+/// `pidfile`, prints a line, then runs `rest`.
+fn command_step(name: &str, pidfile: &Path, rest: &str, options: &str) -> String {
+    format!(
+        // `$$$$` is the shell's `$$` once the scenario's templating has run.
+        "    - name: {name}\n      command: {{ argv: [sh, -c, 'echo $$$$ > {}; echo partial-output; {rest}'] }}\n{options}",
+        pidfile.display()
+    )
+}
+
+fn read_pid(path: &Path) -> u32 {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Waits up to 5 s for the group to be empty (SIGKILL delivery is async).
+fn assert_group_gone(pgid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = group_members(pgid);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "processes of the command's group {pgid} outlived the step: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn a_timed_out_command_ends_its_whole_process_group_and_keeps_its_output() {
+    let f = fixture();
+    let pidfile = f.root.path().join("pid");
+    let s = scenario(
+        f.root.path(),
+        &[command_step("slow", &pidfile, "sleep 60", "      timeout: 700ms\n")],
+        &[],
+        false,
+    );
+    let started = Instant::now();
+    let o = run_one(&f, s, &CancellationToken::new()).await;
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    match result_of(&o, "slow") {
+        StepResult::Failed { message, evidence } => {
+            assert!(message.contains("did not finish within 700ms"), "{message}");
+            assert!(
+                evidence
+                    .iter()
+                    .any(|e| e.starts_with("stdout (until the timeout)") && e.contains("partial-output")),
+                "the partial output is evidence: {evidence:#?}"
+            );
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+    assert_group_gone(read_pid(&pidfile));
+}
+
+#[tokio::test]
+async fn an_interrupted_command_ends_its_whole_process_group() {
+    let f = fixture();
+    let pidfile = f.root.path().join("pid");
+    let s = scenario(
+        f.root.path(),
+        &[command_step("long", &pidfile, "sleep 60", "      timeout: 10m\n")],
+        &[],
+        false,
+    );
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    let marker = pidfile.clone();
+    tokio::spawn(async move {
+        while !marker.exists() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        trigger.cancel();
+    });
+    let o = run_one(&f, s, &cancel).await;
+    assert!(o.interrupted, "{o:#?}");
+    assert_group_gone(read_pid(&pidfile));
+}
+
+#[tokio::test]
+async fn a_command_that_exits_leaves_nothing_running_and_is_not_held_by_its_leftovers() {
+    let f = fixture();
+    let pidfile = f.root.path().join("pid");
+    let s = scenario(
+        f.root.path(),
+        &[command_step("quick", &pidfile, "sleep 60 & echo done", "      timeout: 20s\n")],
+        &[],
+        false,
+    );
+    let started = Instant::now();
+    let o = run_one(&f, s, &CancellationToken::new()).await;
+    assert_eq!(o.status, Status::Passed, "{o:#?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "a background child holding the output pipe does not hold the step: {:?}",
+        started.elapsed()
+    );
+    assert_group_gone(read_pid(&pidfile));
+}

@@ -3,6 +3,7 @@
 //! panic, interrupt), and diagnostics collection on failure.
 
 mod cleanup;
+mod command;
 pub mod interrupt;
 mod naming;
 mod outcome;
@@ -22,6 +23,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
+
+/// How long after a step's own timeout the runner abandons it: the action
+/// ends itself at its timeout (with evidence); this only catches one that
+/// does not.
+const TIMEOUT_BACKSTOP: Duration = Duration::from_secs(1);
 
 /// Something the runner reports while it works (for live progress).
 #[derive(Debug, Clone)]
@@ -475,9 +481,12 @@ async fn run_step(
             }
         } else {
             let mut guard = session.lock().await;
-            let attempt = AssertUnwindSafe(step::execute(step, guard.as_mut(), ctx)).catch_unwind();
+            let attempt =
+                AssertUnwindSafe(step::execute(step, guard.as_mut(), ctx, limit)).catch_unwind();
+            // The action bounds itself by `limit` and keeps its evidence;
+            // this is the backstop for one that does not.
             tokio::select! {
-                r = tokio::time::timeout(limit, attempt) => match r {
+                r = tokio::time::timeout(limit + TIMEOUT_BACKSTOP, attempt) => match r {
                     Ok(Ok(result)) => result,
                     Ok(Err(panic)) => StepResult::Error { message: format!("step panicked: {}", panic_message(&panic)) },
                     Err(_) => StepResult::Failed {
