@@ -757,3 +757,34 @@ async fn a_command_that_exits_leaves_nothing_running_and_is_not_held_by_its_left
     );
     assert_group_gone(read_pid(&pidfile));
 }
+
+#[tokio::test]
+async fn a_failing_finally_after_a_failing_step_is_named_next_to_it_in_junit() {
+    let (_f, o) = run_steps(
+        &[step("first", ", failTimes: 1", "")],
+        &[step("tidy", ", failTimes: 1", "")],
+        false,
+    )
+    .await;
+    assert_eq!(o.status, Status::Failed);
+    let run = runner::RunOutcome {
+        run_id: "r".into(),
+        scenarios: vec![o],
+        interrupted: false,
+        duration: Duration::ZERO,
+        shutdown_problems: Vec::new(),
+    };
+    let xml = junit_report(&run).to_string().unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let message = doc
+        .descendants()
+        .find(|n| n.has_tag_name("failure"))
+        .and_then(|n| n.attribute("message"))
+        .expect("a failure with a message")
+        .to_string();
+    assert!(
+        message.contains("first: first wrong on attempt 1")
+            && message.contains("finally `tidy`: tidy wrong on attempt 1"),
+        "{message}"
+    );
+}

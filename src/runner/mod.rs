@@ -419,18 +419,19 @@ async fn run_opened(
             deadline.max(deadline_after(step.timeout)),
         )
         .await;
-        match &record.result {
-            StepResult::Failed { message, .. } => set_status(
-                outcome,
-                Status::Failed,
-                format!("finally `{}`: {message}", step.name),
-            ),
-            StepResult::Error { message } => set_status(
-                outcome,
-                Status::Error,
-                format!("finally `{}`: {message}", step.name),
-            ),
-            _ => {}
+        let problem = match &record.result {
+            StepResult::Failed { message, .. } => Some((Status::Failed, message)),
+            StepResult::Error { message } => Some((Status::Error, message)),
+            _ => None,
+        };
+        if let Some((status, message)) = problem {
+            let text = format!("finally `{}`: {message}", step.name);
+            if matches!(outcome.status, Status::Failed | Status::Error) {
+                // The first problem stays first; this one is named too.
+                outcome.message = format!("{}; then {text}", outcome.message);
+            } else {
+                set_status(outcome, status, text);
+            }
         }
         outcome.steps.push(record);
     }
