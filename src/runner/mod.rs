@@ -184,7 +184,11 @@ async fn run_opened(
         opts.reports_dir
             .join(&opts.run_id)
             .join(format!("{}-{}", scenario.name, target.kind()));
-    let work_dir = match tempfile::Builder::new().prefix("rayconform-").tempdir() {
+    let work_dir = match tempfile::Builder::new()
+        .prefix("rayconform-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir()
+    {
         Ok(dir) => dir.keep(),
         Err(e) => {
             return setup_error(
@@ -194,12 +198,19 @@ async fn run_opened(
             );
         }
     };
+    // The work dir (0700) is the one place for this run's private keys; a
+    // hard exit (second Ctrl-C) still removes it, or names it under --keep.
+    interrupt::register_private_dir(&work_dir, !opts.keep);
     if !opts.keep {
         let dir = work_dir.clone();
         cleanup.push(format!("remove {}", dir.display()), move || {
             async move {
-                std::fs::remove_dir_all(&dir)
-                    .map_err(|e| format!("cannot remove {}: {e}", dir.display()))
+                let removed = std::fs::remove_dir_all(&dir)
+                    .map_err(|e| format!("cannot remove {}: {e}", dir.display()));
+                if removed.is_ok() {
+                    interrupt::unregister_private_dir(&dir);
+                }
+                removed
             }
             .boxed()
         });
