@@ -138,6 +138,8 @@ pub async fn run_scenario(
         status: Status::Passed,
         message: String::new(),
         known_bug: scenario.known_bug.as_ref().map(|b| b.url.clone()),
+        reproduction: None,
+        modelled: Vec::new(),
         steps: Vec::new(),
         artifacts: None,
         duration: Duration::ZERO,
@@ -449,6 +451,7 @@ async fn run_opened(
     if outcome.interrupted {
         set_status(outcome, Status::Error, "interrupted".to_string());
     }
+    outcome.modelled = session.lock().await.modelled_defects();
     if opts.keep {
         let how = session.lock().await.how_to_reach();
         outcome.steps.push(StepRecord::single(
@@ -673,10 +676,21 @@ fn apply_known_bug(scenario: &Scenario, outcome: &mut ScenarioOutcome) {
                 return;
             }
             outcome.status = Status::Passed;
-            outcome.message = format!(
-                "known bug still reproduces ({}): {}",
-                bug.url, outcome.message
-            );
+            if outcome.modelled.is_empty() {
+                outcome.reproduction = Some(Reproduction::Observed);
+                outcome.message = format!(
+                    "known bug still reproduces ({}): {}",
+                    bug.url, outcome.message
+                );
+            } else {
+                outcome.reproduction = Some(Reproduction::Modelled);
+                outcome.message = format!(
+                    "known bug still reproduces, but only in the target's model of it, not in real software ({}; {}): {}",
+                    bug.url,
+                    outcome.modelled.join("; "),
+                    outcome.message
+                );
+            }
         }
         Status::Passed => {
             outcome.status = Status::Failed;
