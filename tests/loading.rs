@@ -407,3 +407,36 @@ fn a_malformed_probe_address_without_variables_is_a_load_error() {
         "{errs:#?}"
     );
 }
+
+#[test]
+fn every_unknown_field_and_wrong_type_in_a_file_is_reported_in_one_pass() {
+    let text = GOOD
+        .replace("  tags: [ingress-nginx, tls]\n", "  tags: [ingress-nginx, tls]\n  colour: blue\n")
+        .replace(
+            "    - apply: fixtures/rc.yaml\n",
+            "    - apply: fixtures/rc.yaml\n      bogus: 1\n",
+        )
+        .replace("retries: 3", "retries: many")
+        .replace("sslPassthrough: true", "sslPassthrough: sometimes")
+        .replace("    url: https://github.com", "    urll: x\n    url: https://github.com");
+    let errs = errors(&text);
+    let firsts: Vec<&str> = errs.iter().map(|e| e.lines().next().unwrap()).collect();
+    let expect = [
+        "s.yaml:7:3: unknown field `colour`, expected one of `name`, `description`, `tags`, `source`",
+        "s.yaml:12:39: invalid type: string \"sometimes\", expected a boolean",
+        "s.yaml:18:7: unknown field `bogus`",
+        "s.yaml:23:16: invalid type: string \"many\", expected u32",
+        "s.yaml:33:5: unknown field `urll`",
+    ];
+    for e in expect {
+        assert!(
+            firsts.iter().any(|f| f.starts_with(e)),
+            "missing {e:?} in {firsts:#?}"
+        );
+    }
+    assert_eq!(firsts.len(), expect.len(), "{firsts:#?}");
+    assert!(
+        errs.iter().all(|e| e.contains('^')),
+        "each with its source line: {errs:#?}"
+    );
+}

@@ -1,8 +1,8 @@
 //! Loading scenario files: YAML → [`Scenario`], with every problem located.
 //!
-//! Two passes. serde (via serde-saphyr) checks the structure: unknown
-//! fields, wrong types; it stops at the first such problem, which is
-//! reported with its exact line and column. Everything that is checked by
+//! Two passes. The structural pass ([`super::structure`]) checks unknown
+//! fields and wrong types and reports every one of them, each with its
+//! exact line and column. Everything that is checked by
 //! value (durations, names, "exactly one of", files, template variables) is
 //! read leniently in the first pass and checked in the second, so all of
 //! those problems are reported together, each at its own location.
@@ -11,6 +11,7 @@ use super::error::{LoadError, LoadErrors, snippet};
 use super::model::*;
 use super::raw::*;
 use super::read::read_capped;
+use super::structure::{self, Structural};
 use super::template;
 use crate::probe::spec::{ProbeSpec, TlsSpec};
 use serde_saphyr::{Location, Spanned};
@@ -145,16 +146,26 @@ pub fn load_str(file: &Path, source: &str, project_root: &Path) -> Result<Scenar
             snippet: None,
         }]));
     }
-    let raw: RawScenario = serde_saphyr::from_str(source).map_err(|e| {
-        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-        LoadErrors(vec![LoadError {
-            file: file.to_path_buf(),
-            line,
-            column,
-            path: String::new(),
-            message: serde_message(&e),
-            snippet: snippet(source, line, column),
-        }])
+    let located = |line: u64, column: u64, message: String| LoadError {
+        file: file.to_path_buf(),
+        line,
+        column,
+        path: String::new(),
+        message,
+        snippet: snippet(source, line, column),
+    };
+    let raw: RawScenario = structure::from_str(source).map_err(|e| match e {
+        Structural::Yaml(e) => {
+            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+            LoadErrors(vec![located(line, column, serde_message(&e))])
+        }
+        Structural::Thread(message) => LoadErrors(vec![located(0, 0, message)]),
+        Structural::Fields(problems) => LoadErrors(
+            problems
+                .into_iter()
+                .map(|p| located(p.line, p.column, p.message))
+                .collect(),
+        ),
     })?;
     let mut checker = Checker {
         file,

@@ -5,6 +5,7 @@ mod load;
 mod model;
 pub mod raw;
 pub mod read;
+mod structure;
 pub mod template;
 
 pub use error::{LoadError, LoadErrors};

@@ -1,7 +1,7 @@
 //! The scenario file exactly as written: serde shapes with source spans.
 //!
-//! Structural problems (unknown fields, wrong types) are caught by serde while
-//! reading these; values that need checking beyond their type (durations,
+//! Structural problems (unknown fields, wrong types) are caught while
+//! reading these (all of them: see `structure`); values that need checking beyond their type (durations,
 //! target names, "exactly one of") stay `Spanned` so the validator can report
 //! every such problem with its location, not just the first.
 
