@@ -651,13 +651,29 @@ fn group_members(pgid: u32) -> Vec<u32> {
 }
 
 /// A command step whose shell writes its pid (= its process group) to
-/// `pidfile`, prints a line, then runs `rest`.
-fn command_step(name: &str, pidfile: &Path, rest: &str, options: &str) -> String {
+/// `pidfile`, prints a line, starts `sleep 60` as a child (its pid in
+/// `<pidfile>.child`), then runs `then` (`wait`: stay; `true`: exit).
+fn command_step(name: &str, pidfile: &Path, then: &str, options: &str) -> String {
+    let pid = pidfile.display();
+    // `$$$$` is the shell's `$$` once the scenario's templating has run.
     format!(
-        // `$$$$` is the shell's `$$` once the scenario's templating has run.
-        "    - name: {name}\n      command: {{ argv: [sh, -c, 'echo $$$$ > {}; echo partial-output; {rest}'] }}\n{options}",
-        pidfile.display()
+        "    - name: {name}\n      command: {{ argv: [sh, -c, 'echo $$$$ > {pid}; echo partial-output; sleep 60 & echo $! > {pid}.child; {then}'] }}\n{options}"
     )
+}
+
+/// The shell's and its child's pids once both are written.
+fn command_pids(pidfile: &Path) -> (u32, u32) {
+    (read_pid(pidfile), read_pid(&pidfile.with_extension("child")))
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
 }
 
 fn read_pid(path: &Path) -> u32 {
@@ -668,17 +684,20 @@ fn read_pid(path: &Path) -> u32 {
         .unwrap()
 }
 
-/// Waits up to 5 s for the group to be empty (SIGKILL delivery is async).
-fn assert_group_gone(pgid: u32) {
+/// Waits up to 5 s for the shell, its child and its group to be gone
+/// (SIGKILL delivery is async).
+fn assert_group_gone(pidfile: &Path) {
+    let (shell, child) = command_pids(pidfile);
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let left = group_members(pgid);
+        let mut left = group_members(shell);
+        left.extend([shell, child].into_iter().filter(|p| alive(*p)));
         if left.is_empty() {
             return;
         }
         assert!(
             Instant::now() < deadline,
-            "processes of the command's group {pgid} outlived the step: {left:?}"
+            "processes of the command (group {shell}) outlived the step: {left:?}"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -690,7 +709,7 @@ async fn a_timed_out_command_ends_its_whole_process_group_and_keeps_its_output()
     let pidfile = f.root.path().join("pid");
     let s = scenario(
         f.root.path(),
-        &[command_step("slow", &pidfile, "sleep 60", "      timeout: 700ms\n")],
+        &[command_step("slow", &pidfile, "wait", "      timeout: 700ms\n")],
         &[],
         false,
     );
@@ -709,7 +728,7 @@ async fn a_timed_out_command_ends_its_whole_process_group_and_keeps_its_output()
         }
         other => panic!("expected a failure, got {other:?}"),
     }
-    assert_group_gone(read_pid(&pidfile));
+    assert_group_gone(&pidfile);
 }
 
 #[tokio::test]
@@ -718,7 +737,7 @@ async fn an_interrupted_command_ends_its_whole_process_group() {
     let pidfile = f.root.path().join("pid");
     let s = scenario(
         f.root.path(),
-        &[command_step("long", &pidfile, "sleep 60", "      timeout: 10m\n")],
+        &[command_step("long", &pidfile, "wait", "      timeout: 10m\n")],
         &[],
         false,
     );
@@ -726,7 +745,7 @@ async fn an_interrupted_command_ends_its_whole_process_group() {
     let trigger = cancel.clone();
     let marker = pidfile.clone();
     tokio::spawn(async move {
-        while !marker.exists() {
+        while !marker.with_extension("child").exists() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -734,7 +753,7 @@ async fn an_interrupted_command_ends_its_whole_process_group() {
     });
     let o = run_one(&f, s, &cancel).await;
     assert!(o.interrupted, "{o:#?}");
-    assert_group_gone(read_pid(&pidfile));
+    assert_group_gone(&pidfile);
 }
 
 #[tokio::test]
@@ -743,7 +762,7 @@ async fn a_command_that_exits_leaves_nothing_running_and_is_not_held_by_its_left
     let pidfile = f.root.path().join("pid");
     let s = scenario(
         f.root.path(),
-        &[command_step("quick", &pidfile, "sleep 60 & echo done", "      timeout: 20s\n")],
+        &[command_step("quick", &pidfile, "echo done", "      timeout: 20s\n")],
         &[],
         false,
     );
@@ -755,7 +774,7 @@ async fn a_command_that_exits_leaves_nothing_running_and_is_not_held_by_its_left
         "a background child holding the output pipe does not hold the step: {:?}",
         started.elapsed()
     );
-    assert_group_gone(read_pid(&pidfile));
+    assert_group_gone(&pidfile);
 }
 
 #[tokio::test]
