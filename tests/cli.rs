@@ -69,7 +69,11 @@ fn validate_accepts_good_files_and_locates_every_error_in_bad_ones() {
     std::fs::write(p.path().join("scenarios/bad.yaml"), BAD).unwrap();
     let out = rayconform(p.path(), &["validate", "scenarios"]);
     let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "bad input is exit 2, as for run");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "bad input is exit 2, as for run"
+    );
     assert!(stderr.contains("scenarios/bad.yaml:8:40: spec.steps[0].wait.timeout: expected a duration like 90s or 5m, found 'soon'"), "{stderr}");
     assert!(
         stderr.contains(
@@ -171,7 +175,8 @@ fn a_target_asked_for_by_name_that_cannot_run_here_is_exit_2_with_the_reason() {
     let empty_path = p.path().join("empty-bin");
     std::fs::create_dir_all(&empty_path).unwrap();
     let empty_path = empty_path.to_str().unwrap();
-    let cases: [(&str, &[(&str, &str)], &str); 2] = [
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 2] = [
         ("kind", &[("PATH", empty_path)], "`docker` not found"),
         (
             "existing",
@@ -188,10 +193,14 @@ fn a_target_asked_for_by_name_that_cannot_run_here_is_exit_2_with_the_reason() {
         let (_, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(2), "{target}: {stderr}");
         assert!(
-            stderr.contains(&format!("target `{target}` cannot run here")) && stderr.contains(reason),
+            stderr.contains(&format!("target `{target}` cannot run here"))
+                && stderr.contains(reason),
             "{target}: {stderr}"
         );
-        assert!(!p.path().join("out.xml").exists(), "{target}: nothing ran, no report");
+        assert!(
+            !p.path().join("out.xml").exists(),
+            "{target}: nothing ran, no report"
+        );
     }
 }
 
@@ -231,10 +240,7 @@ fn bad_command_lines_are_caught_up_front_with_exit_2() {
     let out = rayconform(p.path(), &["run", "--target", "lab", "--junit", "a-folder"]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("--junit a-folder: is a folder"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("--junit a-folder: is a folder"), "{stderr}");
     assert!(
         !stderr.contains("start ") && started.elapsed() < std::time::Duration::from_secs(10),
         "refused before anything ran: {stderr}"
@@ -276,7 +282,9 @@ fn a_malformed_probe_address_is_a_usage_error_not_a_failed_probe() {
         &["probe", "tcp", "no-port-here"],
         &["probe", "tcp", "localhost:99999"],
         &["probe", "grpc-ready", "localhost", "--plaintext"],
-        &["probe", "mtls", "x", "--ca", "a", "--cert", "b", "--key", "c"],
+        &[
+            "probe", "mtls", "x", "--ca", "a", "--cert", "b", "--key", "c",
+        ],
         &["probe", "http", "not a url"],
         &["probe", "page", "ftp://example.invalid/"],
     ];
@@ -287,6 +295,9 @@ fn a_malformed_probe_address_is_a_usage_error_not_a_failed_probe() {
         assert!(stderr.contains("invalid value"), "{args:?}: {stderr}");
     }
     // A well-formed address that is closed is a verdict, not a usage error.
-    let out = rayconform(p.path(), &["probe", "tcp", "127.0.0.1:1", "--timeout", "5s"]);
+    let out = rayconform(
+        p.path(),
+        &["probe", "tcp", "127.0.0.1:1", "--timeout", "5s"],
+    );
     assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
 }

@@ -266,8 +266,10 @@ spec:
         .flatten()
         .map(|e| e.path())
         .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("rayconform-") && !n.to_string_lossy().starts_with("rayconform-lab-"))
+            p.file_name().is_some_and(|n| {
+                n.to_string_lossy().starts_with("rayconform-")
+                    && !n.to_string_lossy().starts_with("rayconform-lab-")
+            })
         })
         .collect();
     assert_eq!(work_dirs.len(), 1, "{work_dirs:?}");
@@ -295,5 +297,9 @@ spec:
         stderr.contains(&format!("work dir removed {}", work_dir.display())),
         "the second signal names what it removed: {stderr}"
     );
-    assert!(!work_dir.exists(), "{} is left with private keys", work_dir.display());
+    assert!(
+        !work_dir.exists(),
+        "{} is left with private keys",
+        work_dir.display()
+    );
 }

@@ -108,7 +108,12 @@ async fn run(modelled: &[&str], name: &str) -> runner::RunOutcome {
         retry_backoff: Duration::from_millis(10),
         events: Arc::new(|_| {}),
     };
-    runner::run_all(vec![(target, Arc::new(scenario))], &opts, &CancellationToken::new()).await
+    runner::run_all(
+        vec![(target, Arc::new(scenario))],
+        &opts,
+        &CancellationToken::new(),
+    )
+    .await
 }
 
 fn property(xml: &str, name: &str) -> Option<String> {
@@ -121,18 +126,33 @@ fn property(xml: &str, name: &str) -> Option<String> {
 
 #[tokio::test]
 async fn a_known_bug_reproduced_only_by_the_targets_model_is_modelled() {
-    let model = "passthrough to headless Service ns/svc dropped by the lab's model of ingress-nginx";
+    let model =
+        "passthrough to headless Service ns/svc dropped by the lab's model of ingress-nginx";
     let run = run(&[model], "modelled-bug").await;
     let o = &run.scenarios[0];
     assert_eq!(o.status, Status::Passed, "{o:#?}");
     assert_eq!(o.reproduction, Some(Reproduction::Modelled));
-    assert!(o.message.contains("only in the target's model") && o.message.contains(model), "{}", o.message);
+    assert!(
+        o.message.contains("only in the target's model") && o.message.contains(model),
+        "{}",
+        o.message
+    );
     let xml = junit_report(&run).to_string().unwrap();
-    assert_eq!(property(&xml, "known-bug-reproduced").as_deref(), Some("modelled"), "{xml}");
-    assert_eq!(property(&xml, "modelled-by-target").as_deref(), Some(model), "{xml}");
+    assert_eq!(
+        property(&xml, "known-bug-reproduced").as_deref(),
+        Some("modelled"),
+        "{xml}"
+    );
+    assert_eq!(
+        property(&xml, "modelled-by-target").as_deref(),
+        Some(model),
+        "{xml}"
+    );
     let summary = summary_text(&run);
     assert!(
-        summary.lines().any(|l| l.starts_with("XFAIL") && l.contains("modelled-bug [modelled]")),
+        summary
+            .lines()
+            .any(|l| l.starts_with("XFAIL") && l.contains("modelled-bug [modelled]")),
         "{summary}"
     );
     assert!(
@@ -148,7 +168,11 @@ async fn a_known_bug_reproduced_by_real_software_is_observed() {
     assert_eq!(o.status, Status::Passed, "{o:#?}");
     assert_eq!(o.reproduction, Some(Reproduction::Observed));
     let xml = junit_report(&run).to_string().unwrap();
-    assert_eq!(property(&xml, "known-bug-reproduced").as_deref(), Some("observed"), "{xml}");
+    assert_eq!(
+        property(&xml, "known-bug-reproduced").as_deref(),
+        Some("observed"),
+        "{xml}"
+    );
     assert_eq!(property(&xml, "modelled-by-target"), None, "{xml}");
     let summary = summary_text(&run);
     assert!(!summary.contains("[modelled]"), "{summary}");

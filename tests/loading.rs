@@ -310,7 +310,10 @@ fn durations_and_retries_are_bounded_at_load_time_with_a_location() {
         "s.yaml:22:16: spec.steps[2].timeout: expected a duration of at most 1day, found '25h'",
         "s.yaml:21:16: spec.steps[2].retries: expected at most 100 retries, found 4294967295",
     ] {
-        assert!(firsts.contains(&expected), "missing {expected:?} in {firsts:#?}");
+        assert!(
+            firsts.contains(&expected),
+            "missing {expected:?} in {firsts:#?}"
+        );
     }
     let root = project();
     let ok = GOOD.replace("  timeout: 10m\n", "  timeout: 24h\n");
@@ -322,7 +325,10 @@ fn durations_and_retries_are_bounded_at_load_time_with_a_location() {
 
 #[test]
 fn a_certificate_authority_the_scenario_does_not_generate_is_a_located_error() {
-    let text = GOOD.replace("ca: ca-tls, clientCert: ca-tls }", "ca: no-such-ca, clientCert: foreign }");
+    let text = GOOD.replace(
+        "ca: ca-tls, clientCert: ca-tls }",
+        "ca: no-such-ca, clientCert: foreign }",
+    );
     let errs = errors(&text);
     assert_eq!(errs.len(), 1, "{errs:#?}");
     assert!(
@@ -336,14 +342,17 @@ fn a_certificate_authority_the_scenario_does_not_generate_is_a_located_error() {
     );
     let errs = errors(&mtls);
     assert!(
-        errs.iter().any(|e| e.starts_with("s.yaml:20:9: spec.steps[2].probe.mtls.ca: unknown certificate authority `true`")),
+        errs.iter().any(|e| e.starts_with(
+            "s.yaml:20:9: spec.steps[2].probe.mtls.ca: unknown certificate authority `true`"
+        )),
         "{errs:#?}"
     );
     let no_certs = GOOD.replace("  certificates: { ca: ca-tls }\n", "");
     let errs = errors(&no_certs);
     assert_eq!(errs.len(), 2, "ca and clientCert: {errs:#?}");
     assert!(
-        errs.iter().all(|e| e.contains("this scenario generates no certificates")),
+        errs.iter()
+            .all(|e| e.contains("this scenario generates no certificates")),
         "{errs:#?}"
     );
 }
@@ -371,8 +380,14 @@ fn devices_fifos_and_folders_are_refused_without_reading_them() {
     // filling memory from /dev/zero.
     let cases = [
         (fifo.clone(), "not a regular file (a FIFO)"),
-        (PathBuf::from("/dev/zero"), "not a regular file (a character device)"),
-        (root.path().join("fixtures"), "not a regular file (a folder)"),
+        (
+            PathBuf::from("/dev/zero"),
+            "not a regular file (a character device)",
+        ),
+        (
+            root.path().join("fixtures"),
+            "not a regular file (a folder)",
+        ),
     ];
     for (path, reason) in cases {
         let root_path = root.path().to_path_buf();
@@ -392,8 +407,9 @@ fn devices_fifos_and_folders_are_refused_without_reading_them() {
         Err(LoadErrors(errs)) => errs.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
     });
     assert!(
-        errs.iter()
-            .any(|e| e.contains("spec.steps[0].apply: cannot read manifest file `/dev/zero`: not a regular file")),
+        errs.iter().any(|e| e.contains(
+            "spec.steps[0].apply: cannot read manifest file `/dev/zero`: not a regular file"
+        )),
         "{errs:#?}"
     );
 }
@@ -411,14 +427,20 @@ fn a_malformed_probe_address_without_variables_is_a_load_error() {
 #[test]
 fn every_unknown_field_and_wrong_type_in_a_file_is_reported_in_one_pass() {
     let text = GOOD
-        .replace("  tags: [ingress-nginx, tls]\n", "  tags: [ingress-nginx, tls]\n  colour: blue\n")
+        .replace(
+            "  tags: [ingress-nginx, tls]\n",
+            "  tags: [ingress-nginx, tls]\n  colour: blue\n",
+        )
         .replace(
             "    - apply: fixtures/rc.yaml\n",
             "    - apply: fixtures/rc.yaml\n      bogus: 1\n",
         )
         .replace("retries: 3", "retries: many")
         .replace("sslPassthrough: true", "sslPassthrough: sometimes")
-        .replace("    url: https://github.com", "    urll: x\n    url: https://github.com");
+        .replace(
+            "    url: https://github.com",
+            "    urll: x\n    url: https://github.com",
+        );
     let errs = errors(&text);
     let firsts: Vec<&str> = errs.iter().map(|e| e.lines().next().unwrap()).collect();
     let expect = [

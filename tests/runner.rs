@@ -621,7 +621,12 @@ async fn jobs_run_scenarios_at_once_and_keep_report_order() {
 #[tokio::test]
 async fn a_huge_timeout_built_in_code_does_not_overflow_the_clock() {
     let f = fixture();
-    let mut s = scenario(f.root.path(), &[step("a", "", "")], &[step("b", "", "")], false);
+    let mut s = scenario(
+        f.root.path(),
+        &[step("a", "", "")],
+        &[step("b", "", "")],
+        false,
+    );
     s.timeout = Duration::MAX;
     s.steps[0].timeout = Duration::MAX;
     s.finally[0].timeout = Duration::MAX;
@@ -663,7 +668,10 @@ fn command_step(name: &str, pidfile: &Path, then: &str, options: &str) -> String
 
 /// The shell's and its child's pids once both are written.
 fn command_pids(pidfile: &Path) -> (u32, u32) {
-    (read_pid(pidfile), read_pid(&pidfile.with_extension("child")))
+    (
+        read_pid(pidfile),
+        read_pid(&pidfile.with_extension("child")),
+    )
 }
 
 fn alive(pid: u32) -> bool {
@@ -709,20 +717,30 @@ async fn a_timed_out_command_ends_its_whole_process_group_and_keeps_its_output()
     let pidfile = f.root.path().join("pid");
     let s = scenario(
         f.root.path(),
-        &[command_step("slow", &pidfile, "wait", "      timeout: 700ms\n")],
+        &[command_step(
+            "slow",
+            &pidfile,
+            "wait",
+            "      timeout: 700ms\n",
+        )],
         &[],
         false,
     );
     let started = Instant::now();
     let o = run_one(&f, s, &CancellationToken::new()).await;
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     match result_of(&o, "slow") {
         StepResult::Failed { message, evidence } => {
             assert!(message.contains("did not finish within 700ms"), "{message}");
             assert!(
                 evidence
                     .iter()
-                    .any(|e| e.starts_with("stdout (until the timeout)") && e.contains("partial-output")),
+                    .any(|e| e.starts_with("stdout (until the timeout)")
+                        && e.contains("partial-output")),
                 "the partial output is evidence: {evidence:#?}"
             );
         }
@@ -737,7 +755,12 @@ async fn an_interrupted_command_ends_its_whole_process_group() {
     let pidfile = f.root.path().join("pid");
     let s = scenario(
         f.root.path(),
-        &[command_step("long", &pidfile, "wait", "      timeout: 10m\n")],
+        &[command_step(
+            "long",
+            &pidfile,
+            "wait",
+            "      timeout: 10m\n",
+        )],
         &[],
         false,
     );
@@ -762,7 +785,12 @@ async fn a_command_that_exits_leaves_nothing_running_and_is_not_held_by_its_left
     let pidfile = f.root.path().join("pid");
     let s = scenario(
         f.root.path(),
-        &[command_step("quick", &pidfile, "echo done", "      timeout: 20s\n")],
+        &[command_step(
+            "quick",
+            &pidfile,
+            "echo done",
+            "      timeout: 20s\n",
+        )],
         &[],
         false,
     );

@@ -385,7 +385,9 @@ fn host_port(arg: &str) -> Result<String, String> {
 /// An `http://` or `https://` URL argument with a host.
 fn http_url(arg: &str) -> Result<String, String> {
     match url::Url::parse(arg) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(arg.to_string()),
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+            Ok(arg.to_string())
+        }
         Ok(u) => Err(format!(
             "expected an http:// or https:// URL with a host, found scheme `{}`",
             u.scheme()

@@ -86,7 +86,8 @@ fn known_bugs_line(run: &RunOutcome) -> Option<String> {
     if observed + modelled == 0 {
         return None;
     }
-    let mut line = format!("known bugs still reproducing: {observed} observed, {modelled} modelled");
+    let mut line =
+        format!("known bugs still reproducing: {observed} observed, {modelled} modelled");
     if modelled > 0 {
         line.push_str(
             " (modelled: only the lab's own model of the defect fails, so an upstream fix would not show; run on kind or existing to observe it)",

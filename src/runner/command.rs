@@ -46,7 +46,10 @@ impl Drop for ProcessGroup {
 struct Captured(Arc<Mutex<Vec<u8>>>);
 
 impl Captured {
-    fn spawn_reader(&self, mut stream: impl AsyncRead + Unpin + Send + 'static) -> tokio::task::JoinHandle<()> {
+    fn spawn_reader(
+        &self,
+        mut stream: impl AsyncRead + Unpin + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
         let buffer = self.0.clone();
         tokio::spawn(async move {
             let mut chunk = [0u8; 8192];

@@ -10,11 +10,11 @@
 //! by an empty one of the right type. What cannot be carried past (a missing
 //! field, a value a custom type refuses) ends the pass with its location.
 
+use serde::Deserialize;
 use serde::de::{
     self, DeserializeOwned, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess,
     Unexpected, Visitor,
 };
-use serde::Deserialize;
 use serde_saphyr::{Location, Spanned};
 use std::cell::RefCell;
 use std::fmt;
@@ -442,7 +442,11 @@ impl<'de, 'a> Deserializer<'de> for NodeDe<'a> {
         }
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, DeError> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
         self.deserialize_seq(visitor)
     }
 
@@ -605,7 +609,10 @@ impl<'de, 'a> de::EnumAccess<'de> for Variant<'a> {
     type Error = DeError;
     type Variant = NodeDe<'a>;
 
-    fn variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<(T::Value, NodeDe<'a>), DeError> {
+    fn variant_seed<T: DeserializeSeed<'de>>(
+        self,
+        seed: T,
+    ) -> Result<(T::Value, NodeDe<'a>), DeError> {
         let tag = seed.deserialize(self.de.child(self.key))?;
         Ok((tag, self.de.child(self.value)))
     }
@@ -643,7 +650,10 @@ impl<'de, 'a> Deserializer<'de> for SpannedDe<'a> {
     type Error = DeError;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        visitor.visit_map(SpannedFields { de: self.0, next: 0 })
+        visitor.visit_map(SpannedFields {
+            de: self.0,
+            next: 0,
+        })
     }
 
     serde::forward_to_deserialize_any! {
