@@ -462,3 +462,21 @@ fn every_unknown_field_and_wrong_type_in_a_file_is_reported_in_one_pass() {
         "each with its source line: {errs:#?}"
     );
 }
+
+#[test]
+fn a_name_used_twice_is_located_at_the_second_name() {
+    let root = project();
+    let dir = root.path().join("scenarios");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("a.yaml"), GOOD).unwrap();
+    std::fs::write(dir.join("b.yaml"), GOOD).unwrap();
+    let loaded = load_all(&[PathBuf::from(&dir)], root.path());
+    let errs: Vec<String> = loaded.errors.iter().map(|e| e.to_string()).collect();
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    let expected = format!(
+        "{}:4:9: metadata.name: `ray-client-through-passthrough` is already used by {}",
+        dir.join("b.yaml").display(),
+        dir.join("a.yaml").display()
+    );
+    assert!(errs[0].starts_with(&expected), "{}", errs[0]);
+}

@@ -89,17 +89,23 @@ pub fn load_all(paths: &[PathBuf], project_root: &Path) -> Loaded {
         }
     };
     for file in files {
-        match load_file(&file, project_root) {
-            Ok(s) => {
+        let loaded_file = read_source(&file)
+            .and_then(|source| load_located(&file, &source, project_root).map(|l| (l, source)));
+        match loaded_file {
+            Ok(((s, (line, column)), source)) => {
                 if let Some(other) = loaded.scenarios.iter().find(|o| o.name == s.name) {
-                    loaded.errors.push(LoadError::whole_file(
-                        &file,
-                        format!(
-                            "metadata.name `{}` is already used by {}",
+                    loaded.errors.push(LoadError {
+                        file: file.clone(),
+                        line,
+                        column,
+                        path: "metadata.name".to_string(),
+                        message: format!(
+                            "`{}` is already used by {}",
                             s.name,
                             other.path.display()
                         ),
-                    ));
+                        snippet: snippet(&source, line, column),
+                    });
                 } else {
                     loaded.scenarios.push(s);
                 }
@@ -112,29 +118,40 @@ pub fn load_all(paths: &[PathBuf], project_root: &Path) -> Loaded {
 
 /// Reads and loads one scenario file.
 pub fn load_file(file: &Path, project_root: &Path) -> Result<Scenario, LoadErrors> {
+    load_str(file, &read_source(file)?, project_root)
+}
+
+/// A scenario file's text: size-capped, a regular file, UTF-8.
+fn read_source(file: &Path) -> Result<String, LoadErrors> {
     let one = |msg: String| LoadErrors(vec![LoadError::whole_file(file, msg)]);
     let bytes = read_capped(file, MAX_FILE_BYTES).map_err(one)?;
-    let source = match String::from_utf8(bytes) {
-        Ok(s) => s,
-        Err(e) => {
-            let valid = e.utf8_error().valid_up_to();
-            let text = String::from_utf8_lossy(&e.as_bytes()[..valid]);
-            let (line, column) = line_column(&text, text.len());
-            return Err(LoadErrors(vec![LoadError {
-                file: file.to_path_buf(),
-                line,
-                column,
-                path: String::new(),
-                message: "not UTF-8 text: scenario files are YAML text".to_string(),
-                snippet: None,
-            }]));
-        }
-    };
-    load_str(file, &source, project_root)
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let text = String::from_utf8_lossy(&e.as_bytes()[..valid]);
+        let (line, column) = line_column(&text, text.len());
+        LoadErrors(vec![LoadError {
+            file: file.to_path_buf(),
+            line,
+            column,
+            path: String::new(),
+            message: "not UTF-8 text: scenario files are YAML text".to_string(),
+            snippet: None,
+        }])
+    })
 }
 
 /// Loads a scenario from text; `file` names it in errors.
 pub fn load_str(file: &Path, source: &str, project_root: &Path) -> Result<Scenario, LoadErrors> {
+    load_located(file, source, project_root).map(|(scenario, _)| scenario)
+}
+
+/// [`load_str`], with the line and column of `metadata.name` (for errors
+/// that involve several files, such as a name used twice).
+fn load_located(
+    file: &Path,
+    source: &str,
+    project_root: &Path,
+) -> Result<(Scenario, (u64, u64)), LoadErrors> {
     if let Some(pos) = source.find('\0') {
         let (line, column) = line_column(source, pos);
         return Err(LoadErrors(vec![LoadError {
@@ -179,9 +196,13 @@ pub fn load_str(file: &Path, source: &str, project_root: &Path) -> Result<Scenar
             .unwrap_or_default(),
         errors: Vec::new(),
     };
+    let name_at = (
+        raw.metadata.name.referenced.line(),
+        raw.metadata.name.referenced.column(),
+    );
     let scenario = checker.scenario(raw);
     if checker.errors.is_empty() {
-        Ok(scenario)
+        Ok((scenario, name_at))
     } else {
         Err(LoadErrors(checker.errors))
     }
