@@ -92,9 +92,9 @@ struct RunArgs {
     /// JUnit XML output.
     #[arg(long, default_value = "reports/junit.xml")]
     junit: PathBuf,
-    /// Scenarios run at once.
-    #[arg(long, default_value_t = 1)]
-    jobs: usize,
+    /// Scenarios run at once (at least 1).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    jobs: u32,
     /// Leave clusters, namespaces and processes in place, and say how to reach them.
     #[arg(long)]
     keep: bool,
@@ -141,18 +141,46 @@ fn main() -> ExitCode {
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
-/// Loads scenarios, printing every load error; None when there were any.
+/// Exit code for bad input (command line or scenario files).
+const EXIT_BAD_INPUT: i32 = 2;
+
+/// Loads scenarios, printing every load error; None when there were any,
+/// or when the paths hold no scenario file at all.
 fn load(root: &std::path::Path, paths: &[PathBuf]) -> Option<Vec<Scenario>> {
     let loaded = load_all(paths, root);
     for e in &loaded.errors {
         eprintln!("error: {e}");
     }
-    if loaded.errors.is_empty() {
-        Some(loaded.scenarios)
-    } else {
+    if !loaded.errors.is_empty() {
         eprintln!("{} error(s) in scenario files", loaded.errors.len());
-        None
+        return None;
     }
+    if loaded.scenarios.is_empty() {
+        let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        eprintln!(
+            "error: no scenario files (*.yaml, *.yml) in {}",
+            shown.join(", ")
+        );
+        return None;
+    }
+    Some(loaded.scenarios)
+}
+
+/// Checks up front that the JUnit report can be written at `path`, so a
+/// run never ends without its report: not a folder, and its folder can be
+/// created and written.
+fn junit_path_ok(path: &std::path::Path) -> Result<(), String> {
+    if path.is_dir() {
+        return Err("is a folder; give a file path such as reports/junit.xml".into());
+    }
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    tempfile::NamedTempFile::new_in(dir)
+        .map(drop)
+        .map_err(|e| format!("cannot write in {}: {e}", dir.display()))
 }
 
 fn select(scenarios: Vec<Scenario>, sel: &Selection) -> Vec<Scenario> {
@@ -205,15 +233,19 @@ fn k8s_version_ok(sel: &Selection) -> bool {
 
 async fn run(root: &std::path::Path, args: RunArgs) -> i32 {
     if !k8s_version_ok(&args.selection) {
-        return 2;
+        return EXIT_BAD_INPUT;
+    }
+    if let Err(e) = junit_path_ok(&args.junit) {
+        eprintln!("error: --junit {}: {e}", args.junit.display());
+        return EXIT_BAD_INPUT;
     }
     let Some(scenarios) = load(root, &args.selection.paths) else {
-        return 2;
+        return EXIT_BAD_INPUT;
     };
     let scenarios = select(scenarios, &args.selection);
     if scenarios.is_empty() {
         eprintln!("error: no scenario matches the selection");
-        return 2;
+        return EXIT_BAD_INPUT;
     }
     let cancel = match interrupt::install() {
         Ok(token) => token,
@@ -225,6 +257,12 @@ async fn run(root: &std::path::Path, args: RunArgs) -> i32 {
     let topts = target_options(root, &args.selection);
     let kind = target_kind(&args.selection, &topts);
     let target = registry::build(kind, &topts);
+    // A run on a target that cannot run here would skip everything and
+    // look green: asked for by name or chosen by `auto`, it is refused.
+    if let Some(reason) = target.unavailable_reason() {
+        eprintln!("error: target `{kind}` cannot run here: {reason}");
+        return EXIT_BAD_INPUT;
+    }
     // On kind: one cluster's scenarios after another's (host ports).
     let scenarios = rayconform::target::kind::run_order_for(kind, &topts, scenarios);
     let opts = RunOptions {
@@ -233,7 +271,7 @@ async fn run(root: &std::path::Path, args: RunArgs) -> i32 {
         reports_dir: root.join("reports"),
         k8s_version: args.selection.k8s_version.clone(),
         keep: args.keep,
-        jobs: args.jobs,
+        jobs: args.jobs as usize,
         retry_backoff: Duration::from_secs(1),
         events: rayconform::progress::terminal_progress(args.format == Format::Json),
     };
@@ -270,12 +308,16 @@ async fn run(root: &std::path::Path, args: RunArgs) -> i32 {
 
 fn plan_cmd(root: &std::path::Path, args: PlanArgs) -> i32 {
     if !k8s_version_ok(&args.selection) {
-        return 2;
+        return EXIT_BAD_INPUT;
     }
     let Some(scenarios) = load(root, &args.selection.paths) else {
-        return 2;
+        return EXIT_BAD_INPUT;
     };
     let scenarios = select(scenarios, &args.selection);
+    if scenarios.is_empty() {
+        eprintln!("error: no scenario matches the selection");
+        return EXIT_BAD_INPUT;
+    }
     let topts = target_options(root, &args.selection);
     let kind = target_kind(&args.selection, &topts);
     let target = registry::build(kind, &topts);
@@ -323,13 +365,13 @@ fn validate(root: &std::path::Path, paths: &[PathBuf]) -> i32 {
             println!("{} scenario(s) valid", scenarios.len());
             0
         }
-        None => 1,
+        None => EXIT_BAD_INPUT,
     }
 }
 
 fn list(root: &std::path::Path, paths: &[PathBuf]) -> i32 {
     let Some(scenarios) = load(root, paths) else {
-        return 1;
+        return EXIT_BAD_INPUT;
     };
     for s in &scenarios {
         let targets: Vec<&str> = s.targets.iter().map(|t| t.as_str()).collect();

@@ -137,7 +137,7 @@ pub fn read_manifests(
     let text = match (file, inline) {
         (Some(f), _) => {
             let path = root.join(f);
-            std::fs::read_to_string(&path)
+            crate::scenario::read_text(&path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?
         }
         (None, Some(text)) => text.to_string(),

@@ -69,7 +69,11 @@ fn validate_accepts_good_files_and_locates_every_error_in_bad_ones() {
     std::fs::write(p.path().join("scenarios/bad.yaml"), BAD).unwrap();
     let out = rayconform(p.path(), &["validate", "scenarios"]);
     let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "bad input is exit 2, as for run"
+    );
     assert!(stderr.contains("scenarios/bad.yaml:8:40: spec.steps[0].wait.timeout: expected a duration like 90s or 5m, found 'soon'"), "{stderr}");
     assert!(
         stderr.contains(
@@ -152,4 +156,148 @@ fn an_unknown_kubernetes_version_is_refused_up_front_listing_the_supported_ones(
             "{cmd}: {stderr}"
         );
     }
+}
+
+fn rayconform_env(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rayconform"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(root)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_target_asked_for_by_name_that_cannot_run_here_is_exit_2_with_the_reason() {
+    let p = project();
+    let empty_path = p.path().join("empty-bin");
+    std::fs::create_dir_all(&empty_path).unwrap();
+    let empty_path = empty_path.to_str().unwrap();
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 2] = [
+        ("kind", &[("PATH", empty_path)], "`docker` not found"),
+        (
+            "existing",
+            &[("KUBECONFIG", "/nonexistent/rayconform-kubeconfig")],
+            "no kubeconfig",
+        ),
+    ];
+    for (target, env, reason) in cases {
+        let out = rayconform_env(
+            p.path(),
+            &["run", "--target", target, "--junit", "out.xml"],
+            env,
+        );
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{target}: {stderr}");
+        assert!(
+            stderr.contains(&format!("target `{target}` cannot run here"))
+                && stderr.contains(reason),
+            "{target}: {stderr}"
+        );
+        assert!(
+            !p.path().join("out.xml").exists(),
+            "{target}: nothing ran, no report"
+        );
+    }
+}
+
+#[test]
+fn auto_says_which_target_it_fell_back_to_and_why() {
+    let p = project();
+    let empty_path = p.path().join("empty-bin");
+    std::fs::create_dir_all(&empty_path).unwrap();
+    // Neither kind (no docker) nor lab (no python3, no nginx) can run.
+    let out = rayconform_env(
+        p.path(),
+        &["run", "--junit", "out.xml"],
+        &[("PATH", empty_path.to_str().unwrap())],
+    );
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("target auto → lab (kind is not usable here: `docker` not found"),
+        "{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("target `lab` cannot run here: `python3` not found"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_command_lines_are_caught_up_front_with_exit_2() {
+    let p = project();
+    let out = rayconform(p.path(), &["run", "--target", "lab", "--jobs", "0"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--jobs"), "{stderr}");
+
+    std::fs::create_dir_all(p.path().join("a-folder")).unwrap();
+    let started = std::time::Instant::now();
+    let out = rayconform(p.path(), &["run", "--target", "lab", "--junit", "a-folder"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--junit a-folder: is a folder"), "{stderr}");
+    assert!(
+        !stderr.contains("start ") && started.elapsed() < std::time::Duration::from_secs(10),
+        "refused before anything ran: {stderr}"
+    );
+
+    std::fs::create_dir_all(p.path().join("empty")).unwrap();
+    for cmd in ["validate", "list", "run", "plan"] {
+        let out = rayconform(p.path(), &[cmd, "empty"]);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {stderr}");
+        assert!(
+            stderr.contains("no scenario files (*.yaml, *.yml) in empty"),
+            "{cmd}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_known_bug_url_error_is_located() {
+    let p = project();
+    std::fs::write(
+        p.path().join("scenarios/good.yaml"),
+        format!("{GOOD}  knownBug: {{ url: not-a-link }}\n"),
+    )
+    .unwrap();
+    let out = rayconform(p.path(), &["validate"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("scenarios/good.yaml:12:20: spec.knownBug.url: expected an http(s) link, found `not-a-link`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_malformed_probe_address_is_a_usage_error_not_a_failed_probe() {
+    let p = project();
+    let cases: [&[&str]; 6] = [
+        &["probe", "tcp", "no-port-here"],
+        &["probe", "tcp", "localhost:99999"],
+        &["probe", "grpc-ready", "localhost", "--plaintext"],
+        &[
+            "probe", "mtls", "x", "--ca", "a", "--cert", "b", "--key", "c",
+        ],
+        &["probe", "http", "not a url"],
+        &["probe", "page", "ftp://example.invalid/"],
+    ];
+    for args in cases {
+        let out = rayconform(p.path(), args);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("invalid value"), "{args:?}: {stderr}");
+    }
+    // A well-formed address that is closed is a verdict, not a usage error.
+    let out = rayconform(
+        p.path(),
+        &["probe", "tcp", "127.0.0.1:1", "--timeout", "5s"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
 }

@@ -181,3 +181,125 @@ spec:
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_second_sigint_still_removes_the_work_dir_with_the_private_keys_and_names_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    // The run's temporary folders go here, so this test sees only its own.
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let marker = dir.path().join("step-started");
+    let finally_marker = dir.path().join("finally-started");
+    let scenario = dir.path().join("double-interrupt.yaml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "apiVersion: rayconform.dev/v1alpha1
+kind: Scenario
+metadata:
+  name: interrupt-twice
+spec:
+  targets: [lab]
+  certificates: {{ ca: ca-tls }}
+  steps:
+    - name: long step
+      command: {{ argv: [sh, -c, 'touch {marker}; exec sleep 300'] }}
+      timeout: 10m
+  finally:
+    - name: slow finally
+      command: {{ argv: [sh, -c, 'touch {finally_marker}; exec sleep 300'] }}
+      timeout: 10m
+",
+            marker = marker.display(),
+            finally_marker = finally_marker.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rayconform"))
+        .arg("--root")
+        .arg(root)
+        .args(["run", "--target", "lab", "--junit"])
+        .arg(dir.path().join("junit.xml"))
+        .arg(&scenario)
+        .env("TMPDIR", &tmp)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let wait_for = |path: &Path, child: &mut std::process::Child| {
+        let started = Instant::now();
+        while !path.exists() {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("rayconform exited early ({status})");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{} never appeared",
+                path.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for(&marker, &mut child);
+    let work_dirs: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().is_some_and(|n| {
+                n.to_string_lossy().starts_with("rayconform-")
+                    && !n.to_string_lossy().starts_with("rayconform-lab-")
+            })
+        })
+        .collect();
+    assert_eq!(work_dirs.len(), 1, "{work_dirs:?}");
+    let work_dir = work_dirs[0].clone();
+    let mode = std::fs::metadata(&work_dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "the work dir is private");
+    let keys: Vec<_> = files_under(&work_dir)
+        .into_iter()
+        .filter(|f| std::fs::read_to_string(f).is_ok_and(|t| t.contains("PRIVATE KEY")))
+        .collect();
+    assert!(!keys.is_empty(), "the private keys live in the work dir");
+
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    wait_for(&finally_marker, &mut child);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "no exit after the second SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains(&format!("work dir removed {}", work_dir.display())),
+        "the second signal names what it removed: {stderr}"
+    );
+    assert!(
+        !work_dir.exists(),
+        "{} is left with private keys",
+        work_dir.display()
+    );
+}

@@ -73,3 +73,50 @@ async fn plain_heads_are_shared_until_shutdown_and_tls_heads_stop_with_their_lea
     assert!(!alive(plain_pid), "shutdown stops every head");
     assert!(pool.running().await.is_empty());
 }
+
+/// The environment of a running process.
+fn environ(pid: u32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .map(|b| {
+            b.split(|c| *c == 0)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_keeps_its_temporary_files_in_its_own_work_dir() {
+    use rayconform::target::lab::ray_head::{RayHead, RayHeadConfig};
+    use rayconform::target::lab::venv::RayVenv;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let work_dir = dir.path().join("head");
+    let cfg = RayHeadConfig {
+        venv: RayVenv::ensure(&root).expect("Ray venv (scripts/setup)"),
+        work_dir: work_dir.clone(),
+        tls: None,
+        num_cpus: 1,
+    };
+    let mut head = RayHead::start(cfg, Duration::from_secs(90))
+        .await
+        .expect("head starts");
+    let pid = head.pid().expect("pid");
+    let tmp = work_dir.join("tmp");
+    assert!(
+        environ(pid).contains(&format!("TMPDIR={}", tmp.display())),
+        "the head runs with TMPDIR in its work dir: {:?}",
+        environ(pid)
+    );
+    head.stop().await;
+    let left_in_tmp: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        left_in_tmp
+            .iter()
+            .any(|n| n.to_string_lossy().starts_with("pymp-")),
+        "Python's pymp-* folder lands in the head's own TMPDIR (removed with the work dir), not /tmp: {left_in_tmp:?}"
+    );
+}

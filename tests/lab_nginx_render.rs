@@ -253,3 +253,40 @@ fn tcp_services_become_stream_servers() {
     assert!(conf.contains("proxy_pass $tcp_upstream_19003;"), "{conf}");
     assert_nginx_accepts(dir.path(), &conf);
 }
+
+#[test]
+fn only_the_labs_own_model_of_a_defect_is_marked_modelled() {
+    let passthrough_ingress = json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": "rayclient", "annotations": {"nginx.ingress.kubernetes.io/ssl-passthrough": "true"}},
+        "spec": {"rules": [{"host": "localhost", "http": {"paths": [
+            {"path": "/", "pathType": "Prefix",
+             "backend": {"service": {"name": "rc-head-svc", "port": {"number": 10001}}}}]}}]}});
+    let headless = routes_for(
+        json!([head_service(true), passthrough_ingress.clone()]),
+        true,
+        BTreeMap::new(),
+    );
+    assert_eq!(headless.modelled.len(), 1, "{:#?}", headless.modelled);
+    assert!(
+        headless.modelled[0].contains("ns/rc-head-svc")
+            && headless.modelled[0].contains("issues/1718")
+            && headless.modelled[0].contains("lab's model"),
+        "{}",
+        headless.modelled[0]
+    );
+    let cluster_ip = routes_for(
+        json!([head_service(false), passthrough_ingress]),
+        true,
+        BTreeMap::new(),
+    );
+    assert!(cluster_ip.modelled.is_empty(), "{:#?}", cluster_ip.modelled);
+    // A rewrite is rendered into real nginx, which decides what happens:
+    // nothing about it is modelled.
+    let rewrite = json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": "dash", "annotations": {"nginx.ingress.kubernetes.io/rewrite-target": "/$2"}},
+        "spec": {"rules": [{"http": {"paths": [
+            {"path": "/ray(/|$)(.*)", "pathType": "ImplementationSpecific",
+             "backend": {"service": {"name": "rc-head-svc", "port": {"number": 8265}}}}]}}]}});
+    let dashboard = routes_for(json!([head_service(true), rewrite]), false, BTreeMap::new());
+    assert!(dashboard.modelled.is_empty(), "{:#?}", dashboard.modelled);
+}

@@ -210,3 +210,84 @@ async fn session_runs_a_cluster_with_a_worker_routes_it_and_cleans_up() {
         "processes left running after close + shutdown: {left:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passthrough_to_a_headless_service_is_reported_as_the_labs_model() {
+    rayconform::tls::install_crypto_provider();
+    let text = "
+apiVersion: rayconform.dev/v1alpha1
+kind: Scenario
+metadata: { name: modelled-test }
+spec:
+  targets: [lab]
+  install:
+    - ingressNginx: { sslPassthrough: true }
+  steps:
+    - probe: { tcp: { address: \"${INGRESS_HTTPS}\" } }
+";
+    let scenario = Arc::new(load_str(Path::new("m.yaml"), text, &root()).expect("scenario"));
+    let work = tempfile::tempdir().unwrap();
+    let target = LabTarget::new(root());
+    let run = ScenarioRun {
+        scenario,
+        run_id: "t".into(),
+        namespace: "ns-m".into(),
+        work_dir: work.path().to_path_buf(),
+        artifacts_dir: work.path().join("artifacts"),
+        project_root: root(),
+        certificates: None,
+        k8s_version: None,
+        keep: false,
+        progress: Arc::new(|_| {}),
+    };
+    let mut session = target.open(&run).await.expect("open");
+    let service = |headless: bool| {
+        format!(
+            "apiVersion: v1
+kind: Service
+metadata: {{ name: svc, namespace: ns-m }}
+spec:
+  clusterIP: {}
+  selector: {{ ray.io/cluster: rc }}
+  ports: [{{ name: client, port: 10001 }}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: pass
+  namespace: ns-m
+  annotations: {{ nginx.ingress.kubernetes.io/ssl-passthrough: \"true\" }}
+spec:
+  rules:
+    - host: localhost
+      http:
+        paths:
+          - path: /
+            pathType: Prefix
+            backend: {{ service: {{ name: svc, port: {{ number: 10001 }} }} }}
+",
+            if headless { "None" } else { "null" }
+        )
+    };
+    session
+        .apply(&parse_manifests(&service(false)).unwrap())
+        .await
+        .expect("apply");
+    assert!(
+        session.modelled_defects().is_empty(),
+        "a ClusterIP Service models nothing: {:?}",
+        session.modelled_defects()
+    );
+    session
+        .apply(&parse_manifests(&service(true)).unwrap())
+        .await
+        .expect("apply");
+    let modelled = session.modelled_defects();
+    assert_eq!(modelled.len(), 1, "{modelled:?}");
+    assert!(
+        modelled[0].contains("ns-m/svc") && modelled[0].contains("issues/1718"),
+        "{modelled:?}"
+    );
+    assert!(session.close(false).await.is_empty());
+    assert!(target.shutdown(false).await.is_empty());
+}

@@ -296,3 +296,187 @@ fn non_utf8_and_oversized_files_are_refused_with_a_reason() {
         .to_string();
     assert!(err.contains("limited to 1048576 bytes"), "{err}");
 }
+
+#[test]
+fn durations_and_retries_are_bounded_at_load_time_with_a_location() {
+    let text = GOOD
+        .replace("  timeout: 10m\n", "  timeout: 18446744073709551615s\n")
+        .replace("      timeout: 90s\n", "      timeout: 25h\n")
+        .replace("retries: 3", "retries: 4294967295");
+    let errs = errors(&text);
+    let firsts: Vec<&str> = errs.iter().map(|e| e.lines().next().unwrap()).collect();
+    for expected in [
+        "s.yaml:14:12: spec.timeout: expected a duration of at most 1day, found '18446744073709551615s'",
+        "s.yaml:22:16: spec.steps[2].timeout: expected a duration of at most 1day, found '25h'",
+        "s.yaml:21:16: spec.steps[2].retries: expected at most 100 retries, found 4294967295",
+    ] {
+        assert!(
+            firsts.contains(&expected),
+            "missing {expected:?} in {firsts:#?}"
+        );
+    }
+    let root = project();
+    let ok = GOOD.replace("  timeout: 10m\n", "  timeout: 24h\n");
+    assert_eq!(
+        load(root.path(), &ok).unwrap().timeout,
+        Duration::from_secs(24 * 3600)
+    );
+}
+
+#[test]
+fn a_certificate_authority_the_scenario_does_not_generate_is_a_located_error() {
+    let text = GOOD.replace(
+        "ca: ca-tls, clientCert: ca-tls }",
+        "ca: no-such-ca, clientCert: foreign }",
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(
+        errs[0].starts_with("s.yaml:20:9: spec.steps[2].probe.grpcReady.tls.ca: unknown certificate authority `no-such-ca`: expected one of ca-tls, foreign"),
+        "{}",
+        errs[0]
+    );
+    let mtls = GOOD.replace(
+        "grpcReady: { address: \"${INGRESS_HTTPS}\", tls: { serverName: localhost, ca: ca-tls, clientCert: ca-tls } }",
+        "mtls: { address: \"${INGRESS_HTTPS}\", ca: true }",
+    );
+    let errs = errors(&mtls);
+    assert!(
+        errs.iter().any(|e| e.starts_with(
+            "s.yaml:20:9: spec.steps[2].probe.mtls.ca: unknown certificate authority `true`"
+        )),
+        "{errs:#?}"
+    );
+    let no_certs = GOOD.replace("  certificates: { ca: ca-tls }\n", "");
+    let errs = errors(&no_certs);
+    assert_eq!(errs.len(), 2, "ca and clientCert: {errs:#?}");
+    assert!(
+        errs.iter()
+            .all(|e| e.contains("this scenario generates no certificates")),
+        "{errs:#?}"
+    );
+}
+
+/// Runs `f` on a thread; fails the test if it takes longer than 10 s.
+fn within_10s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("did not return within 10 s (reading without a cap, or blocked)")
+}
+
+#[test]
+fn devices_fifos_and_folders_are_refused_without_reading_them() {
+    let root = project();
+    let fifo = root.path().join("pipe.yaml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // The FIFO first: a reader without the fix blocks there instead of
+    // filling memory from /dev/zero.
+    let cases = [
+        (fifo.clone(), "not a regular file (a FIFO)"),
+        (
+            PathBuf::from("/dev/zero"),
+            "not a regular file (a character device)",
+        ),
+        (
+            root.path().join("fixtures"),
+            "not a regular file (a folder)",
+        ),
+    ];
+    for (path, reason) in cases {
+        let root_path = root.path().to_path_buf();
+        let shown = path.display().to_string();
+        let err = within_10s(move || {
+            rayconform::scenario::load_file(&path, &root_path)
+                .unwrap_err()
+                .to_string()
+        });
+        assert!(err.contains(&shown) && err.contains(reason), "{err}");
+    }
+    // Manifest files a step names are read the same way.
+    let text = GOOD.replace("apply: fixtures/rc.yaml", "apply: /dev/zero");
+    let root_path = root.path().to_path_buf();
+    let errs = within_10s(move || match load(&root_path, &text) {
+        Ok(_) => panic!("/dev/zero is not a manifest"),
+        Err(LoadErrors(errs)) => errs.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+    });
+    assert!(
+        errs.iter().any(|e| e.contains(
+            "spec.steps[0].apply: cannot read manifest file `/dev/zero`: not a regular file"
+        )),
+        "{errs:#?}"
+    );
+}
+
+#[test]
+fn a_malformed_probe_address_without_variables_is_a_load_error() {
+    let text = GOOD.replace("\"${INGRESS_HTTPS}\"", "\"localhost\"");
+    let errs = errors(&text);
+    assert!(
+        errs[0].starts_with("s.yaml:20:9: spec.steps[2].probe.grpcReady.address: expected host:port, found `localhost`"),
+        "{errs:#?}"
+    );
+}
+
+#[test]
+fn every_unknown_field_and_wrong_type_in_a_file_is_reported_in_one_pass() {
+    let text = GOOD
+        .replace(
+            "  tags: [ingress-nginx, tls]\n",
+            "  tags: [ingress-nginx, tls]\n  colour: blue\n",
+        )
+        .replace(
+            "    - apply: fixtures/rc.yaml\n",
+            "    - apply: fixtures/rc.yaml\n      bogus: 1\n",
+        )
+        .replace("retries: 3", "retries: many")
+        .replace("sslPassthrough: true", "sslPassthrough: sometimes")
+        .replace(
+            "    url: https://github.com",
+            "    urll: x\n    url: https://github.com",
+        );
+    let errs = errors(&text);
+    let firsts: Vec<&str> = errs.iter().map(|e| e.lines().next().unwrap()).collect();
+    let expect = [
+        "s.yaml:7:3: unknown field `colour`, expected one of `name`, `description`, `tags`, `source`",
+        "s.yaml:12:39: invalid type: string \"sometimes\", expected a boolean",
+        "s.yaml:18:7: unknown field `bogus`",
+        "s.yaml:23:16: invalid type: string \"many\", expected u32",
+        "s.yaml:33:5: unknown field `urll`",
+    ];
+    for e in expect {
+        assert!(
+            firsts.iter().any(|f| f.starts_with(e)),
+            "missing {e:?} in {firsts:#?}"
+        );
+    }
+    assert_eq!(firsts.len(), expect.len(), "{firsts:#?}");
+    assert!(
+        errs.iter().all(|e| e.contains('^')),
+        "each with its source line: {errs:#?}"
+    );
+}
+
+#[test]
+fn a_name_used_twice_is_located_at_the_second_name() {
+    let root = project();
+    let dir = root.path().join("scenarios");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("a.yaml"), GOOD).unwrap();
+    std::fs::write(dir.join("b.yaml"), GOOD).unwrap();
+    let loaded = load_all(&[PathBuf::from(&dir)], root.path());
+    let errs: Vec<String> = loaded.errors.iter().map(|e| e.to_string()).collect();
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    let expected = format!(
+        "{}:4:9: metadata.name: `ray-client-through-passthrough` is already used by {}",
+        dir.join("b.yaml").display(),
+        dir.join("a.yaml").display()
+    );
+    assert!(errs[0].starts_with(&expected), "{}", errs[0]);
+}

@@ -39,6 +39,8 @@ fn outcome(name: &str, version: &str, status: Status, message: &str) -> Scenario
         status,
         message: message.to_string(),
         known_bug: None,
+        reproduction: None,
+        modelled: Vec::new(),
         steps: Vec::new(),
         artifacts: None,
         duration: Duration::from_millis(1),

@@ -658,3 +658,221 @@ async fn jobs_run_scenarios_at_once_and_keep_report_order() {
     );
     assert!(run.success());
 }
+
+#[tokio::test]
+async fn a_huge_timeout_built_in_code_does_not_overflow_the_clock() {
+    let f = fixture();
+    let mut s = scenario(
+        f.root.path(),
+        &[step("a", "", "")],
+        &[step("b", "", "")],
+        false,
+    );
+    s.timeout = Duration::MAX;
+    s.steps[0].timeout = Duration::MAX;
+    s.finally[0].timeout = Duration::MAX;
+    let o = run_one(&f, s, &CancellationToken::new()).await;
+    assert_eq!(o.status, Status::Passed, "{o:#?}");
+}
+
+/// Live (non-zombie) processes whose process group is `pgid`.
+fn group_members(pgid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.first() != Some(&"Z") && fields.get(2) == Some(&pgid.to_string().as_str()) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// A command step whose shell writes its pid (= its process group) to
+/// `pidfile`, prints a line, starts `sleep 60` as a child (its pid in
+/// `<pidfile>.child`), then runs `then` (`wait`: stay; `true`: exit).
+fn command_step(name: &str, pidfile: &Path, then: &str, options: &str) -> String {
+    let pid = pidfile.display();
+    // `$$$$` is the shell's `$$` once the scenario's templating has run.
+    format!(
+        "    - name: {name}\n      command: {{ argv: [sh, -c, 'echo $$$$ > {pid}; echo partial-output; sleep 60 & echo $! > {pid}.child; {then}'] }}\n{options}"
+    )
+}
+
+/// The shell's and its child's pids once both are written.
+fn command_pids(pidfile: &Path) -> (u32, u32) {
+    (
+        read_pid(pidfile),
+        read_pid(&pidfile.with_extension("child")),
+    )
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
+}
+
+fn read_pid(path: &Path) -> u32 {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Waits up to 5 s for the shell, its child and its group to be gone
+/// (SIGKILL delivery is async).
+fn assert_group_gone(pidfile: &Path) {
+    let (shell, child) = command_pids(pidfile);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut left = group_members(shell);
+        left.extend([shell, child].into_iter().filter(|p| alive(*p)));
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "processes of the command (group {shell}) outlived the step: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn a_timed_out_command_ends_its_whole_process_group_and_keeps_its_output() {
+    let f = fixture();
+    let pidfile = f.root.path().join("pid");
+    let s = scenario(
+        f.root.path(),
+        &[command_step(
+            "slow",
+            &pidfile,
+            "wait",
+            "      timeout: 700ms\n",
+        )],
+        &[],
+        false,
+    );
+    let started = Instant::now();
+    let o = run_one(&f, s, &CancellationToken::new()).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    match result_of(&o, "slow") {
+        StepResult::Failed { message, evidence } => {
+            assert!(message.contains("did not finish within 700ms"), "{message}");
+            assert!(
+                evidence
+                    .iter()
+                    .any(|e| e.starts_with("stdout (until the timeout)")
+                        && e.contains("partial-output")),
+                "the partial output is evidence: {evidence:#?}"
+            );
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+    assert_group_gone(&pidfile);
+}
+
+#[tokio::test]
+async fn an_interrupted_command_ends_its_whole_process_group() {
+    let f = fixture();
+    let pidfile = f.root.path().join("pid");
+    let s = scenario(
+        f.root.path(),
+        &[command_step(
+            "long",
+            &pidfile,
+            "wait",
+            "      timeout: 10m\n",
+        )],
+        &[],
+        false,
+    );
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    let marker = pidfile.clone();
+    tokio::spawn(async move {
+        while !marker.with_extension("child").exists() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        trigger.cancel();
+    });
+    let o = run_one(&f, s, &cancel).await;
+    assert!(o.interrupted, "{o:#?}");
+    assert_group_gone(&pidfile);
+}
+
+#[tokio::test]
+async fn a_command_that_exits_leaves_nothing_running_and_is_not_held_by_its_leftovers() {
+    let f = fixture();
+    let pidfile = f.root.path().join("pid");
+    let s = scenario(
+        f.root.path(),
+        &[command_step(
+            "quick",
+            &pidfile,
+            "echo done",
+            "      timeout: 20s\n",
+        )],
+        &[],
+        false,
+    );
+    let started = Instant::now();
+    let o = run_one(&f, s, &CancellationToken::new()).await;
+    assert_eq!(o.status, Status::Passed, "{o:#?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "a background child holding the output pipe does not hold the step: {:?}",
+        started.elapsed()
+    );
+    assert_group_gone(&pidfile);
+}
+
+#[tokio::test]
+async fn a_failing_finally_after_a_failing_step_is_named_next_to_it_in_junit() {
+    let (_f, o) = run_steps(
+        &[step("first", ", failTimes: 1", "")],
+        &[step("tidy", ", failTimes: 1", "")],
+        false,
+    )
+    .await;
+    assert_eq!(o.status, Status::Failed);
+    let run = runner::RunOutcome {
+        run_id: "r".into(),
+        scenarios: vec![o],
+        interrupted: false,
+        duration: Duration::ZERO,
+        shutdown_problems: Vec::new(),
+    };
+    let xml = junit_report(&run).to_string().unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let message = doc
+        .descendants()
+        .find(|n| n.has_tag_name("failure"))
+        .and_then(|n| n.attribute("message"))
+        .expect("a failure with a message")
+        .to_string();
+    assert!(
+        message.contains("first: first wrong on attempt 1")
+            && message.contains("finally `tidy`: tidy wrong on attempt 1"),
+        "{message}"
+    );
+}

@@ -140,7 +140,10 @@ fn anything_left_on_80_or_443_is_named_and_fails_setup_where_kind_needs_the_port
     )
     .unwrap();
     let (code, stderr) = stubs.run();
-    assert_eq!(code, 0, "the lab does not need 80/443: a warning only\n{stderr}");
+    assert_eq!(
+        code, 0,
+        "the lab does not need 80/443: a warning only\n{stderr}"
+    );
     assert!(stderr.contains("0.0.0.0:443"), "{stderr}");
     assert!(stderr.contains("it is nginx"), "{stderr}");
     let (code, stderr) = stubs.run_with(&[("RAYCONFORM_REQUIRE_FREE_HOST_PORTS", "1")]);

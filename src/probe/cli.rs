@@ -114,6 +114,7 @@ impl TlsArgs {
 #[derive(Debug, Clone, Args)]
 pub struct GrpcReadyArgs {
     /// host:port of the Ray client server (or the ingress in front of it).
+    #[arg(value_parser = host_port)]
     pub address: String,
     /// Plaintext HTTP/2 (h2c) instead of TLS.
     #[arg(long, conflicts_with_all = ["server_name", "ca", "insecure", "cert", "key", "tls_version"])]
@@ -142,6 +143,7 @@ pub enum ReadyExpectation {
 #[derive(Debug, Clone, Args)]
 pub struct MtlsArgs {
     /// host:port of the endpoint that must enforce mTLS.
+    #[arg(value_parser = host_port)]
     pub address: String,
     /// SNI / server name.
     #[arg(long)]
@@ -170,6 +172,7 @@ pub struct MtlsArgs {
 #[derive(Debug, Clone, Args)]
 pub struct HttpArgs {
     /// The URL.
+    #[arg(value_parser = http_url)]
     pub url: String,
     /// HTTP method.
     #[arg(long, default_value = "GET")]
@@ -205,6 +208,7 @@ pub struct HttpArgs {
 #[derive(Debug, Clone, Args)]
 pub struct PageArgs {
     /// The page URL.
+    #[arg(value_parser = http_url)]
     pub url: String,
     /// Page-relative API path to fetch too (repeatable), e.g. api/version.
     #[arg(long = "api", value_name = "PATH")]
@@ -218,6 +222,7 @@ pub struct PageArgs {
 #[derive(Debug, Clone, Args)]
 pub struct TcpArgs {
     /// host:port.
+    #[arg(value_parser = host_port)]
     pub address: String,
     /// open (default) or refused.
     #[arg(long, value_enum, default_value = "open")]
@@ -378,6 +383,28 @@ pub async fn verdict_for(cmd: ProbeCommand) -> Result<Verdict, String> {
             tcp::check(&a.address, expect, &follow_up, timeout).await
         }
     })
+}
+
+/// A `host:port` argument; anything else is a usage error (exit 2), not a
+/// failed probe.
+fn host_port(arg: &str) -> Result<String, String> {
+    super::connection::split_address(arg)
+        .map(|_| arg.to_string())
+        .map_err(|_| "expected host:port (e.g. localhost:443 or [::1]:443)".to_string())
+}
+
+/// An `http://` or `https://` URL argument with a host.
+fn http_url(arg: &str) -> Result<String, String> {
+    match url::Url::parse(arg) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+            Ok(arg.to_string())
+        }
+        Ok(u) => Err(format!(
+            "expected an http:// or https:// URL with a host, found scheme `{}`",
+            u.scheme()
+        )),
+        Err(e) => Err(format!("expected an http:// or https:// URL: {e}")),
+    }
 }
 
 fn parse_headers(raw: &[String]) -> Result<BTreeMap<String, String>, String> {

@@ -116,6 +116,12 @@ fn test_case(outcome: &ScenarioOutcome, interrupted_run: bool) -> TestCase {
             super::coverage::COMPONENT_UNSUPPORTED,
         ));
     }
+    if let Some(how) = outcome.reproduction {
+        case.add_property(Property::new("known-bug-reproduced", how.as_str()));
+    }
+    for model in &outcome.modelled {
+        case.add_property(Property::new("modelled-by-target", model.clone()));
+    }
     if let Some(dir) = &outcome.artifacts {
         case.add_property(Property::new("artifacts", dir.display().to_string()));
     }

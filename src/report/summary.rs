@@ -1,6 +1,6 @@
 //! The human summary: one line per scenario, a totals line, and a step log.
 
-use crate::runner::{Phase, RunOutcome, ScenarioOutcome, Status, StepResult};
+use crate::runner::{Phase, Reproduction, RunOutcome, ScenarioOutcome, Status, StepResult};
 use std::fmt::Write;
 
 /// One line for a finished scenario, e.g. `PASS  lab  dashboard-rewrite (4.2s)`.
@@ -17,8 +17,12 @@ pub fn outcome_line(o: &ScenarioOutcome) -> String {
         .as_deref()
         .map(|v| format!(" k8s {v}"))
         .unwrap_or_default();
+    let how = match o.reproduction {
+        Some(Reproduction::Modelled) => " [modelled]",
+        _ => "",
+    };
     format!(
-        "{mark:<5} {:<8} {} ({:.1}s){}",
+        "{mark:<5} {:<8} {}{how} ({:.1}s){}",
         format!("{}{version}", o.target),
         o.scenario,
         o.duration.as_secs_f64(),
@@ -57,6 +61,9 @@ pub fn summary_text(run: &RunOutcome) -> String {
     for p in &run.shutdown_problems {
         let _ = writeln!(out, "ERROR shutdown: {p}");
     }
+    if let Some(line) = known_bugs_line(run) {
+        let _ = writeln!(out, "{line}");
+    }
     let (passed, failed, errors, skipped) = run.totals();
     let _ = write!(
         out,
@@ -70,6 +77,29 @@ pub fn summary_text(run: &RunOutcome) -> String {
         }
     );
     out
+}
+
+/// How the known bugs that still reproduce were reproduced, when any were:
+/// observed (real software) or modelled (only the target's own model).
+fn known_bugs_line(run: &RunOutcome) -> Option<String> {
+    let count = |r: Reproduction| {
+        run.scenarios
+            .iter()
+            .filter(|o| o.reproduction == Some(r))
+            .count()
+    };
+    let (observed, modelled) = (count(Reproduction::Observed), count(Reproduction::Modelled));
+    if observed + modelled == 0 {
+        return None;
+    }
+    let mut line =
+        format!("known bugs still reproducing: {observed} observed, {modelled} modelled");
+    if modelled > 0 {
+        line.push_str(
+            " (modelled: only the lab's own model of the defect fails, so an upstream fix would not show; run on kind or existing to observe it)",
+        );
+    }
+    Some(line)
 }
 
 /// Every step with its phase, timing, attempts, result and evidence.

@@ -3,6 +3,7 @@
 //! panic, interrupt), and diagnostics collection on failure.
 
 mod cleanup;
+mod command;
 pub mod interrupt;
 mod naming;
 mod outcome;
@@ -22,6 +23,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
+
+/// How long after a step's own timeout the runner abandons it: the action
+/// ends itself at its timeout (with evidence); this only catches one that
+/// does not.
+const TIMEOUT_BACKSTOP: Duration = Duration::from_secs(1);
 
 /// Something the runner reports while it works (for live progress).
 #[derive(Debug, Clone)]
@@ -132,6 +138,8 @@ pub async fn run_scenario(
         status: Status::Passed,
         message: String::new(),
         known_bug: scenario.known_bug.as_ref().map(|b| b.url.clone()),
+        reproduction: None,
+        modelled: Vec::new(),
         steps: Vec::new(),
         artifacts: None,
         duration: Duration::ZERO,
@@ -172,13 +180,17 @@ async fn run_opened(
     id: &str,
     outcome: &mut ScenarioOutcome,
 ) {
-    let deadline = Instant::now() + scenario.timeout;
+    let deadline = deadline_after(scenario.timeout);
     let mut cleanup = CleanupStack::new();
     let artifacts_dir =
         opts.reports_dir
             .join(&opts.run_id)
             .join(format!("{}-{}", scenario.name, target.kind()));
-    let work_dir = match tempfile::Builder::new().prefix("rayconform-").tempdir() {
+    let work_dir = match tempfile::Builder::new()
+        .prefix("rayconform-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir()
+    {
         Ok(dir) => dir.keep(),
         Err(e) => {
             return setup_error(
@@ -188,12 +200,19 @@ async fn run_opened(
             );
         }
     };
+    // The work dir (0700) is the one place for this run's private keys; a
+    // hard exit (second Ctrl-C) still removes it, or names it under --keep.
+    interrupt::register_private_dir(&work_dir, !opts.keep);
     if !opts.keep {
         let dir = work_dir.clone();
         cleanup.push(format!("remove {}", dir.display()), move || {
             async move {
-                std::fs::remove_dir_all(&dir)
-                    .map_err(|e| format!("cannot remove {}: {e}", dir.display()))
+                let removed = std::fs::remove_dir_all(&dir)
+                    .map_err(|e| format!("cannot remove {}: {e}", dir.display()));
+                if removed.is_ok() {
+                    interrupt::unregister_private_dir(&dir);
+                }
+                removed
             }
             .boxed()
         });
@@ -410,27 +429,29 @@ async fn run_opened(
             &ctx,
             opts,
             &CancellationToken::new(),
-            deadline.max(Instant::now() + step.timeout),
+            deadline.max(deadline_after(step.timeout)),
         )
         .await;
-        match &record.result {
-            StepResult::Failed { message, .. } => set_status(
-                outcome,
-                Status::Failed,
-                format!("finally `{}`: {message}", step.name),
-            ),
-            StepResult::Error { message } => set_status(
-                outcome,
-                Status::Error,
-                format!("finally `{}`: {message}", step.name),
-            ),
-            _ => {}
+        let problem = match &record.result {
+            StepResult::Failed { message, .. } => Some((Status::Failed, message)),
+            StepResult::Error { message } => Some((Status::Error, message)),
+            _ => None,
+        };
+        if let Some((status, message)) = problem {
+            let text = format!("finally `{}`: {message}", step.name);
+            if matches!(outcome.status, Status::Failed | Status::Error) {
+                // The first problem stays first; this one is named too.
+                outcome.message = format!("{}; then {text}", outcome.message);
+            } else {
+                set_status(outcome, status, text);
+            }
         }
         outcome.steps.push(record);
     }
     if outcome.interrupted {
         set_status(outcome, Status::Error, "interrupted".to_string());
     }
+    outcome.modelled = session.lock().await.modelled_defects();
     if opts.keep {
         let how = session.lock().await.how_to_reach();
         outcome.steps.push(StepRecord::single(
@@ -475,9 +496,12 @@ async fn run_step(
             }
         } else {
             let mut guard = session.lock().await;
-            let attempt = AssertUnwindSafe(step::execute(step, guard.as_mut(), ctx)).catch_unwind();
+            let attempt =
+                AssertUnwindSafe(step::execute(step, guard.as_mut(), ctx, limit)).catch_unwind();
+            // The action bounds itself by `limit` and keeps its evidence;
+            // this is the backstop for one that does not.
             tokio::select! {
-                r = tokio::time::timeout(limit, attempt) => match r {
+                r = tokio::time::timeout(limit + TIMEOUT_BACKSTOP, attempt) => match r {
                     Ok(Ok(result)) => result,
                     Ok(Err(panic)) => StepResult::Error { message: format!("step panicked: {}", panic_message(&panic)) },
                     Err(_) => StepResult::Failed {
@@ -512,6 +536,14 @@ async fn run_step(
         result,
         retried,
     }
+}
+
+/// `now + limit`, saturating: the loader bounds durations, but a scenario
+/// built in code could still name one that overflows the clock.
+fn deadline_after(limit: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(limit)
+        .unwrap_or_else(|| now + crate::scenario::MAX_DURATION)
 }
 
 fn not_run(phase: Phase, step: &Step, reason: &str) -> StepRecord {
@@ -644,10 +676,21 @@ fn apply_known_bug(scenario: &Scenario, outcome: &mut ScenarioOutcome) {
                 return;
             }
             outcome.status = Status::Passed;
-            outcome.message = format!(
-                "known bug still reproduces ({}): {}",
-                bug.url, outcome.message
-            );
+            if outcome.modelled.is_empty() {
+                outcome.reproduction = Some(Reproduction::Observed);
+                outcome.message = format!(
+                    "known bug still reproduces ({}): {}",
+                    bug.url, outcome.message
+                );
+            } else {
+                outcome.reproduction = Some(Reproduction::Modelled);
+                outcome.message = format!(
+                    "known bug still reproduces, but only in the target's model of it, not in real software ({}; {}): {}",
+                    bug.url,
+                    outcome.modelled.join("; "),
+                    outcome.message
+                );
+            }
         }
         Status::Passed => {
             outcome.status = Status::Failed;

@@ -19,6 +19,28 @@ pub enum Status {
     Skipped,
 }
 
+/// How a known bug that still reproduces was reproduced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reproduction {
+    /// By real software (real Ray, real nginx, a real cluster): an upstream
+    /// fix would show.
+    Observed,
+    /// Only by a model of the defect in the target itself (the lab's model
+    /// of ingress-nginx): it would keep "reproducing" after an upstream fix.
+    Modelled,
+}
+
+impl Reproduction {
+    /// The word reports use: `observed` or `modelled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reproduction::Observed => "observed",
+            Reproduction::Modelled => "modelled",
+        }
+    }
+}
+
 /// The part of a scenario a step belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -127,6 +149,11 @@ pub struct ScenarioOutcome {
     pub message: String,
     /// The known bug this scenario reproduces.
     pub known_bug: Option<String>,
+    /// Set when the known bug still reproduces: observed or modelled.
+    pub reproduction: Option<Reproduction>,
+    /// The target's own models of upstream defects that were in effect
+    /// (see [`crate::target::Session::modelled_defects`]).
+    pub modelled: Vec<String>,
     /// Every step, including finally and cleanup.
     pub steps: Vec<StepRecord>,
     /// Where diagnostics were written, if anything was.

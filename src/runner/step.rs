@@ -21,8 +21,14 @@ pub struct StepContext<'a> {
     pub certificates: Option<&'a CertificateSet>,
 }
 
-/// Runs one attempt of `step` (no timeout here: the caller bounds it).
-pub async fn execute(step: &Step, session: &mut dyn Session, ctx: &StepContext<'_>) -> StepResult {
+/// Runs one attempt of `step`; the action bounds itself by `limit` (so a
+/// timeout keeps its evidence), the caller keeps a backstop.
+pub async fn execute(
+    step: &Step,
+    session: &mut dyn Session,
+    ctx: &StepContext<'_>,
+    limit: Duration,
+) -> StepResult {
     let result = match &step.action {
         Action::Apply(src) => match manifests(ctx, src.file.as_deref(), src.inline.as_deref()) {
             Ok(docs) => session.apply(&docs).await,
@@ -37,13 +43,13 @@ pub async fn execute(step: &Step, session: &mut dyn Session, ctx: &StepContext<'
             Err(e) => Err(e),
         },
         Action::Wait(spec) => match rendered::<WaitSpec>(spec, ctx.vars) {
-            Ok(spec) => session.wait(&spec, step.timeout).await,
+            Ok(spec) => session.wait(&spec, limit).await,
             Err(e) => Err(e),
         },
         Action::Probe(probe) => {
             return match rendered::<Probe>(probe, ctx.vars) {
                 Ok(probe) => {
-                    let verdict = crate::probe::run(&probe, ctx.certificates, step.timeout).await;
+                    let verdict = crate::probe::run(&probe, ctx.certificates, limit).await;
                     if verdict.passed {
                         StepResult::Passed {
                             summary: verdict.summary.clone(),
@@ -60,7 +66,7 @@ pub async fn execute(step: &Step, session: &mut dyn Session, ctx: &StepContext<'
             };
         }
         Action::Command(cmd) => match rendered::<CommandSpec>(cmd, ctx.vars) {
-            Ok(cmd) => run_command(&cmd, ctx.project_root, step.timeout).await,
+            Ok(cmd) => super::command::run_command(&cmd, ctx.project_root, limit).await,
             Err(e) => Err(e),
         },
     };
@@ -106,72 +112,4 @@ fn rendered<T: Serialize + DeserializeOwned>(
     let mut json = serde_json::to_value(value).map_err(|e| StepError::Broken(e.to_string()))?;
     template::render_json(&mut json, vars).map_err(|e| StepError::Broken(e.to_string()))?;
     serde_json::from_value(json).map_err(|e| StepError::Broken(format!("after templating: {e}")))
-}
-
-async fn run_command(
-    cmd: &CommandSpec,
-    cwd: &Path,
-    timeout: Duration,
-) -> Result<String, StepError> {
-    let mut command = tokio::process::Command::new(&cmd.argv[0]);
-    command
-        .args(&cmd.argv[1..])
-        .envs(&cmd.env)
-        .current_dir(cwd)
-        .kill_on_drop(true);
-    let output = match tokio::time::timeout(timeout, command.output()).await {
-        Err(_) => {
-            return Err(StepError::Failed {
-                message: format!(
-                    "`{}` did not finish within {}",
-                    cmd.argv.join(" "),
-                    humantime::format_duration(timeout)
-                ),
-                evidence: Vec::new(),
-            });
-        }
-        Ok(Err(e)) => {
-            return Err(StepError::Broken(format!(
-                "cannot run `{}`: {e}",
-                cmd.argv[0]
-            )));
-        }
-        Ok(Ok(output)) => output,
-    };
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let code = output.status.code().unwrap_or(-1);
-    let evidence = vec![
-        format!("exit code {code}"),
-        format!("stdout: {}", tail(&stdout)),
-        format!("stderr: {}", tail(&stderr)),
-    ];
-    if code != cmd.expect_exit {
-        return Err(StepError::Failed {
-            message: format!(
-                "`{}` exited {code}, expected {}",
-                cmd.argv.join(" "),
-                cmd.expect_exit
-            ),
-            evidence,
-        });
-    }
-    if let Some(needle) = &cmd.output_contains
-        && !stdout.contains(needle.as_str())
-        && !stderr.contains(needle.as_str())
-    {
-        return Err(StepError::Failed {
-            message: format!(
-                "output of `{}` does not contain {needle:?}",
-                cmd.argv.join(" ")
-            ),
-            evidence,
-        });
-    }
-    Ok(format!("`{}` exited {code}", cmd.argv.join(" ")))
-}
-
-fn tail(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(20)..].join("\n")
 }

@@ -1,8 +1,8 @@
 //! Loading scenario files: YAML → [`Scenario`], with every problem located.
 //!
-//! Two passes. serde (via serde-saphyr) checks the structure: unknown
-//! fields, wrong types; it stops at the first such problem, which is
-//! reported with its exact line and column. Everything that is checked by
+//! Two passes. The structural pass ([`super::structure`]) checks unknown
+//! fields and wrong types and reports every one of them, each with its
+//! exact line and column. Everything that is checked by
 //! value (durations, names, "exactly one of", files, template variables) is
 //! read leniently in the first pass and checked in the second, so all of
 //! those problems are reported together, each at its own location.
@@ -10,6 +10,8 @@
 use super::error::{LoadError, LoadErrors, snippet};
 use super::model::*;
 use super::raw::*;
+use super::read::read_capped;
+use super::structure::{self, Structural};
 use super::template;
 use crate::probe::spec::{ProbeSpec, TlsSpec};
 use serde_saphyr::{Location, Spanned};
@@ -23,6 +25,12 @@ pub const API_VERSION: &str = "rayconform.dev/v1alpha1";
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 /// The timeout of a scenario that names none.
 pub const DEFAULT_SCENARIO_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// The longest duration a scenario may give (a step's or the whole
+/// scenario's timeout): longer ones are typos, and far longer ones would
+/// overflow the clock when added to it.
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+/// The most retries a step may ask for.
+pub const MAX_RETRIES: u32 = 100;
 
 /// Scenarios loaded from several paths, and every error met on the way.
 #[derive(Debug, Default)]
@@ -81,17 +89,23 @@ pub fn load_all(paths: &[PathBuf], project_root: &Path) -> Loaded {
         }
     };
     for file in files {
-        match load_file(&file, project_root) {
-            Ok(s) => {
+        let loaded_file = read_source(&file)
+            .and_then(|source| load_located(&file, &source, project_root).map(|l| (l, source)));
+        match loaded_file {
+            Ok(((s, (line, column)), source)) => {
                 if let Some(other) = loaded.scenarios.iter().find(|o| o.name == s.name) {
-                    loaded.errors.push(LoadError::whole_file(
-                        &file,
-                        format!(
-                            "metadata.name `{}` is already used by {}",
+                    loaded.errors.push(LoadError {
+                        file: file.clone(),
+                        line,
+                        column,
+                        path: "metadata.name".to_string(),
+                        message: format!(
+                            "`{}` is already used by {}",
                             s.name,
                             other.path.display()
                         ),
-                    ));
+                        snippet: snippet(&source, line, column),
+                    });
                 } else {
                     loaded.scenarios.push(s);
                 }
@@ -104,36 +118,40 @@ pub fn load_all(paths: &[PathBuf], project_root: &Path) -> Loaded {
 
 /// Reads and loads one scenario file.
 pub fn load_file(file: &Path, project_root: &Path) -> Result<Scenario, LoadErrors> {
+    load_str(file, &read_source(file)?, project_root)
+}
+
+/// A scenario file's text: size-capped, a regular file, UTF-8.
+fn read_source(file: &Path) -> Result<String, LoadErrors> {
     let one = |msg: String| LoadErrors(vec![LoadError::whole_file(file, msg)]);
-    let meta = std::fs::metadata(file).map_err(|e| one(format!("cannot read: {e}")))?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(one(format!(
-            "file is {} bytes; scenario files are limited to {MAX_FILE_BYTES} bytes",
-            meta.len()
-        )));
-    }
-    let bytes = std::fs::read(file).map_err(|e| one(format!("cannot read: {e}")))?;
-    let source = match String::from_utf8(bytes) {
-        Ok(s) => s,
-        Err(e) => {
-            let valid = e.utf8_error().valid_up_to();
-            let text = String::from_utf8_lossy(&e.as_bytes()[..valid]);
-            let (line, column) = line_column(&text, text.len());
-            return Err(LoadErrors(vec![LoadError {
-                file: file.to_path_buf(),
-                line,
-                column,
-                path: String::new(),
-                message: "not UTF-8 text: scenario files are YAML text".to_string(),
-                snippet: None,
-            }]));
-        }
-    };
-    load_str(file, &source, project_root)
+    let bytes = read_capped(file, MAX_FILE_BYTES).map_err(one)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let text = String::from_utf8_lossy(&e.as_bytes()[..valid]);
+        let (line, column) = line_column(&text, text.len());
+        LoadErrors(vec![LoadError {
+            file: file.to_path_buf(),
+            line,
+            column,
+            path: String::new(),
+            message: "not UTF-8 text: scenario files are YAML text".to_string(),
+            snippet: None,
+        }])
+    })
 }
 
 /// Loads a scenario from text; `file` names it in errors.
 pub fn load_str(file: &Path, source: &str, project_root: &Path) -> Result<Scenario, LoadErrors> {
+    load_located(file, source, project_root).map(|(scenario, _)| scenario)
+}
+
+/// [`load_str`], with the line and column of `metadata.name` (for errors
+/// that involve several files, such as a name used twice).
+fn load_located(
+    file: &Path,
+    source: &str,
+    project_root: &Path,
+) -> Result<(Scenario, (u64, u64)), LoadErrors> {
     if let Some(pos) = source.find('\0') {
         let (line, column) = line_column(source, pos);
         return Err(LoadErrors(vec![LoadError {
@@ -145,29 +163,56 @@ pub fn load_str(file: &Path, source: &str, project_root: &Path) -> Result<Scenar
             snippet: None,
         }]));
     }
-    let raw: RawScenario = serde_saphyr::from_str(source).map_err(|e| {
-        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-        LoadErrors(vec![LoadError {
-            file: file.to_path_buf(),
-            line,
-            column,
-            path: String::new(),
-            message: serde_message(&e),
-            snippet: snippet(source, line, column),
-        }])
+    let located = |line: u64, column: u64, message: String| LoadError {
+        file: file.to_path_buf(),
+        line,
+        column,
+        path: String::new(),
+        message,
+        snippet: snippet(source, line, column),
+    };
+    let raw: RawScenario = structure::from_str(source).map_err(|e| match e {
+        Structural::Yaml(e) => {
+            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+            LoadErrors(vec![located(line, column, serde_message(&e))])
+        }
+        Structural::Thread(message) => LoadErrors(vec![located(0, 0, message)]),
+        Structural::Fields(problems) => LoadErrors(
+            problems
+                .into_iter()
+                .map(|p| located(p.line, p.column, p.message))
+                .collect(),
+        ),
     })?;
     let mut checker = Checker {
         file,
         source,
         root: project_root,
+        authorities: raw
+            .spec
+            .certificates
+            .as_ref()
+            .map(|c| vec![c.ca.clone(), crate::tls::FOREIGN.to_string()])
+            .unwrap_or_default(),
         errors: Vec::new(),
     };
+    let name_at = (
+        raw.metadata.name.referenced.line(),
+        raw.metadata.name.referenced.column(),
+    );
     let scenario = checker.scenario(raw);
     if checker.errors.is_empty() {
-        Ok(scenario)
+        Ok((scenario, name_at))
     } else {
         Err(LoadErrors(checker.errors))
     }
+}
+
+/// A manifest (or other referenced) file as text, size-capped like
+/// scenario files.
+pub fn read_text(path: &Path) -> Result<String, String> {
+    let bytes = read_capped(path, MAX_FILE_BYTES)?;
+    String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())
 }
 
 /// 1-based line and column (in characters) of byte offset `pos` in `text`.
@@ -195,6 +240,9 @@ struct Checker<'a> {
     file: &'a Path,
     source: &'a str,
     root: &'a Path,
+    /// The certificate authorities a probe may name: `certificates.ca` and
+    /// `foreign`, or none when the scenario generates no certificates.
+    authorities: Vec<String>,
     errors: Vec<LoadError>,
 }
 
@@ -256,16 +304,26 @@ impl Checker<'_> {
             .enumerate()
             .filter_map(|(i, entry)| self.install(i, entry))
             .collect::<Vec<_>>();
-        if let Some(cluster) = &spec.cluster
-            && let Some(config) = &cluster.config
-            && !self.root.join(config).is_file()
-        {
-            self.error(
-                spec.steps.referenced,
-                "spec.cluster.config",
-                format!("file `{config}` not found under {}", self.root.display()),
-            );
-        }
+        let cluster = spec.cluster.map(|raw| {
+            if let Some(config) = &raw.config
+                && !self.root.join(&config.value).is_file()
+            {
+                self.error(
+                    config.referenced,
+                    "spec.cluster.config",
+                    format!(
+                        "file `{}` not found under {}",
+                        config.value,
+                        self.root.display()
+                    ),
+                );
+            }
+            ClusterSpec {
+                config: raw.config.map(|c| c.value),
+                extra_port_mappings: raw.extra_port_mappings,
+                workers: raw.workers,
+            }
+        });
         if spec.steps.value.is_empty() {
             self.error(
                 spec.steps.referenced,
@@ -273,15 +331,17 @@ impl Checker<'_> {
                 "expected at least one step",
             );
         }
-        let steps_at = spec.steps.referenced;
         let steps = self.steps("spec.steps", spec.steps.value);
         if let Some(bug_step) = spec.known_bug.as_ref().and_then(|b| b.step.as_ref())
-            && !steps.iter().any(|s| &s.name == bug_step)
+            && !steps.iter().any(|s| s.name == bug_step.value)
         {
             self.error(
-                steps_at,
+                bug_step.referenced,
                 "spec.knownBug.step",
-                format!("no step is named `{bug_step}` (name the step whose failure is the bug)"),
+                format!(
+                    "no step is named `{}` (name the step whose failure is the bug)",
+                    bug_step.value
+                ),
             );
         }
         let finally = self.steps("spec.finally", spec.finally);
@@ -292,14 +352,20 @@ impl Checker<'_> {
             None => DEFAULT_SCENARIO_TIMEOUT,
         };
         if let Some(bug) = &spec.known_bug
-            && !(bug.url.starts_with("https://") || bug.url.starts_with("http://"))
+            && !(bug.url.value.starts_with("https://") || bug.url.value.starts_with("http://"))
         {
             self.error(
-                Location::UNKNOWN,
+                bug.url.referenced,
                 "spec.knownBug.url",
-                format!("expected an http(s) link, found `{}`", bug.url),
+                format!("expected an http(s) link, found `{}`", bug.url.value),
             );
         }
+        let known_bug = spec.known_bug.map(|raw| KnownBug {
+            url: raw.url.value,
+            reason: raw.reason,
+            step: raw.step.map(|s| s.value),
+            failure_contains: raw.failure_contains,
+        });
         Scenario {
             path: self.file.to_path_buf(),
             name: name.value.clone(),
@@ -307,12 +373,12 @@ impl Checker<'_> {
             tags: raw.metadata.tags,
             source: raw.metadata.source,
             targets,
-            cluster: spec.cluster,
+            cluster,
             install,
             certificates: spec.certificates,
             steps,
             finally,
-            known_bug: spec.known_bug,
+            known_bug,
             timeout,
         }
     }
@@ -465,6 +531,18 @@ impl Checker<'_> {
             .timeout
             .as_ref()
             .and_then(|t| self.duration(t, &format!("{path}.timeout")));
+        let retries = match step.retries {
+            Some(r) if r.value > MAX_RETRIES => {
+                self.error(
+                    r.referenced,
+                    format!("{path}.retries"),
+                    format!("expected at most {MAX_RETRIES} retries, found {}", r.value),
+                );
+                0
+            }
+            Some(r) => r.value,
+            None => 0,
+        };
         if actions.len() != 1 {
             if self.errors.len() == errors_before {
                 self.error(
@@ -486,7 +564,7 @@ impl Checker<'_> {
             timeout: timeout
                 .or(wait_timeout)
                 .unwrap_or_else(|| action.default_timeout()),
-            retries: step.retries.unwrap_or(0),
+            retries,
             action,
             line: at.line(),
             column: at.column(),
@@ -502,7 +580,7 @@ impl Checker<'_> {
         match (&src.file, &src.inline) {
             (Some(file), None) => {
                 let full = self.root.join(file);
-                match std::fs::read_to_string(&full) {
+                match read_text(&full) {
                     Ok(text) => {
                         self.check_manifest_text(at, path, &text, Some(file));
                         Some(src)
@@ -654,6 +732,7 @@ impl Checker<'_> {
             return None;
         }
         let probe = found.pop()?;
+        self.check_probe_address(at, path, &probe);
         let mut tls_specs: Vec<(&str, &TlsSpec)> = Vec::new();
         let mut versions: Vec<(String, &Option<String>)> = Vec::new();
         match &probe {
@@ -685,8 +764,32 @@ impl Checker<'_> {
                 }
             }
         }
+        let mut authorities: Vec<(String, &String)> = Vec::new();
         for (field, tls) in &tls_specs {
             versions.push((format!("{field}.version"), &tls.version));
+            authorities.extend(tls.ca.as_ref().map(|n| (format!("{field}.ca"), n)));
+            authorities.extend(
+                tls.client_cert
+                    .as_ref()
+                    .map(|n| (format!("{field}.clientCert"), n)),
+            );
+        }
+        if let Probe::Mtls(p) = &probe {
+            authorities.push(("mtls.ca".into(), &p.ca));
+        }
+        for (field, name) in authorities {
+            if !self.authorities.contains(name) {
+                let known = if self.authorities.is_empty() {
+                    "this scenario generates no certificates (add `certificates: { ca: NAME }` to spec)".to_string()
+                } else {
+                    format!("expected one of {}", self.authorities.join(", "))
+                };
+                self.error(
+                    at,
+                    format!("{path}.{field}"),
+                    format!("unknown certificate authority `{name}`: {known}"),
+                );
+            }
         }
         for (field, version) in versions {
             if let Some(v) = version
@@ -701,6 +804,39 @@ impl Checker<'_> {
             }
         }
         Some(probe)
+    }
+
+    /// A probe's address or URL that names no variable must already be
+    /// well formed: a malformed one is bad input, not a failed probe.
+    fn check_probe_address(&mut self, at: Location, path: &str, probe: &Probe) {
+        let (field, value, is_url) = match probe {
+            Probe::GrpcReady(p) => ("grpcReady.address", &p.address, false),
+            Probe::Mtls(p) => ("mtls.address", &p.address, false),
+            Probe::Tcp(p) => ("tcp.address", &p.address, false),
+            Probe::Http(p) => ("http.url", &p.url, true),
+            Probe::Page(p) => ("page.url", &p.url, true),
+        };
+        if value.contains('$') {
+            return;
+        }
+        let ok = if is_url {
+            url::Url::parse(value)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        } else {
+            crate::probe::connection::split_address(value).is_ok()
+        };
+        if !ok {
+            let expected = if is_url {
+                "an http:// or https:// URL with a host"
+            } else {
+                "host:port"
+            };
+            self.error(
+                at,
+                format!("{path}.{field}"),
+                format!("expected {expected}, found `{value}`"),
+            );
+        }
     }
 
     fn check_templates(&mut self, at: Location, path: &str, action: &Action) {
@@ -724,6 +860,18 @@ impl Checker<'_> {
 
     fn duration(&mut self, raw: &Spanned<String>, path: &str) -> Option<Duration> {
         match humantime::parse_duration(raw.value.trim()) {
+            Ok(d) if d > MAX_DURATION => {
+                self.error(
+                    raw.referenced,
+                    path,
+                    format!(
+                        "expected a duration of at most {}, found '{}'",
+                        humantime::format_duration(MAX_DURATION),
+                        raw.value
+                    ),
+                );
+                None
+            }
             Ok(d) if !d.is_zero() => Some(d),
             _ => {
                 self.error(

@@ -4,6 +4,8 @@ mod error;
 mod load;
 mod model;
 pub mod raw;
+pub mod read;
+mod structure;
 pub mod template;
 
 pub use error::{LoadError, LoadErrors};

@@ -1,7 +1,7 @@
 //! The scenario file exactly as written: serde shapes with source spans.
 //!
-//! Structural problems (unknown fields, wrong types) are caught by serde while
-//! reading these; values that need checking beyond their type (durations,
+//! Structural problems (unknown fields, wrong types) are caught while
+//! reading these (all of them: see `structure`); values that need checking beyond their type (durations,
 //! target names, "exactly one of") stay `Spanned` so the validator can report
 //! every such problem with its location, not just the first.
 
@@ -33,14 +33,14 @@ pub struct RawMetadata {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RawSpec {
     pub targets: Spanned<Vec<Spanned<String>>>,
-    pub cluster: Option<crate::scenario::ClusterSpec>,
+    pub cluster: Option<RawCluster>,
     #[serde(default)]
     pub install: Vec<Spanned<RawInstall>>,
     pub certificates: Option<crate::scenario::CertificatesSpec>,
     pub steps: Spanned<Vec<Spanned<RawStep>>>,
     #[serde(default)]
     pub finally: Vec<Spanned<RawStep>>,
-    pub known_bug: Option<crate::scenario::KnownBug>,
+    pub known_bug: Option<RawKnownBug>,
     /// Upper bound for the whole scenario.
     pub timeout: Option<Spanned<String>>,
 }
@@ -67,7 +67,7 @@ pub struct RawStep {
     pub expect_denied: Option<crate::scenario::ExpectDenied>,
     pub command: Option<crate::scenario::CommandSpec>,
     pub timeout: Option<Spanned<String>>,
-    pub retries: Option<u32>,
+    pub retries: Option<Spanned<u32>>,
 }
 
 /// `wait:` as written; its `timeout` is checked like a step's.
@@ -82,4 +82,26 @@ pub struct RawWait {
     pub namespace: Option<String>,
     pub ready_workers: Option<u32>,
     pub timeout: Option<Spanned<String>>,
+}
+
+/// `spec.cluster` as written; `config` keeps its location for the
+/// "file not found" error.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawCluster {
+    pub config: Option<Spanned<String>>,
+    #[serde(default)]
+    pub extra_port_mappings: Vec<crate::scenario::PortMapping>,
+    #[serde(default)]
+    pub workers: u32,
+}
+
+/// `spec.knownBug` as written; `url` and `step` keep their locations.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawKnownBug {
+    pub url: Spanned<String>,
+    pub reason: Option<String>,
+    pub step: Option<Spanned<String>>,
+    pub failure_contains: Option<String>,
 }

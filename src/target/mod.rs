@@ -141,6 +141,15 @@ pub trait Session: Send {
     /// `dir`; returns the files written.
     async fn collect_diagnostics(&mut self, dir: &Path) -> Vec<PathBuf>;
 
+    /// Known upstream defects this session reproduced with a model of its
+    /// own rather than with the real software (the lab's model of
+    /// ingress-nginx). A known bug that reproduces while one was in effect
+    /// is reported as *modelled*, not observed: it cannot show an upstream
+    /// fix. Real software (kind, existing clusters) reports none.
+    fn modelled_defects(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// How a person reaches what is left running with `--keep`.
     fn how_to_reach(&self) -> String;
 

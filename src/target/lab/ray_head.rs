@@ -87,6 +87,12 @@ impl RayHead {
             dashboard: p[2],
         };
 
+        // Python's multiprocessing leaves an empty pymp-* folder in TMPDIR
+        // when Ray's processes are stopped: keep those inside the head's
+        // work dir, which is removed with it, instead of in /tmp.
+        let tmp = cfg.work_dir.join("tmp");
+        std::fs::create_dir_all(&tmp)
+            .map_err(|e| LabError::io(format!("creating {}", tmp.display()), e))?;
         let mut cmd = Command::new(&cfg.venv.ray);
         cmd.args(["start", "--head", "--block", "--disable-usage-stats"])
             .arg(format!("--port={}", ports.gcs))
@@ -108,7 +114,8 @@ impl RayHead {
             .arg("--node-ip-address=127.0.0.1")
             .arg(format!("--temp-dir={}", temp_dir.path().display()))
             .arg("--object-store-memory=200000000")
-            .env("RAY_USAGE_STATS_ENABLED", "0");
+            .env("RAY_USAGE_STATS_ENABLED", "0")
+            .env("TMPDIR", &tmp);
         if let Some(tls) = &cfg.tls {
             // With TLS on, Ray otherwise swaps 127.0.0.1 for the primary
             // address, which is not in the cert, and hangs.

@@ -123,6 +123,10 @@ pub struct Routes {
     pub tcp: Vec<TcpRoute>,
     /// What the lab decided and why (goes into diagnostics).
     pub notes: Vec<String>,
+    /// Known upstream defects these routes reproduce by the lab's own model
+    /// of ingress-nginx, not by running the real controller: a failure they
+    /// cause is modelled, and cannot show an upstream fix.
+    pub modelled: Vec<String>,
 }
 
 /// What routes are computed from.
@@ -251,8 +255,13 @@ fn passthrough_routes(
                 ));
                 continue;
             }
-            let upstream =
-                passthrough_upstream(input, &ingress.namespace, &path.backend, &mut routes.notes);
+            let upstream = passthrough_upstream(
+                input,
+                &ingress.namespace,
+                &path.backend,
+                &mut routes.notes,
+                &mut routes.modelled,
+            );
             routes.passthrough.push(PassthroughRoute {
                 server_name: host.clone(),
                 upstream,
@@ -264,11 +273,14 @@ fn passthrough_routes(
 
 /// ingress-nginx's passthrough proxy dials the Service's ClusterIP and port,
 /// not its endpoints: a headless Service (`clusterIP: None`) cannot work.
+/// The lab models that defect (it has no controller to run), so it is
+/// recorded in `modelled`.
 fn passthrough_upstream(
     input: &RoutingInput<'_>,
     namespace: &str,
     backend: &BackendRef,
     notes: &mut Vec<String>,
+    modelled: &mut Vec<String>,
 ) -> Upstream {
     let service = input
         .services
@@ -287,6 +299,12 @@ fn passthrough_upstream(
             service.name
         );
         notes.push(why.clone());
+        modelled.push(format!(
+            "SSL passthrough to headless Service {namespace}/{} is dropped by the lab's model of \
+             ingress-nginx (https://github.com/kubernetes/ingress-nginx/issues/1718), not by a \
+             real controller",
+            service.name
+        ));
         return Upstream::Unreachable {
             dial: format!("None:{port}"),
             why,

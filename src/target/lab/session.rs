@@ -111,6 +111,9 @@ pub struct LabSession {
     clusters: BTreeMap<ObjectKey, RunningCluster>,
     notes: Vec<String>,
     route_notes: Vec<String>,
+    /// Every upstream defect the lab's own model stood in for during this
+    /// session (kept after the route that used it is gone).
+    modelled: Vec<String>,
 }
 
 impl LabSession {
@@ -170,6 +173,7 @@ impl LabSession {
             clusters: BTreeMap::new(),
             notes: Vec::new(),
             route_notes: Vec::new(),
+            modelled: Vec::new(),
         };
         (run.progress)("starting nginx (ingress stand-in)");
         session.sync_nginx().await?;
@@ -392,6 +396,11 @@ impl LabSession {
             underscores_in_headers: self.settings.underscores_in_headers,
         };
         let conf = render(&settings, &routes);
+        for m in &routes.modelled {
+            if !self.modelled.contains(m) {
+                self.modelled.push(m.clone());
+            }
+        }
         self.route_notes = routes.notes;
         if self.nginx.is_some() && conf == self.conf {
             return Ok(());
@@ -711,6 +720,10 @@ impl Session for LabSession {
             write(&format!("ray-{}-{}.log", key.namespace, key.name), text);
         }
         written
+    }
+
+    fn modelled_defects(&self) -> Vec<String> {
+        self.modelled.clone()
     }
 
     fn how_to_reach(&self) -> String {

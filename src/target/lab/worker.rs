@@ -32,6 +32,10 @@ impl RayWorker {
         let p = free_ports(6).map_err(|e| LabError::io("choosing free ports", e))?;
         let workers =
             free_port_range(WORKER_PORTS).map_err(|e| LabError::io("choosing worker ports", e))?;
+        // As for heads: Python's pymp-* folders stay in the run's work dir.
+        let tmp = log_dir.join("tmp");
+        std::fs::create_dir_all(&tmp)
+            .map_err(|e| LabError::io(format!("creating {}", tmp.display()), e))?;
         let mut cmd = Command::new(&venv.ray);
         cmd.args(["start", "--block", "--disable-usage-stats"])
             .arg(format!("--address=127.0.0.1:{gcs_port}"))
@@ -46,7 +50,8 @@ impl RayWorker {
             .arg(format!("--min-worker-port={workers}"))
             .arg(format!("--max-worker-port={}", workers + WORKER_PORTS - 1))
             .arg("--object-store-memory=100000000")
-            .env("RAY_USAGE_STATS_ENABLED", "0");
+            .env("RAY_USAGE_STATS_ENABLED", "0")
+            .env("TMPDIR", &tmp);
         match tls {
             Some(tls) => {
                 cmd.env("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
