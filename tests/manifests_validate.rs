@@ -7,6 +7,8 @@
 //! other CRD kinds are skipped by an explicit list. Kind configs are
 //! checked against our typed v1alpha4 model.
 
+mod support;
+
 use rayconform::install::{ingress_nginx, istio, kuberay_apiserver};
 use rayconform::k8s::reach::ProbePod;
 use rayconform::k8s::session::{ca_secret, namespace_manifest};
@@ -440,21 +442,7 @@ fn kind_configs_load_and_render_for_every_supported_version() {
         // The renderer itself, for every supported image: what kind would
         // read parses again, every node runs that image, and the hash (the
         // cluster name) differs per image.
-        let mut scenario = rayconform::scenario::Scenario {
-            path: PathBuf::from("scenarios/render-check.yaml"),
-            name: "render-check".into(),
-            description: None,
-            tags: Vec::new(),
-            source: None,
-            targets: vec![rayconform::scenario::TargetKind::Kind],
-            cluster: None,
-            install: Vec::new(),
-            certificates: None,
-            steps: Vec::new(),
-            finally: Vec::new(),
-            known_bug: None,
-            timeout: std::time::Duration::from_secs(60),
-        };
+        let mut scenario = support::scenario("render-check");
         scenario.cluster = Some(rayconform::scenario::ClusterSpec {
             config: Some(file.strip_prefix(root()).unwrap().display().to_string()),
             extra_port_mappings: Vec::new(),
