@@ -229,9 +229,17 @@ fn serde_message(e: &serde_saphyr::Error) -> String {
     let text = e.to_string();
     let first = text.lines().next().unwrap_or_default();
     let first = first.strip_prefix("error: ").unwrap_or(first);
-    match first.find(": ") {
-        Some(i) if first.starts_with("line ") => first[i + 2..].to_string(),
-        _ => first.to_string(),
+    let message = match first.find(": ") {
+        Some(i) if first.starts_with("line ") => &first[i + 2..],
+        _ => first,
+    };
+    match message.strip_prefix("budget breached: ") {
+        // e.g. "Nodes { nodes: 250001 }": say what the limit protects.
+        Some(breach) => format!(
+            "the YAML parser's resource budget was exceeded ({breach}); aliases count \
+             each time they are used, and no scenario comes near this limit"
+        ),
+        None => message.to_string(),
     }
 }
 
