@@ -4,8 +4,20 @@
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant};
 
 type Action = Box<dyn FnOnce() -> BoxFuture<'static, Result<(), String>> + Send>;
+
+/// What one cleanup action did, and how long it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CleanupResult {
+    /// The name it was registered under.
+    pub name: String,
+    /// Wall time of the action (a Ray head's shutdown can take seconds).
+    pub duration: Duration,
+    /// Its outcome; a panic becomes an error.
+    pub result: Result<(), String>,
+}
 
 /// Registered cleanup actions.
 #[derive(Default)]
@@ -33,10 +45,12 @@ impl CleanupStack {
     }
 
     /// Runs every action, last registered first. A failing or panicking
-    /// action does not stop the others; each result is returned with its name.
-    pub async fn unwind(&mut self) -> Vec<(String, Result<(), String>)> {
+    /// action does not stop the others; each result is returned with its
+    /// name and duration.
+    pub async fn unwind(&mut self) -> Vec<CleanupResult> {
         let mut results = Vec::new();
         while let Some((name, action)) = self.actions.pop() {
+            let started = Instant::now();
             let result = match AssertUnwindSafe(async move { action().await })
                 .catch_unwind()
                 .await
@@ -44,7 +58,11 @@ impl CleanupStack {
                 Ok(r) => r,
                 Err(panic) => Err(format!("cleanup panicked: {}", panic_message(&panic))),
             };
-            results.push((name, result));
+            results.push(CleanupResult {
+                name,
+                duration: started.elapsed(),
+                result,
+            });
         }
         results
     }
@@ -86,22 +104,47 @@ mod tests {
         }
         let results = stack.unwind().await;
         assert_eq!(*log.lock().unwrap(), vec!["third", "second", "first"]);
+        let seen: Vec<(&str, Result<(), String>)> = results
+            .iter()
+            .map(|r| (r.name.as_str(), r.result.clone()))
+            .collect();
         assert_eq!(
-            results[0],
-            ("third".to_string(), Err("third failed".to_string()))
+            seen,
+            [
+                ("third", Err("third failed".to_string())),
+                (
+                    "second",
+                    Err("cleanup panicked: boom in second".to_string())
+                ),
+                ("first", Ok(())),
+            ]
         );
-        assert_eq!(
-            results[1],
-            (
-                "second".to_string(),
-                Err("cleanup panicked: boom in second".to_string())
-            )
-        );
-        assert_eq!(results[2], ("first".to_string(), Ok(())));
         assert!(stack.is_empty());
         assert!(
             stack.unwind().await.is_empty(),
             "each action runs exactly once"
         );
+    }
+
+    #[tokio::test]
+    async fn each_result_carries_how_long_its_action_took() {
+        let mut stack = CleanupStack::new();
+        stack.push("slow", || {
+            async {
+                tokio::time::sleep(Duration::from_millis(120)).await;
+                Ok(())
+            }
+            .boxed()
+        });
+        stack.push("quick", || async { Ok(()) }.boxed());
+        let results = stack.unwind().await;
+        assert_eq!(results[0].name, "quick");
+        assert_eq!(results[1].name, "slow");
+        assert!(
+            results[1].duration >= Duration::from_millis(120),
+            "the slow action's own time is reported: {:?}",
+            results[1].duration
+        );
+        assert!(results[0].duration < results[1].duration, "{results:?}");
     }
 }

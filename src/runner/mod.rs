@@ -636,8 +636,9 @@ async fn collect_diagnostics(
 }
 
 async fn finish_cleanup(cleanup: &mut CleanupStack, outcome: &mut ScenarioOutcome) {
-    for (name, result) in cleanup.unwind().await {
-        let result = match result {
+    for done in cleanup.unwind().await {
+        let name = done.name;
+        let result = match done.result {
             Ok(()) => StepResult::Passed {
                 summary: "done".into(),
                 evidence: Vec::new(),
@@ -655,7 +656,7 @@ async fn finish_cleanup(cleanup: &mut CleanupStack, outcome: &mut ScenarioOutcom
             Phase::Cleanup,
             name,
             "cleanup",
-            Duration::ZERO,
+            done.duration,
             result,
         ));
     }

@@ -66,10 +66,15 @@ pub struct RayHead {
     pub startup_time: Duration,
 }
 
+/// What `ray start --block` prints once it has started everything (Ray
+/// 2.60 `scripts.py`), on stdout.
+const BLOCKING_LINE: &str = "This command will now block forever until terminated by a signal.";
+
 impl RayHead {
     /// Starts a head and waits (at most `timeout`) until the dashboard answers
-    /// `/api/version` and the client port accepts TCP. On timeout or early
-    /// exit the process is stopped and the error carries its log tail.
+    /// `/api/version`, the client port accepts TCP and `ray start` says it
+    /// has entered its `--block` loop. On timeout or early exit the process
+    /// is stopped and the error carries its log tail.
     pub async fn start(cfg: RayHeadConfig, timeout: Duration) -> Result<RayHead, LabError> {
         let started = Instant::now();
         let log_dir = cfg.work_dir.clone();
@@ -168,17 +173,30 @@ impl RayHead {
             if !dashboard_ok {
                 dashboard_ok = dashboard_answers(self.ports.dashboard).await;
             }
-            if dashboard_ok && tcp_accepts(self.ports.client).await {
+            let client_ok = dashboard_ok && tcp_accepts(self.ports.client).await;
+            // The ports answer before `ray start` has finished starting up;
+            // a SIGTERM in that window was seen to leave its children
+            // running (stop then ends in SIGKILL to the group after its
+            // deadline), so the head is ready only once it blocks.
+            let blocking = client_ok && self.says_it_blocks();
+            if blocking {
                 return Ok(());
             }
             if Instant::now() >= deadline {
                 return Err(format!(
-                    "not ready before the deadline (dashboard /api/version answered: {dashboard_ok}; client port {} accepting: false)",
+                    "not ready before the deadline (dashboard /api/version answered: {dashboard_ok}; client port {} accepting: {client_ok}; `ray start` blocking: {blocking})",
                     self.ports.client
                 ));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// Whether `ray start` has printed that it now blocks until a signal:
+    /// its start-up is over and its signal handling in place.
+    fn says_it_blocks(&self) -> bool {
+        std::fs::read(self.log_dir.join("ray-head.out"))
+            .is_ok_and(|out| String::from_utf8_lossy(&out).contains(BLOCKING_LINE))
     }
 
     /// The pid of the `ray start --block` process, while running.
@@ -319,5 +337,75 @@ mod tests {
             "stop took too long: {:?}",
             started.elapsed()
         );
+    }
+
+    /// A venv whose `ray` serves the dashboard's `/api/version` and accepts
+    /// on the client port, like a head whose ports are up, and prints the
+    /// `--block` line only when `blocks` is set.
+    fn ports_up_venv(dir: &Path, blocks: bool) -> RayVenv {
+        let venv = failing_venv(dir);
+        let block_line = if blocks {
+            format!("print({BLOCKING_LINE:?}, flush=True)")
+        } else {
+            String::new()
+        };
+        let script = format!(
+            r#"#!/usr/bin/env python3
+import socket, sys, threading
+flags = dict(a.lstrip("-").split("=", 1) for a in sys.argv[1:] if "=" in a)
+def listen(port):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", int(port)))
+    s.listen(16)
+    return s
+dashboard = listen(flags["dashboard-port"])
+client = listen(flags["ray-client-server-port"])
+def serve():
+    while True:
+        c, _ = dashboard.accept()
+        c.recv(4096)
+        c.sendall(b'HTTP/1.0 200 OK\r\n\r\n{{"ray_version": "fake"}}')
+        c.close()
+threading.Thread(target=serve, daemon=True).start()
+{block_line}
+threading.Event().wait()
+"#
+        );
+        std::fs::write(&venv.ray, script).unwrap();
+        venv
+    }
+
+    #[tokio::test]
+    async fn a_head_is_ready_only_once_ray_start_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = RayHeadConfig {
+            venv: ports_up_venv(dir.path(), false),
+            work_dir: dir.path().join("logs"),
+            tls: None,
+            num_cpus: 1,
+        };
+        let err = RayHead::start(cfg, Duration::from_secs(3))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("dashboard /api/version answered: true")
+                && err.contains("accepting: true")
+                && err.contains("`ray start` blocking: false"),
+            "ports up but still starting is not ready: {err}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = RayHeadConfig {
+            venv: ports_up_venv(dir.path(), true),
+            work_dir: dir.path().join("logs"),
+            tls: None,
+            num_cpus: 1,
+        };
+        let mut head = RayHead::start(cfg, Duration::from_secs(10))
+            .await
+            .expect("ports up and blocking is ready");
+        head.stop().await;
     }
 }
