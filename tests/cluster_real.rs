@@ -68,6 +68,11 @@ fn main() {
                     "needs a Docker engine and the pinned kind release: {reason}"
                 )));
             }
+            // The 1.36/1.37 legs: ingress-nginx 1.15 does not support them.
+            let probe_run = scenario_run(&root, &run_id, name, Path::new("."));
+            if let Some(reason) = target.unsupported_reason(&probe_run.scenario, &root) {
+                return Ok(Completion::ignored_with(reason));
+            }
             runtime
                 .block_on(run_check(target.as_ref(), &root, &run_id, name, check))
                 .map(|()| Completion::Completed)
