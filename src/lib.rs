@@ -7,12 +7,15 @@
 
 pub mod install;
 pub mod k8s;
+pub mod manifest;
 pub mod plan;
 pub mod probe;
+pub mod process_groups;
 pub mod progress;
 pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod target;
 pub mod tls;
+pub mod tools;
 pub mod verdict;

@@ -13,7 +13,7 @@ use super::{InstallContext, InstallError, Installed};
 use crate::k8s::apply::Applier;
 use crate::k8s::wait;
 use crate::scenario::IngressNginxInstall;
-use crate::target::Manifest;
+use crate::manifest::Manifest;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;

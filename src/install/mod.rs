@@ -11,7 +11,7 @@ pub mod kuberay_operator;
 use crate::k8s::apply::ApplyError;
 use crate::k8s::wait::WaitError;
 use crate::scenario::Install;
-use crate::target::{Manifest, ProgressFn};
+use crate::manifest::{Manifest, ProgressFn};
 use kube::Client;
 use std::collections::BTreeMap;
 use std::path::PathBuf;

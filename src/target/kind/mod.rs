@@ -23,7 +23,7 @@ pub mod versions;
 use crate::install::{self, InstallContext};
 use crate::k8s::session::{ClusterSession, SessionSetup};
 use crate::scenario::{Install, Scenario, TargetKind, WaitSpec};
-use crate::target::availability::{self, HELM, ISTIOCTL, KIND};
+use crate::tools::{self, HELM, ISTIOCTL, KIND};
 use crate::target::registry::TargetOptions;
 use crate::target::{Manifest, ScenarioRun, Session, StepError, Target, TargetPlan};
 use async_trait::async_trait;
@@ -318,7 +318,7 @@ impl Target for KindTarget {
     fn unavailable_reason(&self) -> Option<String> {
         self.tools
             .get_or_init(|| {
-                availability::docker_engine_reason()
+                tools::docker_engine_reason()
                     .or_else(|| KIND.find().err())
                     .or_else(|| self.kind_release_reason())
             })

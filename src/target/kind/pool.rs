@@ -15,7 +15,7 @@
 use super::driver::KindCli;
 use super::render::RenderedConfig;
 use crate::scenario::Install;
-use crate::target::availability::KIND;
+use crate::tools::KIND;
 use crate::target::{ProgressFn, StepError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
