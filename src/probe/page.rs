@@ -107,7 +107,7 @@ pub async fn run(probe: &PageProbe, certs: Option<&CertificateSet>, timeout: Dur
     match probe
         .tls
         .as_ref()
-        .map(|t| ClientTls::from_spec(t, certs))
+        .map(|t| t.client_tls(certs))
         .transpose()
     {
         Ok(tls) => check(&probe.url, &probe.apis, tls.as_ref(), timeout).await,

@@ -6,6 +6,7 @@
 //! Probes do not go through the target: they only need the addresses the
 //! session publishes as template variables.
 
+pub mod cluster;
 pub mod existing;
 pub mod kind;
 pub mod lab;

@@ -1,6 +1,6 @@
 //! The `kind` target: creates (or reuses) a kind cluster per rendered kind
 //! config, installs the scenario's components, and runs the scenario in its
-//! own namespace through [`crate::k8s::session::ClusterSession`].
+//! own namespace through [`crate::target::cluster::ClusterSession`].
 //!
 //! Reuse: the cluster name carries the hash of the rendered config
 //! (`rayconform-<hash>`), so a cluster of that name was made from exactly
@@ -21,7 +21,7 @@ pub mod render;
 pub mod versions;
 
 use crate::install::{self, InstallContext};
-use crate::k8s::session::{ClusterSession, SessionSetup};
+use crate::target::cluster::{ClusterSession, SessionSetup};
 use crate::scenario::{Install, Scenario, TargetKind, WaitSpec};
 use crate::tools::{self, HELM, ISTIOCTL, KIND};
 use crate::target::registry::TargetOptions;
