@@ -220,3 +220,32 @@ fn yes() -> bool {
 fn ray_ping_call() -> String {
     "rayPing".to_string()
 }
+
+/// A validated probe: exactly one kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Probe {
+    /// See [`GrpcReadyProbe`].
+    GrpcReady(GrpcReadyProbe),
+    /// See [`MtlsProbe`].
+    Mtls(MtlsProbe),
+    /// See [`HttpProbe`].
+    Http(HttpProbe),
+    /// See [`PageProbe`].
+    Page(PageProbe),
+    /// See [`TcpProbe`].
+    Tcp(TcpProbe),
+}
+
+impl Probe {
+    /// The probe's kind as written in scenarios (`grpcReady`, `mtls`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Probe::GrpcReady(_) => "grpcReady",
+            Probe::Mtls(_) => "mtls",
+            Probe::Http(_) => "http",
+            Probe::Page(_) => "page",
+            Probe::Tcp(_) => "tcp",
+        }
+    }
+}
