@@ -4,6 +4,9 @@
 //! Data flows one way: a scenario file is loaded into a [`scenario::Scenario`],
 //! planned for a target, run by the runner against a [`target::Target`], and
 //! its outcomes are written as reports.
+//!
+//! Modules only use modules below them; `tests/layers.rs` holds the order
+//! and fails on a reference that points up.
 
 pub mod install;
 pub mod k8s;

@@ -129,7 +129,12 @@ fn no_module_refers_to_a_module_above_it() {
     let mut files = Vec::new();
     rust_files(&src, &mut files);
     files.sort();
-    assert!(files.len() > 50, "found only {} files in {}", files.len(), src.display());
+    assert!(
+        files.len() > 50,
+        "found only {} files in {}",
+        files.len(),
+        src.display()
+    );
 
     let mut upward = Vec::new();
     let mut unknown_modules = BTreeSet::new();
@@ -199,7 +204,10 @@ fn paths_are_read_from_uses_groups_and_inline_references() {
         crate_paths("use crate::probe::spec::{TlsSpec, Probe};"),
         ["probe::spec"]
     );
-    assert_eq!(crate_paths("use crate::{tls, k8s::wait};"), ["tls", "k8s::wait"]);
+    assert_eq!(
+        crate_paths("use crate::{tls, k8s::wait};"),
+        ["tls", "k8s::wait"]
+    );
     assert_eq!(
         crate_paths("    let x = crate::runner::interrupt::go(crate::tools::HELM);"),
         ["runner::interrupt::go", "tools::HELM"]

@@ -5,8 +5,8 @@
 use super::command;
 use super::{InstallContext, InstallError, Installed};
 use crate::k8s::wait;
-use crate::scenario::IstioInstall;
 use crate::manifest::Manifest;
+use crate::scenario::IstioInstall;
 use crate::tools::ISTIOCTL;
 use std::time::Duration;
 

@@ -47,12 +47,7 @@ pub async fn run(probe: &TcpProbe, certs: Option<&CertificateSet>, timeout: Dura
                         grpc.call
                     ));
                 };
-                match grpc
-                    .tls
-                    .as_ref()
-                    .map(|t| t.client_tls(certs))
-                    .transpose()
-                {
+                match grpc.tls.as_ref().map(|t| t.client_tls(certs)).transpose() {
                     Ok(tls) => FollowUp::Grpc(tls, call),
                     Err(e) => return setup_failure(&e.to_string()),
                 }

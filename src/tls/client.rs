@@ -1,8 +1,8 @@
 //! rustls client configurations for probes: which CA verifies the server,
 //! which client certificate (if any) is presented, ALPN, TLS version.
 
-use super::pem::{load_certs, load_key};
 use super::TlsError;
+use super::pem::{load_certs, load_key};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};

@@ -21,11 +21,11 @@ pub mod render;
 pub mod versions;
 
 use crate::install::{self, InstallContext};
-use crate::target::cluster::{ClusterSession, SessionSetup};
 use crate::scenario::{Install, Scenario, TargetKind, WaitSpec};
-use crate::tools::{self, HELM, ISTIOCTL, KIND};
+use crate::target::cluster::{ClusterSession, SessionSetup};
 use crate::target::registry::TargetOptions;
 use crate::target::{Manifest, ScenarioRun, Session, StepError, Target, TargetPlan};
+use crate::tools::{self, HELM, ISTIOCTL, KIND};
 use async_trait::async_trait;
 pub use pool::ClusterLease;
 use pool::ClusterPool;
