@@ -4,15 +4,21 @@
 //! Data flows one way: a scenario file is loaded into a [`scenario::Scenario`],
 //! planned for a target, run by the runner against a [`target::Target`], and
 //! its outcomes are written as reports.
+//!
+//! Modules only use modules below them; `tests/layers.rs` holds the order
+//! and fails on a reference that points up.
 
 pub mod install;
 pub mod k8s;
+pub mod manifest;
 pub mod plan;
 pub mod probe;
+pub mod process_groups;
 pub mod progress;
 pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod target;
 pub mod tls;
+pub mod tools;
 pub mod verdict;

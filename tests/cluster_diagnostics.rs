@@ -15,10 +15,13 @@ async fn diagnostics_are_written_into_the_artifacts_folder() {
     let double = ApiDouble::start().await;
     let dir = tempfile::tempdir().unwrap();
     let run = support::run(support::scenario("diag"), NS, dir.path(), None);
-    let mut session =
-        rayconform::k8s::session::ClusterSession::open(double.client(), &run, Default::default())
-            .await
-            .unwrap();
+    let mut session = rayconform::target::cluster::ClusterSession::open(
+        double.client(),
+        &run,
+        Default::default(),
+    )
+    .await
+    .unwrap();
     double.put(
         "pods",
         json!({"apiVersion": "v1", "kind": "Pod",

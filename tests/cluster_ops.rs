@@ -3,7 +3,7 @@
 
 mod support;
 
-use rayconform::k8s::session::{ClusterSession, SessionSetup};
+use rayconform::target::cluster::{ClusterSession, SessionSetup};
 use rayconform::target::{Session, StepError};
 use serde_json::json;
 use std::time::Duration;

@@ -42,9 +42,9 @@ fn spec(
 async fn session(
     double: &ApiDouble,
     dir: &std::path::Path,
-) -> rayconform::k8s::session::ClusterSession {
+) -> rayconform::target::cluster::ClusterSession {
     let run = support::run(support::scenario("waits"), NS, dir, None);
-    rayconform::k8s::session::ClusterSession::open(double.client(), &run, Default::default())
+    rayconform::target::cluster::ClusterSession::open(double.client(), &run, Default::default())
         .await
         .unwrap()
 }

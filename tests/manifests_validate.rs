@@ -11,7 +11,7 @@ mod support;
 
 use rayconform::install::{ingress_nginx, istio, kuberay_apiserver};
 use rayconform::k8s::reach::ProbePod;
-use rayconform::k8s::session::{ca_secret, namespace_manifest};
+use rayconform::target::cluster::{ca_secret, namespace_manifest};
 use rayconform::target::kind::config::KindConfig;
 use rayconform::target::kind::{render, versions};
 use serde_json::{Value, json};

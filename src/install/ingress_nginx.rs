@@ -12,8 +12,8 @@
 use super::{InstallContext, InstallError, Installed};
 use crate::k8s::apply::Applier;
 use crate::k8s::wait;
+use crate::manifest::Manifest;
 use crate::scenario::IngressNginxInstall;
-use crate::target::Manifest;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -5,9 +5,9 @@
 use super::command;
 use super::{InstallContext, InstallError, Installed};
 use crate::k8s::wait;
+use crate::manifest::Manifest;
 use crate::scenario::IstioInstall;
-use crate::target::Manifest;
-use crate::target::availability::ISTIOCTL;
+use crate::tools::ISTIOCTL;
 use std::time::Duration;
 
 /// The pinned Istio release (istioctl must be this version).

@@ -4,7 +4,7 @@ use super::command;
 use super::{InstallContext, InstallError, Installed};
 use crate::k8s::wait;
 use crate::scenario::KuberayOperatorInstall;
-use crate::target::availability::HELM;
+use crate::tools::HELM;
 use std::collections::BTreeMap;
 use std::time::Duration;
 

@@ -10,8 +10,8 @@ pub mod kuberay_operator;
 
 use crate::k8s::apply::ApplyError;
 use crate::k8s::wait::WaitError;
+use crate::manifest::{Manifest, ProgressFn};
 use crate::scenario::Install;
-use crate::target::{Manifest, ProgressFn};
 use kube::Client;
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -12,5 +12,4 @@ pub mod namespace;
 pub mod object;
 pub mod raycluster;
 pub mod reach;
-pub mod session;
 pub mod wait;

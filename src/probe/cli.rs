@@ -450,7 +450,12 @@ mod tests {
 
     #[tokio::test]
     async fn exit_codes_follow_the_verdict() {
-        let closed = crate::target::lab::ports::free_port().unwrap();
+        // A port that was just free: bound by the kernel, then released.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let address = format!("127.0.0.1:{closed}");
         assert_eq!(
             execute(parse(&[

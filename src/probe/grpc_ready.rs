@@ -18,7 +18,7 @@ pub async fn run(
     let tls = match probe
         .tls
         .as_ref()
-        .map(|spec| ClientTls::from_spec(spec, certs))
+        .map(|spec| spec.client_tls(certs))
         .transpose()
     {
         Ok(tls) => tls,

@@ -14,12 +14,7 @@ const BODY_PREVIEW: usize = 300;
 
 /// Runs an `http` probe from a scenario.
 pub async fn run(probe: &HttpProbe, certs: Option<&CertificateSet>, timeout: Duration) -> Verdict {
-    match probe
-        .tls
-        .as_ref()
-        .map(|t| ClientTls::from_spec(t, certs))
-        .transpose()
-    {
+    match probe.tls.as_ref().map(|t| t.client_tls(certs)).transpose() {
         Ok(tls) => check(probe, tls.as_ref(), timeout).await,
         Err(e) => setup_failure(&e.to_string()),
     }

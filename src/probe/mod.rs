@@ -17,9 +17,9 @@ pub mod spec;
 pub mod tcp;
 pub mod timeline;
 
-use crate::scenario::Probe;
 use crate::tls::CertificateSet;
 use crate::verdict::Verdict;
+use spec::Probe;
 use std::time::Duration;
 
 /// Runs one probe (its strings already templated) within `timeout`.

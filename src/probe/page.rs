@@ -104,12 +104,7 @@ pub fn page_assets(document: &Html, base: &Url) -> (Vec<Asset>, Vec<String>) {
 
 /// Runs a `page` probe from a scenario.
 pub async fn run(probe: &PageProbe, certs: Option<&CertificateSet>, timeout: Duration) -> Verdict {
-    match probe
-        .tls
-        .as_ref()
-        .map(|t| ClientTls::from_spec(t, certs))
-        .transpose()
-    {
+    match probe.tls.as_ref().map(|t| t.client_tls(certs)).transpose() {
         Ok(tls) => check(&probe.url, &probe.apis, tls.as_ref(), timeout).await,
         Err(e) => setup_failure(&e.to_string()),
     }

@@ -3,6 +3,7 @@
 //! Every string field may contain `${VAR}` templates; they are resolved by
 //! the runner before a probe runs, so probes only ever see final values.
 
+use crate::tls::{CertificateSet, ClientIdentity, ClientTls, TlsError, TlsVersion};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -42,6 +43,44 @@ pub struct TlsSpec {
     /// "server certificate NOT verified".
     #[serde(default)]
     pub insecure_skip_verify: bool,
+}
+
+impl TlsSpec {
+    /// Resolves these settings against the run's certificates.
+    pub fn client_tls(&self, certs: Option<&CertificateSet>) -> Result<ClientTls, TlsError> {
+        let authority = |name: &str| {
+            certs
+                .and_then(|c| c.get(name))
+                .ok_or_else(|| TlsError::UnknownAuthority(name.to_string()))
+        };
+        let ca_cert = match &self.ca {
+            Some(name) => Some(authority(name)?.ca_cert.clone()),
+            None => None,
+        };
+        let identity = match &self.client_cert {
+            Some(name) => {
+                let a = authority(name)?;
+                Some(ClientIdentity {
+                    cert: a.client_cert.clone(),
+                    key: a.client_key.clone(),
+                    label: format!("client cert of authority `{name}`"),
+                })
+            }
+            None => None,
+        };
+        let version = self
+            .version
+            .as_deref()
+            .map(str::parse::<TlsVersion>)
+            .transpose()?;
+        Ok(ClientTls {
+            server_name: self.server_name.clone(),
+            ca_cert,
+            insecure: self.insecure_skip_verify,
+            identity,
+            version,
+        })
+    }
 }
 
 /// How a gRPC probe is expected to end.
@@ -180,4 +219,33 @@ fn yes() -> bool {
 
 fn ray_ping_call() -> String {
     "rayPing".to_string()
+}
+
+/// A validated probe: exactly one kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Probe {
+    /// See [`GrpcReadyProbe`].
+    GrpcReady(GrpcReadyProbe),
+    /// See [`MtlsProbe`].
+    Mtls(MtlsProbe),
+    /// See [`HttpProbe`].
+    Http(HttpProbe),
+    /// See [`PageProbe`].
+    Page(PageProbe),
+    /// See [`TcpProbe`].
+    Tcp(TcpProbe),
+}
+
+impl Probe {
+    /// The probe's kind as written in scenarios (`grpcReady`, `mtls`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Probe::GrpcReady(_) => "grpcReady",
+            Probe::Mtls(_) => "mtls",
+            Probe::Http(_) => "http",
+            Probe::Page(_) => "page",
+            Probe::Tcp(_) => "tcp",
+        }
+    }
 }

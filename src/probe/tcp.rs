@@ -36,7 +36,7 @@ pub async fn run(probe: &TcpProbe, certs: Option<&CertificateSet>, timeout: Dura
     let follow_up = match &probe.then {
         None => FollowUp::None,
         Some(then) => match (&then.tls, &then.grpc) {
-            (Some(tls), _) => match ClientTls::from_spec(tls, certs) {
+            (Some(tls), _) => match tls.client_tls(certs) {
                 Ok(t) => FollowUp::Tls(t),
                 Err(e) => return setup_failure(&e.to_string()),
             },
@@ -47,12 +47,7 @@ pub async fn run(probe: &TcpProbe, certs: Option<&CertificateSet>, timeout: Dura
                         grpc.call
                     ));
                 };
-                match grpc
-                    .tls
-                    .as_ref()
-                    .map(|t| ClientTls::from_spec(t, certs))
-                    .transpose()
-                {
+                match grpc.tls.as_ref().map(|t| t.client_tls(certs)).transpose() {
                     Ok(tls) => FollowUp::Grpc(tls, call),
                     Err(e) => return setup_failure(&e.to_string()),
                 }

@@ -2,7 +2,7 @@
 //! whatever it starts ends with it — on success, on its timeout, and when
 //! the step is abandoned (interrupt, scenario deadline).
 
-use super::interrupt;
+use crate::process_groups;
 use crate::scenario::CommandSpec;
 use crate::target::StepError;
 use nix::sys::signal::{Signal, killpg};
@@ -27,7 +27,7 @@ struct ProcessGroup {
 
 impl ProcessGroup {
     fn new(pgid: i32) -> Self {
-        interrupt::register_group(pgid);
+        process_groups::register_group(pgid);
         ProcessGroup { pgid }
     }
 }
@@ -36,7 +36,7 @@ impl Drop for ProcessGroup {
     fn drop(&mut self) {
         // ESRCH (already gone) is fine: nothing is left to end.
         let _ = killpg(Pid::from_raw(self.pgid), Signal::SIGKILL);
-        interrupt::unregister_group(self.pgid);
+        process_groups::unregister_group(self.pgid);
     }
 }
 

@@ -2,7 +2,8 @@
 //! new steps and unwind; the second kills every process group we started,
 //! removes the private work dirs (they hold private keys) and exits at once.
 
-use std::collections::{BTreeMap, BTreeSet};
+use crate::process_groups::kill_registered_groups;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use tokio::signal::unix::{SignalKind, signal};
@@ -10,9 +11,6 @@ use tokio_util::sync::CancellationToken;
 
 /// Exit code after an interrupt.
 pub const EXIT_INTERRUPTED: i32 = 130;
-
-/// Process groups started by this process that are still running.
-static LIVE_GROUPS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
 
 /// Private work dirs of running scenarios (certificates and keys live
 /// there), each with whether it is to be removed (false under `--keep`).
@@ -70,35 +68,6 @@ fn remove_dir_retrying(dir: &Path) -> std::io::Result<()> {
             }
         }
     }
-}
-
-/// Records a process group we started (its leader's pid), so a hard exit
-/// can kill it.
-pub fn register_group(pgid: i32) {
-    LIVE_GROUPS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(pgid);
-}
-
-/// Forgets a process group once it has been stopped.
-pub fn unregister_group(pgid: i32) {
-    LIVE_GROUPS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&pgid);
-}
-
-/// SIGKILLs every registered process group (only groups we started).
-pub fn kill_registered_groups() -> usize {
-    let groups = std::mem::take(&mut *LIVE_GROUPS.lock().unwrap_or_else(|e| e.into_inner()));
-    for pgid in &groups {
-        let _ = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(*pgid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
-    groups.len()
 }
 
 /// Installs the handlers; the returned token is cancelled on the first

@@ -1,6 +1,6 @@
 //! The validated scenario: what the rest of rayconform works with.
 
-use crate::probe::spec::{GrpcReadyProbe, HttpProbe, MtlsProbe, PageProbe, TcpProbe};
+pub use crate::probe::spec::Probe;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -272,35 +272,6 @@ pub struct WaitSpec {
     pub namespace: Option<String>,
     /// For RayClusters: at least this many ready workers.
     pub ready_workers: Option<u32>,
-}
-
-/// A validated probe: exactly one kind.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Probe {
-    /// See [`GrpcReadyProbe`].
-    GrpcReady(GrpcReadyProbe),
-    /// See [`MtlsProbe`].
-    Mtls(MtlsProbe),
-    /// See [`HttpProbe`].
-    Http(HttpProbe),
-    /// See [`PageProbe`].
-    Page(PageProbe),
-    /// See [`TcpProbe`].
-    Tcp(TcpProbe),
-}
-
-impl Probe {
-    /// The probe's kind as written in scenarios (`grpcReady`, `mtls`, ...).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Probe::GrpcReady(_) => "grpcReady",
-            Probe::Mtls(_) => "mtls",
-            Probe::Http(_) => "http",
-            Probe::Page(_) => "page",
-            Probe::Tcp(_) => "tcp",
-        }
-    }
 }
 
 /// What a step does.

@@ -6,7 +6,7 @@
 //! Probes do not go through the target: they only need the addresses the
 //! session publishes as template variables.
 
-pub mod availability;
+pub mod cluster;
 pub mod existing;
 pub mod kind;
 pub mod lab;
@@ -20,11 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A Kubernetes object as JSON, after templating.
-pub type Manifest = serde_json::Value;
-
-/// Receives short progress messages during long operations (shown live).
-pub type ProgressFn = Arc<dyn Fn(&str) + Send + Sync>;
+pub use crate::manifest::{Manifest, ProgressFn};
 
 /// Why a step did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

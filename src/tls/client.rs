@@ -1,9 +1,8 @@
 //! rustls client configurations for probes: which CA verifies the server,
 //! which client certificate (if any) is presented, ALPN, TLS version.
 
+use super::TlsError;
 use super::pem::{load_certs, load_key};
-use super::{CertificateSet, TlsError};
-use crate::probe::spec::TlsSpec;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
@@ -59,7 +58,7 @@ pub struct ClientIdentity {
 }
 
 /// TLS settings with credentials resolved to files: the common input of
-/// scenario probes (from a [`TlsSpec`] and the run's certificates) and the
+/// scenario probes (from their TLS settings and the run's certificates) and the
 /// CLI (from PEM paths).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientTls {
@@ -78,42 +77,6 @@ pub struct ClientTls {
 }
 
 impl ClientTls {
-    /// Resolves a scenario's TLS settings against the run's certificates.
-    pub fn from_spec(spec: &TlsSpec, certs: Option<&CertificateSet>) -> Result<Self, TlsError> {
-        let authority = |name: &str| {
-            certs
-                .and_then(|c| c.get(name))
-                .ok_or_else(|| TlsError::UnknownAuthority(name.to_string()))
-        };
-        let ca_cert = match &spec.ca {
-            Some(name) => Some(authority(name)?.ca_cert.clone()),
-            None => None,
-        };
-        let identity = match &spec.client_cert {
-            Some(name) => {
-                let a = authority(name)?;
-                Some(ClientIdentity {
-                    cert: a.client_cert.clone(),
-                    key: a.client_key.clone(),
-                    label: format!("client cert of authority `{name}`"),
-                })
-            }
-            None => None,
-        };
-        let version = spec
-            .version
-            .as_deref()
-            .map(TlsVersion::from_str)
-            .transpose()?;
-        Ok(ClientTls {
-            server_name: spec.server_name.clone(),
-            ca_cert,
-            insecure: spec.insecure_skip_verify,
-            identity,
-            version,
-        })
-    }
-
     /// The name used for SNI and verification: `server_name`, else `host`.
     pub fn server_name_for(&self, host: &str) -> Result<ServerName<'static>, TlsError> {
         let name = self.server_name.as_deref().unwrap_or(host);

@@ -5,8 +5,8 @@
 //! TCP service ports as the scenario declares them.
 
 use crate::install::{self, InstallContext};
-use crate::k8s::session::{ClusterSession, SessionSetup};
 use crate::scenario::{Install, Scenario, TargetKind};
+use crate::target::cluster::{ClusterSession, SessionSetup};
 use crate::target::kind::{
     close_after_failed_install, install_sections, installs_unsupported, render,
 };

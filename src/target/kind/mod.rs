@@ -1,6 +1,6 @@
 //! The `kind` target: creates (or reuses) a kind cluster per rendered kind
 //! config, installs the scenario's components, and runs the scenario in its
-//! own namespace through [`crate::k8s::session::ClusterSession`].
+//! own namespace through [`crate::target::cluster::ClusterSession`].
 //!
 //! Reuse: the cluster name carries the hash of the rendered config
 //! (`rayconform-<hash>`), so a cluster of that name was made from exactly
@@ -21,11 +21,11 @@ pub mod render;
 pub mod versions;
 
 use crate::install::{self, InstallContext};
-use crate::k8s::session::{ClusterSession, SessionSetup};
 use crate::scenario::{Install, Scenario, TargetKind, WaitSpec};
-use crate::target::availability::{self, HELM, ISTIOCTL, KIND};
+use crate::target::cluster::{ClusterSession, SessionSetup};
 use crate::target::registry::TargetOptions;
 use crate::target::{Manifest, ScenarioRun, Session, StepError, Target, TargetPlan};
+use crate::tools::{self, HELM, ISTIOCTL, KIND};
 use async_trait::async_trait;
 pub use pool::ClusterLease;
 use pool::ClusterPool;
@@ -318,7 +318,7 @@ impl Target for KindTarget {
     fn unavailable_reason(&self) -> Option<String> {
         self.tools
             .get_or_init(|| {
-                availability::docker_engine_reason()
+                tools::docker_engine_reason()
                     .or_else(|| KIND.find().err())
                     .or_else(|| self.kind_release_reason())
             })

@@ -15,8 +15,8 @@
 use super::driver::KindCli;
 use super::render::RenderedConfig;
 use crate::scenario::Install;
-use crate::target::availability::KIND;
 use crate::target::{ProgressFn, StepError};
+use crate::tools::KIND;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};

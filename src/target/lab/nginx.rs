@@ -2,7 +2,7 @@
 
 use super::LabError;
 use super::process::{ManagedProcess, StopOutcome};
-use crate::target::availability::NGINX;
+use crate::tools::NGINX;
 use nix::sys::signal::Signal;
 use std::path::{Path, PathBuf};
 use std::process::Command;

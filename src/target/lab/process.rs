@@ -51,7 +51,7 @@ impl ManagedProcess {
             .map_err(|e| LabError::io(format!("starting {name} ({command:?})"), e))?;
         let pid = child.id();
         // A second Ctrl-C kills every registered group at once.
-        crate::runner::interrupt::register_group(pid as i32);
+        crate::process_groups::register_group(pid as i32);
         tracing::debug!(name, pid, "spawned");
         Ok(ManagedProcess {
             name: name.to_string(),
@@ -82,7 +82,7 @@ impl ManagedProcess {
         if self.finished.is_none() {
             self.finished = self.child.try_wait().ok().flatten();
             if self.finished.is_some() {
-                crate::runner::interrupt::unregister_group(self.pid as i32);
+                crate::process_groups::unregister_group(self.pid as i32);
             }
         }
         self.finished

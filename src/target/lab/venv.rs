@@ -1,7 +1,7 @@
 //! The project-local Python venv holding the pinned Ray.
 
 use super::LabError;
-use crate::target::availability::PYTHON3;
+use crate::tools::PYTHON3;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
