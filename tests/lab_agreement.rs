@@ -286,12 +286,27 @@ async fn probe_grpc(case: &GrpcCase, certs: &CertificateSet) -> Verdict {
 
 /// Ray's proxier could not start this client's own server: seen when
 /// another head on the machine serves real clients at the same moment (the
-/// port race described at [`real_client_turn`]), not the path's behaviour.
-const SPECIFIC_SERVER_RACE: &str = "Starting Ray client server failed";
+/// port race described at [`real_client_turn`]), and, with one head, when
+/// the proxier's own start-up check races the new process (Ray 2.60
+/// `proxier.py` `start_specific_server` reads the command line of a
+/// process that may have moved on: the client gets the traceback as an
+/// "Initialization failure from server"). Either way the request reached
+/// Ray and Ray failed inside: not the path's behaviour.
+const SPECIFIC_SERVER_RACES: &[&str] = &[
+    "Starting Ray client server failed",
+    "Initialization failure from server: Traceback",
+];
+
+/// Whether the real client's output is one of [`SPECIFIC_SERVER_RACES`]
+/// (the second only when the traceback is from `start_specific_server`).
+fn lost_to_specific_server_race(output: &str) -> bool {
+    output.contains(SPECIFIC_SERVER_RACES[0])
+        || (output.contains(SPECIFIC_SERVER_RACES[1]) && output.contains("start_specific_server"))
+}
 
 /// The real client: `ray.init("ray://ADDRESS")` from the venv. Returns
-/// whether it connected, and its output. An attempt lost to
-/// [`SPECIFIC_SERVER_RACE`] is made again (twice at most), and said so.
+/// whether it connected, and its output. An attempt lost to one of
+/// [`SPECIFIC_SERVER_RACES`] is made again (twice at most), and said so.
 async fn real_client(
     venv: &RayVenv,
     case_address: &str,
@@ -301,11 +316,13 @@ async fn real_client(
     let mut lost = 0;
     loop {
         let (connected, output) = real_client_once(venv, case_address, creds, certs).await;
-        if connected || !output.contains(SPECIFIC_SERVER_RACE) || lost == 2 {
+        if connected || !lost_to_specific_server_race(&output) || lost == 2 {
             let retried = if lost == 0 {
                 String::new()
             } else {
-                format!(" (after {lost} attempt(s) lost to: {SPECIFIC_SERVER_RACE})")
+                format!(
+                    " (after {lost} attempt(s) lost to Ray failing to start the client's own server)"
+                )
             };
             return (connected, format!("{output}{retried}"));
         }
