@@ -6,29 +6,16 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// pid → parent pid for every process, from /proc.
+#[path = "support/procs.rs"]
+mod procs;
+use procs::alive;
+
+/// pid → parent pid for every live process.
 fn process_parents() -> BTreeMap<u32, u32> {
-    let mut parents = BTreeMap::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // The command name may contain spaces and parentheses: fields follow the last ')'.
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
-            continue;
-        };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.first() == Some(&"Z") {
-            continue; // a zombie is already gone
-        }
-        if let Some(ppid) = fields.get(1).and_then(|p| p.parse().ok()) {
-            parents.insert(pid, ppid);
-        }
-    }
-    parents
+    procs::live_processes()
+        .into_iter()
+        .map(|p| (p.pid, p.ppid))
+        .collect()
 }
 
 fn descendants(root: u32) -> BTreeSet<u32> {
@@ -44,16 +31,6 @@ fn descendants(root: u32) -> BTreeSet<u32> {
         }
     }
     found
-}
-
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        !s.rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z')
-    })
 }
 
 #[test]

@@ -268,6 +268,17 @@ fn tls_spec(creds: Creds, server_name: Option<&str>) -> Option<TlsSpec> {
     })
 }
 
+/// The `mtls` probe at `address` (server name `localhost`, authority `CA`).
+async fn mtls_matrix(address: &str, certs: &CertificateSet) -> Verdict {
+    let probe = Probe::Mtls(MtlsProbe {
+        address: address.to_string(),
+        server_name: Some("localhost".into()),
+        ca: CA.into(),
+        tls_version: None,
+    });
+    rayconform::probe::run(&probe, Some(certs), Duration::from_secs(60)).await
+}
+
 async fn probe_grpc(case: &GrpcCase, certs: &CertificateSet) -> Verdict {
     let host = case
         .address
@@ -564,33 +575,14 @@ async fn probes_agree_with_the_real_ray_client_in_healthy_and_broken_configurati
     check_cases(&cases, &venv, &certs).await;
 
     // mTLS matrix through the TCP mapping: refused, refused, refused, accepted.
-    let mtls = rayconform::probe::run(
-        &Probe::Mtls(MtlsProbe {
-            address: format!("localhost:{}", tcp.tcp),
-            server_name: Some("localhost".into()),
-            ca: CA.into(),
-            tls_version: None,
-        }),
-        Some(&certs),
-        Duration::from_secs(60),
-    )
-    .await;
+    let mtls = mtls_matrix(&format!("localhost:{}", tcp.tcp), &certs).await;
     assert!(mtls.passed, "{mtls}");
     // Through the passthrough, plaintext lands on nginx's default TLS server,
     // which answers `HTTP/1.1 400` and closes: refused, whether or not the
     // close arrives before the probe decides. Repeated: never a race.
     for round in 0..6 {
-        let through_passthrough = rayconform::probe::run(
-            &Probe::Mtls(MtlsProbe {
-                address: format!("localhost:{}", healthy.https),
-                server_name: Some("localhost".into()),
-                ca: CA.into(),
-                tls_version: None,
-            }),
-            Some(&certs),
-            Duration::from_secs(60),
-        )
-        .await;
+        let through_passthrough =
+            mtls_matrix(&format!("localhost:{}", healthy.https), &certs).await;
         assert!(
             through_passthrough.passed,
             "round {round}: {through_passthrough}"
@@ -1025,22 +1017,12 @@ async fn tls_terminating_proxies_tls12_dead_upstreams_and_wrong_ports_agree_with
     // The mTLS matrix on nginx's client-cert check: every refusal is
     // recognised (plaintext gets nginx's HTTP/1.1 400, a missing or foreign
     // cert its 400 page), the right cert is accepted.
-    let matrix = |address: &str| {
-        let probe = Probe::Mtls(MtlsProbe {
-            address: address.to_string(),
-            server_name: Some("localhost".into()),
-            ca: CA.into(),
-            tls_version: None,
-        });
-        let certs = &certs;
-        async move { rayconform::probe::run(&probe, Some(certs), Duration::from_secs(60)).await }
-    };
-    let enforced = matrix(&checked.address).await;
+    let enforced = mtls_matrix(&checked.address, &certs).await;
     println!("{enforced}");
     assert!(enforced.passed, "{enforced}");
     // With underscores off the right cert's session fails: that cell
     // decides the verdict, at its own stage (RPC).
-    let dropped = matrix(&checked_default.address).await;
+    let dropped = mtls_matrix(&checked_default.address, &certs).await;
     println!("{dropped}");
     assert!(!dropped.passed, "{dropped}");
     assert_eq!(dropped.stage, Some(Stage::Rpc), "{dropped}");

@@ -13,6 +13,22 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A lab run of `scenario` in namespace `ns`, its folders under `dir`.
+fn lab_run(scenario: Arc<rayconform::scenario::Scenario>, ns: &str, dir: &Path) -> ScenarioRun {
+    ScenarioRun {
+        scenario,
+        run_id: "t".into(),
+        namespace: ns.into(),
+        work_dir: dir.to_path_buf(),
+        artifacts_dir: dir.join("artifacts"),
+        project_root: root(),
+        certificates: None,
+        k8s_version: None,
+        keep: false,
+        progress: Arc::new(|_| {}),
+    }
+}
+
 const SCENARIO: &str = r#"
 apiVersion: rayconform.dev/v1alpha1
 kind: Scenario
@@ -110,18 +126,7 @@ async fn session_runs_a_cluster_with_a_worker_routes_it_and_cleans_up() {
     let work = tempfile::tempdir().unwrap();
     let target = LabTarget::new(root());
     assert_eq!(target.unavailable_reason(), None, "run scripts/setup");
-    let run = ScenarioRun {
-        scenario,
-        run_id: "t".into(),
-        namespace: "ns-test".into(),
-        work_dir: work.path().to_path_buf(),
-        artifacts_dir: work.path().join("artifacts"),
-        project_root: root(),
-        certificates: None,
-        k8s_version: None,
-        keep: false,
-        progress: Arc::new(|_| {}),
-    };
+    let run = lab_run(scenario, "ns-test", work.path());
     let mut session = target.open(&run).await.expect("open");
     let vars = session.variables();
     assert_eq!(vars["NAMESPACE"], "ns-test");
@@ -228,18 +233,7 @@ spec:
     let scenario = Arc::new(load_str(Path::new("m.yaml"), text, &root()).expect("scenario"));
     let work = tempfile::tempdir().unwrap();
     let target = LabTarget::new(root());
-    let run = ScenarioRun {
-        scenario,
-        run_id: "t".into(),
-        namespace: "ns-m".into(),
-        work_dir: work.path().to_path_buf(),
-        artifacts_dir: work.path().join("artifacts"),
-        project_root: root(),
-        certificates: None,
-        k8s_version: None,
-        keep: false,
-        progress: Arc::new(|_| {}),
-    };
+    let run = lab_run(scenario, "ns-m", work.path());
     let mut session = target.open(&run).await.expect("open");
     let service = |headless: bool| {
         format!(

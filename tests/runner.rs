@@ -13,6 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
+#[path = "support/procs.rs"]
+mod procs;
+use procs::alive;
+
 /// What the double did, in order.
 type Log = Arc<Mutex<Vec<String>>>;
 
@@ -677,23 +681,11 @@ async fn a_huge_timeout_built_in_code_does_not_overflow_the_clock() {
 
 /// Live (non-zombie) processes whose process group is `pgid`.
 fn group_members(pgid: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
-            continue;
-        };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.first() != Some(&"Z") && fields.get(2) == Some(&pgid.to_string().as_str()) {
-            found.push(pid);
-        }
-    }
-    found
+    procs::live_processes()
+        .into_iter()
+        .filter(|p| p.pgid == pgid)
+        .map(|p| p.pid)
+        .collect()
 }
 
 /// A command step whose shell writes its pid (= its process group) to
@@ -713,16 +705,6 @@ fn command_pids(pidfile: &Path) -> (u32, u32) {
         read_pid(pidfile),
         read_pid(&pidfile.with_extension("child")),
     )
-}
-
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        !s.rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z')
-    })
 }
 
 fn read_pid(path: &Path) -> u32 {
