@@ -9,10 +9,10 @@
 
 use rayconform::probe::grpc_ready;
 use rayconform::probe::spec::GrpcExpectation;
-use rayconform::target::lab::nginx::{Nginx, STREAM_MODULE};
-use rayconform::target::lab::ports::free_port;
-use rayconform::target::lab::ray_head::{RayHead, RayHeadConfig, RayTls};
-use rayconform::target::lab::venv::RayVenv;
+use rayconform::targets::lab::nginx::{Nginx, STREAM_MODULE};
+use rayconform::targets::lab::ports::free_port;
+use rayconform::targets::lab::ray_head::{RayHead, RayHeadConfig, RayTls};
+use rayconform::targets::lab::venv::RayVenv;
 use rayconform::tls::{ClientIdentity, ClientTls};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

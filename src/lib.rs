@@ -2,7 +2,7 @@
 //! networking.
 //!
 //! Data flows one way: a scenario file is loaded into a [`scenario::Scenario`],
-//! planned for a target, run by the runner against a [`target::Target`], and
+//! planned for a target, run by the runner against a [`targets::Target`], and
 //! its outcomes are written as reports.
 //!
 //! Modules only use modules below them; `tests/layers.rs` holds the order
@@ -18,7 +18,7 @@ pub mod progress;
 pub mod report;
 pub mod runner;
 pub mod scenario;
-pub mod target;
+pub mod targets;
 pub mod tls;
 pub mod tools;
 pub mod verdict;

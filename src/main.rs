@@ -5,7 +5,7 @@ use rayconform::plan::plan;
 use rayconform::report::{summary_text, write_junit};
 use rayconform::runner::{self, RunOptions, interrupt};
 use rayconform::scenario::{Scenario, TargetKind, load_all};
-use rayconform::target::registry::{self, TargetOptions};
+use rayconform::targets::registry::{self, TargetOptions};
 use regex::Regex;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -222,7 +222,7 @@ fn k8s_version_ok(sel: &Selection) -> bool {
     let Some(version) = &sel.k8s_version else {
         return true;
     };
-    match rayconform::target::kind::versions::node_image(version) {
+    match rayconform::targets::kind::versions::node_image(version) {
         Ok(_) => true,
         Err(e) => {
             eprintln!("error: --k8s-version {version}: {e}");
@@ -264,7 +264,7 @@ async fn run(root: &std::path::Path, args: RunArgs) -> i32 {
         return EXIT_BAD_INPUT;
     }
     // On kind: one cluster's scenarios after another's (host ports).
-    let scenarios = rayconform::target::kind::run_order_for(kind, &topts, scenarios);
+    let scenarios = rayconform::targets::kind::run_order_for(kind, &topts, scenarios);
     let opts = RunOptions {
         run_id: runner::new_run_id(),
         project_root: root.to_path_buf(),
@@ -321,8 +321,8 @@ fn plan_cmd(root: &std::path::Path, args: PlanArgs) -> i32 {
     let topts = target_options(root, &args.selection);
     let kind = target_kind(&args.selection, &topts);
     let target = registry::build(kind, &topts);
-    let scenarios = rayconform::target::kind::run_order_for(kind, &topts, scenarios);
-    let overview = rayconform::target::kind::plan_overview(kind, &topts, &scenarios);
+    let scenarios = rayconform::targets::kind::run_order_for(kind, &topts, scenarios);
+    let overview = rayconform::targets::kind::plan_overview(kind, &topts, &scenarios);
     let run_id = runner::new_run_id();
     let plans: Vec<_> = scenarios
         .iter()

@@ -4,7 +4,7 @@
 //! anything.
 
 use crate::scenario::{Action, Scenario, Step, parse_manifests, template};
-use crate::target::{Manifest, Target};
+use crate::targets::{Manifest, Target};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;

@@ -4,7 +4,7 @@
 
 mod support;
 
-use rayconform::target::Session;
+use rayconform::targets::Session;
 use serde_json::json;
 use support::apiserver::ApiDouble;
 
@@ -15,7 +15,7 @@ async fn diagnostics_are_written_into_the_artifacts_folder() {
     let double = ApiDouble::start().await;
     let dir = tempfile::tempdir().unwrap();
     let run = support::run(support::scenario("diag"), NS, dir.path(), None);
-    let mut session = rayconform::target::cluster::ClusterSession::open(
+    let mut session = rayconform::targets::cluster::ClusterSession::open(
         double.client(),
         &run,
         Default::default(),

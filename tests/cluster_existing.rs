@@ -5,9 +5,9 @@
 mod support;
 
 use rayconform::scenario::TargetKind;
-use rayconform::target::Target;
-use rayconform::target::existing::ExistingTarget;
-use rayconform::target::registry::TargetOptions;
+use rayconform::targets::Target;
+use rayconform::targets::existing::ExistingTarget;
+use rayconform::targets::registry::TargetOptions;
 use serde_json::json;
 use support::apiserver::ApiDouble;
 

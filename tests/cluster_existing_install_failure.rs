@@ -7,9 +7,9 @@ mod support;
 
 use rayconform::install::ingress_nginx;
 use rayconform::scenario::{IngressNginxInstall, Install};
-use rayconform::target::existing::ExistingTarget;
-use rayconform::target::registry::TargetOptions;
-use rayconform::target::{StepError, Target};
+use rayconform::targets::existing::ExistingTarget;
+use rayconform::targets::registry::TargetOptions;
+use rayconform::targets::{StepError, Target};
 use support::apiserver::ApiDouble;
 
 const NS: &str = "rc-existing-failed-install";

@@ -3,9 +3,9 @@
 //! ports caught before kind sees them, component support windows.
 
 use rayconform::scenario::{Scenario, load_str};
-use rayconform::target::Target;
-use rayconform::target::kind::{KindTarget, render, versions};
-use rayconform::target::registry::TargetOptions;
+use rayconform::targets::Target;
+use rayconform::targets::kind::{KindTarget, render, versions};
+use rayconform::targets::registry::TargetOptions;
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
@@ -146,12 +146,12 @@ fn the_plan_overview_lists_host_ports_and_scenarios_per_cluster() {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let loaded = rayconform::scenario::load_all(&[root.join("scenarios")], &root);
     assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
-    let opts = rayconform::target::registry::TargetOptions {
+    let opts = rayconform::targets::registry::TargetOptions {
         project_root: root.clone(),
         kube_context: None,
         k8s_version: Some("1.35".into()),
     };
-    let text = rayconform::target::kind::plan_overview(
+    let text = rayconform::targets::kind::plan_overview(
         rayconform::scenario::TargetKind::Kind,
         &opts,
         &loaded.scenarios,
@@ -188,7 +188,7 @@ fn the_plan_overview_lists_host_ports_and_scenarios_per_cluster() {
         "the image table says which kind release each image needs:\n{text}"
     );
     assert_eq!(
-        rayconform::target::kind::plan_overview(
+        rayconform::targets::kind::plan_overview(
             rayconform::scenario::TargetKind::Lab,
             &opts,
             &loaded.scenarios

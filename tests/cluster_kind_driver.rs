@@ -12,9 +12,9 @@ mod support;
 use futures::StreamExt;
 use rayconform::install::ingress_nginx;
 use rayconform::scenario::{IngressNginxInstall, Install, load_all};
-use rayconform::target::kind::KindTarget;
-use rayconform::target::registry::TargetOptions;
-use rayconform::target::{ProgressFn, ScenarioRun, StepError, Target};
+use rayconform::targets::kind::KindTarget;
+use rayconform::targets::registry::TargetOptions;
+use rayconform::targets::{ProgressFn, ScenarioRun, StepError, Target};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -162,7 +162,7 @@ async fn kind_clusters_are_created_reused_and_deleted() {
     );
     assert!(made[0].ends_with("--wait 5m"), "{}", made[0]);
     let config =
-        rayconform::target::kind::config::KindConfig::load(&dir.join("last-config.yaml")).unwrap();
+        rayconform::targets::kind::config::KindConfig::load(&dir.join("last-config.yaml")).unwrap();
     assert_eq!(config.nodes.len(), 2, "control plane + 1 worker");
     let cached = dir
         .join("cache/rayconform/kind")
@@ -353,7 +353,7 @@ async fn no_two_clusters_alive_at_once_share_a_host_port_over_all_scenarios() {
     // The Ray image is pulled once by the job and loaded into each cluster.
     unsafe {
         std::env::set_var(
-            rayconform::target::kind::pool::LOAD_IMAGES_ENV,
+            rayconform::targets::kind::pool::LOAD_IMAGES_ENV,
             "rayproject/ray:2.60.0",
         )
     };
@@ -381,7 +381,7 @@ async fn no_two_clusters_alive_at_once_share_a_host_port_over_all_scenarios() {
             );
         }
     }
-    unsafe { std::env::remove_var(rayconform::target::kind::pool::LOAD_IMAGES_ENV) };
+    unsafe { std::env::remove_var(rayconform::targets::kind::pool::LOAD_IMAGES_ENV) };
     assert!(kind.shutdown(false).await.is_empty());
     let left = std::fs::read_to_string(dir.join("clusters")).unwrap_or_default();
     assert_eq!(left.trim(), "", "every cluster this run created is deleted");

@@ -3,8 +3,8 @@
 
 mod support;
 
-use rayconform::target::cluster::{ClusterSession, SessionSetup};
-use rayconform::target::{Session, StepError};
+use rayconform::targets::cluster::{ClusterSession, SessionSetup};
+use rayconform::targets::{Session, StepError};
 use serde_json::json;
 use std::time::Duration;
 use support::apiserver::ApiDouble;

@@ -15,9 +15,9 @@
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use rayconform::scenario::{IngressNginxInstall, Install, TargetKind, WaitSpec, WaitTarget};
-use rayconform::target::kind::KindTarget;
-use rayconform::target::registry::TargetOptions;
-use rayconform::target::{ScenarioRun, Session, Target};
+use rayconform::targets::kind::KindTarget;
+use rayconform::targets::registry::TargetOptions;
+use rayconform::targets::{ScenarioRun, Session, Target};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -228,7 +228,7 @@ async fn apply_wait_and_endpoints(s: &mut dyn Session) -> Result<(), String> {
         )
         .await;
     match missing {
-        Err(rayconform::target::StepError::Failed { evidence, .. })
+        Err(rayconform::targets::StepError::Failed { evidence, .. })
             if evidence
                 .first()
                 .is_some_and(|e| e.contains("does not exist")) =>

@@ -6,7 +6,7 @@ mod support;
 
 use rayconform::k8s::wait;
 use rayconform::scenario::{RayClusterCondition, WaitSpec, WaitTarget};
-use rayconform::target::{Session, StepError};
+use rayconform::targets::{Session, StepError};
 use serde_json::json;
 use std::time::{Duration, Instant};
 use support::apiserver::ApiDouble;
@@ -42,9 +42,9 @@ fn spec(
 async fn session(
     double: &ApiDouble,
     dir: &std::path::Path,
-) -> rayconform::target::cluster::ClusterSession {
+) -> rayconform::targets::cluster::ClusterSession {
     let run = support::run(support::scenario("waits"), NS, dir, None);
-    rayconform::target::cluster::ClusterSession::open(double.client(), &run, Default::default())
+    rayconform::targets::cluster::ClusterSession::open(double.client(), &run, Default::default())
         .await
         .unwrap()
 }

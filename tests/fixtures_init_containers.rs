@@ -199,7 +199,7 @@ fn materialize_volumes(spec: &Value, base: &Path, where_: &str) -> Volumes {
             );
             let secret_name = secret["secretName"].as_str().expect("secretName");
             // The only Secrets fixtures mount are run CAs (see
-            // `ca_secret` in src/target/cluster.rs): ca.crt and ca.key.
+            // `ca_secret` in src/targets/cluster.rs): ca.crt and ca.key.
             let set = rayconform::tls::generate(&base.join(format!("ca-{name}")), secret_name, &[])
                 .unwrap();
             let authority = set.get(secret_name).unwrap().clone();

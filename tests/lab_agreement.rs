@@ -15,15 +15,15 @@ use rayconform::probe::spec::{
     TcpFollowUp, TcpProbe, TlsSpec,
 };
 use rayconform::scenario::Probe;
-use rayconform::target::lab::nginx::{Nginx, STREAM_MODULE};
-use rayconform::target::lab::nginx_conf::{NginxSettings, render};
-use rayconform::target::lab::objects::{
+use rayconform::targets::lab::nginx::{Nginx, STREAM_MODULE};
+use rayconform::targets::lab::nginx_conf::{NginxSettings, render};
+use rayconform::targets::lab::objects::{
     IngressObject, LabObject, RayPort, ServiceObject, translate,
 };
-use rayconform::target::lab::ports::free_ports;
-use rayconform::target::lab::ray_head::{RayHead, RayHeadConfig, RayTls};
-use rayconform::target::lab::routes::{LocalHead, RoutingInput, compute};
-use rayconform::target::lab::venv::RayVenv;
+use rayconform::targets::lab::ports::free_ports;
+use rayconform::targets::lab::ray_head::{RayHead, RayHeadConfig, RayTls};
+use rayconform::targets::lab::routes::{LocalHead, RoutingInput, compute};
+use rayconform::targets::lab::venv::RayVenv;
 use rayconform::tls::{Authority, CertificateSet, FOREIGN};
 use rayconform::verdict::{Stage, Verdict};
 use serde_json::json;

@@ -3,8 +3,8 @@
 //! and a close that leaves no process behind.
 
 use rayconform::scenario::{RayClusterCondition, WaitSpec, WaitTarget, load_str, parse_manifests};
-use rayconform::target::lab::LabTarget;
-use rayconform::target::{ScenarioRun, StepError, Target};
+use rayconform::targets::lab::LabTarget;
+use rayconform::targets::{ScenarioRun, StepError, Target};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,8 +2,8 @@
 //! and what its plan shows.
 
 use rayconform::scenario::{Scenario, load_all, load_str};
-use rayconform::target::Target;
-use rayconform::target::lab::LabTarget;
+use rayconform::targets::Target;
+use rayconform::targets::lab::LabTarget;
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 /// `main.rs` (the binary) may use anything; `lib.rs` only declares modules.
 const ALLOWED: &[(&str, &[&str])] = &[
     ("progress", &["report", "runner"]),
-    ("report", &["runner", "target"]),
+    ("report", &["runner", "targets"]),
     (
         "runner",
         &[
@@ -22,14 +22,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "probe",
             "process_groups",
             "scenario",
-            "target",
+            "targets",
             "tls",
             "verdict",
         ],
     ),
-    ("plan", &["manifest", "scenario", "target"]),
+    ("plan", &["manifest", "scenario", "targets"]),
     (
-        "target",
+        "targets",
         &[
             "install",
             "k8s",

@@ -11,9 +11,9 @@ mod support;
 
 use rayconform::install::{ingress_nginx, istio, kuberay_apiserver};
 use rayconform::k8s::reach::ProbePod;
-use rayconform::target::cluster::{ca_secret, namespace_manifest};
-use rayconform::target::kind::config::KindConfig;
-use rayconform::target::kind::{render, versions};
+use rayconform::targets::cluster::{ca_secret, namespace_manifest};
+use rayconform::targets::kind::config::KindConfig;
+use rayconform::targets::kind::{render, versions};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -32,12 +32,12 @@ fn position(steps: &[Value], needle: &str) -> usize {
 #[test]
 fn the_ray_image_of_every_fixture_is_pulled_once_and_loaded_into_each_cluster() {
     let job = job();
-    let loaded = job["env"][rayconform::target::kind::pool::LOAD_IMAGES_ENV]
+    let loaded = job["env"][rayconform::targets::kind::pool::LOAD_IMAGES_ENV]
         .as_str()
         .unwrap_or_else(|| {
             panic!(
                 "job env lacks {}",
-                rayconform::target::kind::pool::LOAD_IMAGES_ENV
+                rayconform::targets::kind::pool::LOAD_IMAGES_ENV
             )
         })
         .to_string();

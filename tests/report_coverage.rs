@@ -7,9 +7,9 @@
 use rayconform::report::{summary_text, write_junit};
 use rayconform::runner::{RunOutcome, ScenarioOutcome, Status};
 use rayconform::scenario::{Scenario, TargetKind, load_all};
-use rayconform::target::Target;
-use rayconform::target::kind::KindTarget;
-use rayconform::target::registry::TargetOptions;
+use rayconform::targets::Target;
+use rayconform::targets::kind::KindTarget;
+use rayconform::targets::registry::TargetOptions;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use rayconform::report::{junit_report, write_junit};
 use rayconform::runner::{self, Phase, RunOptions, ScenarioOutcome, Status, StepResult};
 use rayconform::scenario::{Scenario, TargetKind, WaitSpec, load_str};
-use rayconform::target::{Manifest, ScenarioRun, Session, StepError, Target, TargetPlan};
+use rayconform::targets::{Manifest, ScenarioRun, Session, StepError, Target, TargetPlan};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -4,7 +4,7 @@
 
 use crate::process_groups;
 use crate::scenario::CommandSpec;
-use crate::target::StepError;
+use crate::targets::StepError;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use std::path::Path;

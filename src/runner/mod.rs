@@ -14,7 +14,7 @@ pub use naming::{namespace_for, new_run_id};
 pub use outcome::*;
 
 use crate::scenario::{Scenario, Step};
-use crate::target::{ProgressFn, ScenarioRun, Session, StepError, Target};
+use crate::targets::{ProgressFn, ScenarioRun, Session, StepError, Target};
 use futures::{FutureExt, StreamExt};
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;

@@ -152,7 +152,7 @@ pub struct ScenarioOutcome {
     /// Set when the known bug still reproduces: observed or modelled.
     pub reproduction: Option<Reproduction>,
     /// The target's own models of upstream defects that were in effect
-    /// (see [`crate::target::Session::modelled_defects`]).
+    /// (see [`crate::targets::Session::modelled_defects`]).
     pub modelled: Vec<String>,
     /// Every step, including finally and cleanup.
     pub steps: Vec<StepRecord>,

@@ -3,7 +3,7 @@
 use super::outcome::StepResult;
 use crate::plan::read_manifests;
 use crate::scenario::{Action, CommandSpec, Probe, Step, WaitSpec, template};
-use crate::target::{Session, StepError};
+use crate::targets::{Session, StepError};
 use crate::tls::CertificateSet;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -100,7 +100,7 @@ fn manifests(
     ctx: &StepContext<'_>,
     file: Option<&str>,
     inline: Option<&str>,
-) -> Result<Vec<crate::target::Manifest>, StepError> {
+) -> Result<Vec<crate::targets::Manifest>, StepError> {
     read_manifests(ctx.project_root, file, inline, ctx.vars).map_err(StepError::Broken)
 }
 

@@ -4,7 +4,7 @@
 pub mod apiserver;
 
 use rayconform::scenario::Scenario;
-use rayconform::target::ScenarioRun;
+use rayconform::targets::ScenarioRun;
 use rayconform::tls::CertificateSet;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -14,7 +14,7 @@ use super::routes::{LocalHead, RoutingInput, compute};
 use super::venv::{RAY_VERSION, RayVenv};
 use super::worker::RayWorker;
 use crate::scenario::{Install, RayClusterCondition, WaitSpec, WaitTarget, template};
-use crate::target::{Manifest, ScenarioRun, Session, StepError};
+use crate::targets::{Manifest, ScenarioRun, Session, StepError};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

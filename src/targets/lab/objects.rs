@@ -6,7 +6,7 @@
 //! [`TranslateError::Unsupported`] naming the thing, so the scenario is
 //! skipped on lab rather than silently run without it.
 
-use crate::target::Manifest;
+use crate::targets::Manifest;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;

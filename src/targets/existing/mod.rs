@@ -6,12 +6,12 @@
 
 use crate::install::{self, InstallContext};
 use crate::scenario::{Install, Scenario, TargetKind};
-use crate::target::cluster::{ClusterSession, SessionSetup};
-use crate::target::kind::{
+use crate::targets::cluster::{ClusterSession, SessionSetup};
+use crate::targets::kind::{
     close_after_failed_install, install_sections, installs_unsupported, render,
 };
-use crate::target::registry::TargetOptions;
-use crate::target::{ScenarioRun, Session, StepError, Target, TargetPlan};
+use crate::targets::registry::TargetOptions;
+use crate::targets::{ScenarioRun, Session, StepError, Target, TargetPlan};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

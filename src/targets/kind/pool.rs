@@ -15,7 +15,7 @@
 use super::driver::KindCli;
 use super::render::RenderedConfig;
 use crate::scenario::Install;
-use crate::target::{ProgressFn, StepError};
+use crate::targets::{ProgressFn, StepError};
 use crate::tools::KIND;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

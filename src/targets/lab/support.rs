@@ -4,7 +4,7 @@
 use super::objects::{LabObject, TranslateError, translate};
 use super::routes::parse_tcp_service;
 use crate::scenario::{Action, Install, Scenario, Step, WaitTarget, parse_manifests, template};
-use crate::target::Manifest;
+use crate::targets::Manifest;
 use std::collections::BTreeMap;
 use std::path::Path;
 

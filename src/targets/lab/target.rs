@@ -8,7 +8,7 @@ use super::routes::{LocalHead, RoutingInput, compute};
 use super::session::{LabSession, LabSettings};
 use super::support::{planned_objects, unsupported_reason};
 use crate::scenario::{Scenario, TargetKind};
-use crate::target::{ScenarioRun, Session, StepError, Target, TargetPlan};
+use crate::targets::{ScenarioRun, Session, StepError, Target, TargetPlan};
 use crate::tools::{NGINX, PYTHON3};
 use async_trait::async_trait;
 use std::collections::BTreeMap;

@@ -1,6 +1,6 @@
 //! The `kind` target: creates (or reuses) a kind cluster per rendered kind
 //! config, installs the scenario's components, and runs the scenario in its
-//! own namespace through [`crate::target::cluster::ClusterSession`].
+//! own namespace through [`crate::targets::cluster::ClusterSession`].
 //!
 //! Reuse: the cluster name carries the hash of the rendered config
 //! (`rayconform-<hash>`), so a cluster of that name was made from exactly
@@ -22,9 +22,9 @@ pub mod versions;
 
 use crate::install::{self, InstallContext};
 use crate::scenario::{Install, Scenario, TargetKind, WaitSpec};
-use crate::target::cluster::{ClusterSession, SessionSetup};
-use crate::target::registry::TargetOptions;
-use crate::target::{Manifest, ScenarioRun, Session, StepError, Target, TargetPlan};
+use crate::targets::cluster::{ClusterSession, SessionSetup};
+use crate::targets::registry::TargetOptions;
+use crate::targets::{Manifest, ScenarioRun, Session, StepError, Target, TargetPlan};
 use crate::tools::{self, HELM, ISTIOCTL, KIND};
 use async_trait::async_trait;
 pub use pool::ClusterLease;
@@ -132,7 +132,7 @@ impl KindTarget {
         scenario: &Scenario,
         k8s_version: Option<&str>,
         keep: bool,
-        progress: &crate::target::ProgressFn,
+        progress: &crate::targets::ProgressFn,
     ) -> Result<ClusterLease, StepError> {
         let rendered = self
             .rendered(scenario, &self.opts.project_root, k8s_version)
