@@ -5,7 +5,7 @@ use rayconform::plan::plan;
 use rayconform::report::{summary_text, write_junit};
 use rayconform::runner::{self, RunOptions, interrupt};
 use rayconform::scenario::{Scenario, TargetKind, load_all};
-use rayconform::targets::registry::{self, TargetOptions};
+use rayconform::targets::{TargetOptions, registry};
 use regex::Regex;
 use std::collections::BTreeMap;
 use std::path::PathBuf;

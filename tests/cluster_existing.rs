@@ -6,8 +6,8 @@ mod support;
 
 use rayconform::scenario::TargetKind;
 use rayconform::targets::Target;
+use rayconform::targets::TargetOptions;
 use rayconform::targets::existing::ExistingTarget;
-use rayconform::targets::registry::TargetOptions;
 use serde_json::json;
 use support::apiserver::ApiDouble;
 

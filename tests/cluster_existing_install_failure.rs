@@ -7,8 +7,8 @@ mod support;
 
 use rayconform::install::ingress_nginx;
 use rayconform::scenario::{IngressNginxInstall, Install};
+use rayconform::targets::TargetOptions;
 use rayconform::targets::existing::ExistingTarget;
-use rayconform::targets::registry::TargetOptions;
 use rayconform::targets::{StepError, Target};
 use support::apiserver::ApiDouble;
 

@@ -4,8 +4,8 @@
 
 use rayconform::scenario::{Scenario, load_str};
 use rayconform::targets::Target;
+use rayconform::targets::TargetOptions;
 use rayconform::targets::kind::{KindTarget, render, versions};
-use rayconform::targets::registry::TargetOptions;
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
@@ -146,7 +146,7 @@ fn the_plan_overview_lists_host_ports_and_scenarios_per_cluster() {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let loaded = rayconform::scenario::load_all(&[root.join("scenarios")], &root);
     assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
-    let opts = rayconform::targets::registry::TargetOptions {
+    let opts = rayconform::targets::TargetOptions {
         project_root: root.clone(),
         kube_context: None,
         k8s_version: Some("1.35".into()),

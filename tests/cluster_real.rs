@@ -15,8 +15,8 @@
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use rayconform::scenario::{IngressNginxInstall, Install, TargetKind, WaitSpec, WaitTarget};
+use rayconform::targets::TargetOptions;
 use rayconform::targets::kind::KindTarget;
-use rayconform::targets::registry::TargetOptions;
 use rayconform::targets::{ScenarioRun, Session, Target};
 use serde_json::json;
 use std::path::{Path, PathBuf};

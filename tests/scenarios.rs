@@ -11,7 +11,7 @@ use rayconform::report::step_log;
 use rayconform::runner::{self, RunOptions, Status};
 use rayconform::scenario::{TargetKind, load_all};
 use rayconform::targets::Target;
-use rayconform::targets::registry::{self, TargetOptions};
+use rayconform::targets::{TargetOptions, registry};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

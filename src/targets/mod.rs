@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod existing;
 pub mod kind;
 pub mod lab;
+pub mod options;
 pub mod registry;
 
 use crate::scenario::{Scenario, TargetKind, WaitSpec};
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::manifest::{Manifest, ProgressFn};
+pub use options::TargetOptions;
 
 /// Why a step did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,20 +1,8 @@
 //! Choosing and building targets by name.
 
-use super::Target;
+use super::{Target, TargetOptions};
 use crate::scenario::TargetKind;
-use std::path::PathBuf;
 use std::sync::Arc;
-
-/// What every target constructor may need.
-#[derive(Debug, Clone, Default)]
-pub struct TargetOptions {
-    /// The project root.
-    pub project_root: PathBuf,
-    /// Kube context for `existing` (KUBECONFIG's current one when unset).
-    pub kube_context: Option<String>,
-    /// `--k8s-version`.
-    pub k8s_version: Option<String>,
-}
 
 /// Builds the target of this kind.
 pub fn build(kind: TargetKind, opts: &TargetOptions) -> Arc<dyn Target> {

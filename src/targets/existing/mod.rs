@@ -6,11 +6,11 @@
 
 use crate::install::{self, InstallContext};
 use crate::scenario::{Install, Scenario, TargetKind};
-use crate::targets::cluster::{ClusterSession, SessionSetup};
-use crate::targets::kind::{
-    close_after_failed_install, install_sections, installs_unsupported, render,
+use crate::targets::TargetOptions;
+use crate::targets::cluster::{
+    ClusterSession, SessionSetup, close_after_failed_install, install_sections,
+    installs_unsupported, tcp_service_ports,
 };
-use crate::targets::registry::TargetOptions;
 use crate::targets::{ScenarioRun, Session, StepError, Target, TargetPlan};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
@@ -50,7 +50,7 @@ pub fn variables(host: &str, installs: &[Install]) -> BTreeMap<String, String> {
     vars.insert("INGRESS_HOST".into(), host.to_string());
     vars.insert("INGRESS_HTTP".into(), format!("{host}:80"));
     vars.insert("INGRESS_HTTPS".into(), format!("{host}:443"));
-    for port in render::tcp_service_ports(installs) {
+    for port in tcp_service_ports(installs) {
         vars.insert(format!("INGRESS_TCP_{port}"), format!("{host}:{port}"));
     }
     vars

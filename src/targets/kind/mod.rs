@@ -22,10 +22,13 @@ pub mod versions;
 
 use crate::install::{self, InstallContext};
 use crate::scenario::{Install, Scenario, TargetKind, WaitSpec};
-use crate::targets::cluster::{ClusterSession, SessionSetup};
-use crate::targets::registry::TargetOptions;
+use crate::targets::TargetOptions;
+use crate::targets::cluster::{
+    ClusterSession, SessionSetup, close_after_failed_install, install_sections,
+    installs_unsupported, tcp_service_ports,
+};
 use crate::targets::{Manifest, ScenarioRun, Session, StepError, Target, TargetPlan};
-use crate::tools::{self, HELM, ISTIOCTL, KIND};
+use crate::tools::{self, KIND};
 use async_trait::async_trait;
 pub use pool::ClusterLease;
 use pool::ClusterPool;
@@ -247,7 +250,7 @@ pub fn port_variables(
     if let Some(a) = at(443) {
         vars.insert("INGRESS_HTTPS".into(), a);
     }
-    for port in render::tcp_service_ports(installs) {
+    for port in tcp_service_ports(installs) {
         if let Some(a) = at(port) {
             vars.insert(format!("INGRESS_TCP_{port}"), a);
         }
@@ -256,57 +259,6 @@ pub fn port_variables(
         vars.insert("KUBERAY_APISERVER".into(), a);
     }
     vars
-}
-
-/// Why a scenario's installs cannot run on `k8s_version` (checked first:
-/// no tool fixes it), or the tool it misses.
-pub fn installs_unsupported(installs: &[Install], k8s_version: &str) -> Option<String> {
-    for item in installs {
-        let component = install::component_name(item);
-        if let Some(why) =
-            versions::component_unsupported(component, &install::version(item), k8s_version)
-        {
-            return Some(why);
-        }
-    }
-    for item in installs {
-        let tool = match item {
-            Install::KuberayOperator(_) | Install::KuberayApiserver(_) => Some(HELM),
-            Install::Istio(_) => Some(ISTIOCTL),
-            Install::IngressNginx(_) => None,
-        };
-        if let Some(Err(missing)) = tool.map(|t| t.find()) {
-            return Some(format!("{} needs {missing}", install::component_name(item)));
-        }
-    }
-    None
-}
-
-/// Closes the session of a scenario whose install failed (its namespace
-/// exists by then and would otherwise leak), and says what happened.
-pub async fn close_after_failed_install(
-    mut session: Box<dyn Session>,
-    run: &ScenarioRun,
-    error: install::InstallError,
-) -> StepError {
-    let problems = session.close(run.keep).await;
-    let mut message = format!("install failed: {error}");
-    if !problems.is_empty() {
-        message.push_str(&format!(
-            "; cleaning up after it also failed: {}",
-            problems.join("; ")
-        ));
-    }
-    StepError::Broken(message)
-}
-
-/// Plan sections shared by the cluster targets: one per install.
-pub fn install_sections(scenario: &Scenario, namespace: &str) -> Vec<(String, String)> {
-    scenario
-        .install
-        .iter()
-        .map(|i| install::plan(i, namespace))
-        .collect()
 }
 
 #[async_trait]

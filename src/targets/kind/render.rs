@@ -4,7 +4,8 @@
 
 use super::config::{KindConfig, Node, PortMapping, unlocated};
 use super::versions::NodeImage;
-use crate::scenario::{ClusterSpec, Install, Scenario};
+use crate::scenario::{ClusterSpec, Scenario};
+use crate::targets::cluster::tcp_service_ports;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -133,19 +134,6 @@ fn node(role: &str) -> Node {
         kubeadm_config_patches: Vec::new(),
         kubeadm_config_patches_json6902: Vec::new(),
     }
-}
-
-/// Ports the ingress controller serves raw TCP on (they need host mappings).
-pub fn tcp_service_ports(installs: &[Install]) -> Vec<u16> {
-    installs
-        .iter()
-        .filter_map(|i| match i {
-            Install::IngressNginx(n) => Some(n.tcp_services.keys()),
-            _ => None,
-        })
-        .flatten()
-        .filter_map(|p| p.parse().ok())
-        .collect()
 }
 
 /// FNV-1a, 64 bit, as hex: stable across builds and platforms (std's

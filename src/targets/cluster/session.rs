@@ -2,10 +2,10 @@
 //! scenario namespace, server-side apply, watch-based waits, admission
 //! denial checks and diagnostics, cleaned up at the end.
 
-use super::{Manifest, ScenarioRun, Session, StepError};
 use crate::k8s::apply::{Applier, ApplyError};
 use crate::k8s::{diagnostics, namespace, wait};
 use crate::scenario::WaitSpec;
+use crate::targets::{Manifest, ScenarioRun, Session, StepError};
 use async_trait::async_trait;
 use kube::Client;
 use std::collections::BTreeMap;
