@@ -45,10 +45,13 @@ async fn a_failed_install_deletes_the_namespace_it_was_opened_in() {
     scenario.install = vec![Install::IngressNginx(IngressNginxInstall::default())];
     let run = support::run(scenario, NS, dir.path(), None);
     match target.open(&run).await.err() {
-        Some(StepError::Broken(m)) => assert!(
-            m.starts_with("install failed:") && m.contains("sha256"),
-            "{m}"
-        ),
+        Some(StepError::Broken(m)) => {
+            let m = m.to_string();
+            assert!(
+                m.starts_with("install failed:") && m.contains("sha256"),
+                "{m}"
+            )
+        }
         other => panic!("expected a broken install, got {other:?}"),
     }
     let created = double

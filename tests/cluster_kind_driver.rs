@@ -245,6 +245,7 @@ async fn kind_clusters_are_created_reused_and_deleted() {
     );
     match v037(&root).open(&run).await.err() {
         Some(StepError::Broken(m)) => {
+            let m = m.to_string();
             assert!(
                 m.contains("kind on PATH is v0.31.0") && m.contains("built for kind v0.33.0"),
                 "{m}"
@@ -262,10 +263,13 @@ async fn kind_clusters_are_created_reused_and_deleted() {
     });
     assert_eq!(unknown.unsupported_reason(&run.scenario, &root), None);
     match unknown.open(&run).await.err() {
-        Some(StepError::Broken(m)) => assert!(
-            m.contains("`1.29` is not supported on kind; supported: 1.37"),
-            "{m}"
-        ),
+        Some(StepError::Broken(m)) => {
+            let m = m.to_string();
+            assert!(
+                m.contains("`1.29` is not supported on kind; supported: 1.37"),
+                "{m}"
+            )
+        }
         other => panic!("expected Broken, got {other:?}"),
     }
 
@@ -275,6 +279,7 @@ async fn kind_clusters_are_created_reused_and_deleted() {
     std::fs::remove_file(dir.join("log")).unwrap();
     match target(&root).open(&run).await.err() {
         Some(StepError::Broken(m)) => {
+            let m = m.to_string();
             assert!(
                 m.contains(&format!("kind could not create cluster {name}")),
                 "{m}"
@@ -419,13 +424,16 @@ async fn no_two_clusters_alive_at_once_share_a_host_port_over_all_scenarios() {
         .await
         .err()
     {
-        Some(StepError::Broken(m)) => assert!(
-            m.contains(&format!(
-                "kind cluster {} (kept by --keep) holds host port(s) 80/TCP",
-                groups[0].cluster
-            )),
-            "{m}"
-        ),
+        Some(StepError::Broken(m)) => {
+            let m = m.to_string();
+            assert!(
+                m.contains(&format!(
+                    "kind cluster {} (kept by --keep) holds host port(s) 80/TCP",
+                    groups[0].cluster
+                )),
+                "{m}"
+            )
+        }
         other => panic!("expected Broken, got {:?}", other.map(|e| e.to_string())),
     }
     assert_eq!(creates(&dir).len(), 1, "{:?}", log(&dir));
@@ -440,13 +448,16 @@ async fn no_two_clusters_alive_at_once_share_a_host_port_over_all_scenarios() {
         .await
         .err()
     {
-        Some(StepError::Broken(m)) => assert!(
-            m.contains(&format!(
-                "kind cluster {} (left by an earlier run) holds host port(s) 80/TCP, 443/TCP",
-                groups[0].cluster
-            )) && m.contains(&format!("kind delete cluster --name {}", groups[0].cluster)),
-            "{m}"
-        ),
+        Some(StepError::Broken(m)) => {
+            let m = m.to_string();
+            assert!(
+                m.contains(&format!(
+                    "kind cluster {} (left by an earlier run) holds host port(s) 80/TCP, 443/TCP",
+                    groups[0].cluster
+                )) && m.contains(&format!("kind delete cluster --name {}", groups[0].cluster)),
+                "{m}"
+            )
+        }
         other => panic!("expected Broken, got {:?}", other.map(|e| e.to_string())),
     }
     assert_eq!(creates(&dir).len(), 0, "{:?}", log(&dir));
@@ -482,6 +493,7 @@ async fn a_failed_install_leaves_no_namespace_behind() {
     let kind = target(&root);
     match kind.open(&run).await.err() {
         Some(StepError::Broken(m)) => {
+            let m = m.to_string();
             assert!(
                 m.starts_with("install failed:") && m.contains("sha256"),
                 "{m}"

@@ -121,10 +121,13 @@ async fn an_unknown_kind_is_broken_infrastructure() {
     let mut s = session(&double, dir.path()).await;
     let gateway = json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": {"name": "g"}});
     match s.apply(&[gateway]).await {
-        Err(StepError::Broken(m)) => assert!(
-            m.contains("does not serve gateway.networking.k8s.io/v1 Gateway"),
-            "{m}"
-        ),
+        Err(StepError::Broken(m)) => {
+            let m = m.to_string();
+            assert!(
+                m.contains("does not serve gateway.networking.k8s.io/v1 Gateway"),
+                "{m}"
+            )
+        }
         other => panic!("expected Broken, got {other:?}"),
     }
 }

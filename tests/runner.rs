@@ -89,7 +89,7 @@ impl Session for ScriptedSession {
             panic!("scripted panic in {name}");
         }
         if spec["broken"].as_bool() == Some(true) {
-            return Err(StepError::Broken(format!("{name} infrastructure broke")));
+            return Err(StepError::broken(format!("{name} infrastructure broke")));
         }
         if u64::from(attempt) <= spec["failTimes"].as_u64().unwrap_or(0) {
             return Err(StepError::Failed {

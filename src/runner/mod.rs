@@ -296,7 +296,13 @@ async fn run_opened(
                 }
                 Some(Err(panic)) => {
                     let m = format!("target setup panicked: {}", panic_message(&panic));
-                    (StepResult::Error { message: m.clone() }, Status::Error, m)
+                    (
+                        StepResult::Error {
+                            message: m.to_string(),
+                        },
+                        Status::Error,
+                        m,
+                    )
                 }
                 Some(Ok(Err(StepError::Unsupported(reason)))) => (
                     StepResult::Skipped {
@@ -314,7 +320,9 @@ async fn run_opened(
                     message,
                 ),
                 Some(Ok(Err(StepError::Broken(m)))) => (
-                    StepResult::Error { message: m.clone() },
+                    StepResult::Error {
+                        message: m.to_string(),
+                    },
                     Status::Error,
                     format!("setup failed: {m}"),
                 ),

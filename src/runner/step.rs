@@ -80,7 +80,9 @@ fn into_result(result: Result<String, StepError>) -> StepResult {
             evidence: Vec::new(),
         },
         Err(StepError::Failed { message, evidence }) => StepResult::Failed { message, evidence },
-        Err(StepError::Broken(message)) => StepResult::Error { message },
+        Err(StepError::Broken(broken)) => StepResult::Error {
+            message: broken.to_string(),
+        },
         Err(StepError::Unsupported(reason)) => StepResult::Skipped { reason },
     }
 }
@@ -101,7 +103,7 @@ fn manifests(
     file: Option<&str>,
     inline: Option<&str>,
 ) -> Result<Vec<crate::targets::Manifest>, StepError> {
-    read_manifests(ctx.project_root, file, inline, ctx.vars).map_err(StepError::Broken)
+    read_manifests(ctx.project_root, file, inline, ctx.vars).map_err(StepError::broken)
 }
 
 /// Fills `${VAR}` templates in every string of `value`.
@@ -109,7 +111,7 @@ fn rendered<T: Serialize + DeserializeOwned>(
     value: &T,
     vars: &BTreeMap<String, String>,
 ) -> Result<T, StepError> {
-    let mut json = serde_json::to_value(value).map_err(|e| StepError::Broken(e.to_string()))?;
-    template::render_json(&mut json, vars).map_err(|e| StepError::Broken(e.to_string()))?;
-    serde_json::from_value(json).map_err(|e| StepError::Broken(format!("after templating: {e}")))
+    let mut json = serde_json::to_value(value).map_err(|e| StepError::broken(e.to_string()))?;
+    template::render_json(&mut json, vars).map_err(|e| StepError::broken(e.to_string()))?;
+    serde_json::from_value(json).map_err(|e| StepError::broken(format!("after templating: {e}")))
 }

@@ -12,6 +12,7 @@ pub mod kind;
 pub mod lab;
 pub mod options;
 pub mod registry;
+pub mod step_error;
 
 use crate::scenario::{Scenario, TargetKind, WaitSpec};
 use crate::tls::CertificateSet;
@@ -23,26 +24,7 @@ use std::time::Duration;
 
 pub use crate::manifest::{Manifest, ProgressFn};
 pub use options::TargetOptions;
-
-/// Why a step did not succeed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StepError {
-    /// The system under test behaved wrongly (a JUnit `failure`).
-    #[error("{message}")]
-    Failed {
-        /// One line: what was expected and what happened.
-        message: String,
-        /// Supporting facts (last observed state, refusal text, ...).
-        evidence: Vec<String>,
-    },
-    /// The harness or its infrastructure broke (a JUnit `error`).
-    #[error("{0}")]
-    Broken(String),
-    /// The target cannot stand in for this step (the scenario is skipped
-    /// on this target with this reason).
-    #[error("not supported on this target: {0}")]
-    Unsupported(String),
-}
+pub use step_error::{Broken, StepError};
 
 /// Everything a target needs to run one scenario.
 #[derive(Clone)]

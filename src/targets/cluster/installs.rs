@@ -47,7 +47,7 @@ pub async fn close_after_failed_install(
             problems.join("; ")
         ));
     }
-    StepError::Broken(message)
+    StepError::broken(message)
 }
 
 /// Plan sections shared by the cluster targets: one per install.

@@ -70,16 +70,16 @@ impl ClusterSession {
         applier
             .apply(1, &namespace_manifest(&ns, &setup.namespace_labels), &ns)
             .await
-            .map_err(|e| StepError::Broken(format!("creating namespace {ns}: {e}")))?;
+            .map_err(|e| StepError::broken(format!("creating namespace {ns}: {e}")))?;
         if let Some(certs) = &run.certificates
             && let Some(spec) = &run.scenario.certificates
         {
             let authority = certs.get(&spec.ca).ok_or_else(|| {
-                StepError::Broken(format!("no generated authority named {}", spec.ca))
+                StepError::broken(format!("no generated authority named {}", spec.ca))
             })?;
             let read = |p: &Path| {
                 std::fs::read_to_string(p)
-                    .map_err(|e| StepError::Broken(format!("reading {}: {e}", p.display())))
+                    .map_err(|e| StepError::broken(format!("reading {}: {e}", p.display())))
             };
             let secret = ca_secret(
                 &ns,
@@ -90,7 +90,7 @@ impl ClusterSession {
             applier
                 .apply(1, &secret, &ns)
                 .await
-                .map_err(|e| StepError::Broken(format!("creating the CA Secret: {e}")))?;
+                .map_err(|e| StepError::broken(format!("creating the CA Secret: {e}")))?;
         }
         let mut variables = setup.variables;
         variables.insert("NAMESPACE".into(), ns.clone());
@@ -129,7 +129,7 @@ fn step_error(e: ApplyError) -> StepError {
             message: e.to_string(),
             evidence: Vec::new(),
         },
-        _ => StepError::Broken(e.to_string()),
+        _ => StepError::broken(e.to_string()),
     }
 }
 
@@ -216,7 +216,7 @@ impl Session for ClusterSession {
                         })
                     };
                 }
-                Err(other) => return Err(StepError::Broken(other.to_string())),
+                Err(other) => return Err(StepError::broken_by("", other)),
             }
         }
         for (j, _) in &accepted {

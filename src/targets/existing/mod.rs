@@ -108,12 +108,11 @@ impl Target for ExistingTarget {
     }
 
     async fn open(&self, run: &ScenarioRun) -> Result<Box<dyn Session>, StepError> {
-        let kubeconfig =
-            kubeconfig_path().ok_or_else(|| StepError::Broken("no kubeconfig".into()))?;
+        let kubeconfig = kubeconfig_path().ok_or_else(|| StepError::broken("no kubeconfig"))?;
         let context = self.opts.kube_context.clone();
         let client = crate::k8s::client::connect(Some(&kubeconfig), context.as_deref())
             .await
-            .map_err(|e| StepError::Broken(e.to_string()))?;
+            .map_err(|e| StepError::broken(e.to_string()))?;
         let setup = SessionSetup {
             variables: variables(&ingress_host(), &run.scenario.install),
             namespace_labels: install::namespace_labels(&run.scenario.install),

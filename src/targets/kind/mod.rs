@@ -139,7 +139,7 @@ impl KindTarget {
     ) -> Result<ClusterLease, StepError> {
         let rendered = self
             .rendered(scenario, &self.opts.project_root, k8s_version)
-            .map_err(StepError::Broken)?;
+            .map_err(StepError::broken)?;
         self.pool.acquire(&rendered, keep, progress).await
     }
 
@@ -329,7 +329,7 @@ impl Target for KindTarget {
     async fn open(&self, run: &ScenarioRun) -> Result<Box<dyn Session>, StepError> {
         let rendered = self
             .rendered(&run.scenario, &run.project_root, run.k8s_version.as_deref())
-            .map_err(StepError::Broken)?;
+            .map_err(StepError::broken)?;
         let lease = self
             .pool
             .acquire(&rendered, run.keep, &run.progress)
@@ -337,7 +337,7 @@ impl Target for KindTarget {
         let name = lease.name.clone();
         let client = crate::k8s::client::connect(Some(&lease.kubeconfig), None)
             .await
-            .map_err(|e| StepError::Broken(e.to_string()))?;
+            .map_err(|e| StepError::broken(e.to_string()))?;
         let setup = SessionSetup {
             variables: port_variables(&rendered.tcp_host_ports(), &run.scenario.install),
             namespace_labels: install::namespace_labels(&run.scenario.install),

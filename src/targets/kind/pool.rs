@@ -150,7 +150,7 @@ impl ClusterPool {
         let wanted = host_ports(rendered);
         let _turn = self.turn.lock().await;
         let kind = KindCli {
-            path: KIND.find().map_err(StepError::Broken)?,
+            path: KIND.find().map_err(StepError::broken)?,
         };
         loop {
             // Registered before looking, so a release in between is not missed.
@@ -197,7 +197,7 @@ impl ClusterPool {
                     } else {
                         "left by an earlier run, reused here"
                     };
-                    return Err(StepError::Broken(format!(
+                    return Err(StepError::broken(format!(
                         "kind cluster {name} cannot be created: kind cluster {other} ({why}) holds host port(s) {}; run one cluster's scenarios at a time (`rayconform plan --target kind` lists them per cluster) or delete it with `kind delete cluster --name {other}`",
                         shared.join(", ")
                     )));
@@ -207,7 +207,7 @@ impl ClusterPool {
                     shared.join(", ")
                 ));
                 kind.delete(&other).await.map_err(|e| {
-                    StepError::Broken(format!(
+                    StepError::broken(format!(
                         "deleting kind cluster {other} to free its host ports: {e}"
                     ))
                 })?;
@@ -249,9 +249,9 @@ impl ClusterPool {
         let release = kind
             .release()
             .await
-            .map_err(|e| StepError::Broken(e.to_string()))?;
+            .map_err(|e| StepError::broken(e.to_string()))?;
         if release != rendered.image.kind_release {
-            return Err(StepError::Broken(format!(
+            return Err(StepError::broken(format!(
                 "kind on PATH is {release}, but the node image for Kubernetes {} was built for kind {}: install that kind release",
                 rendered.image.version, rendered.image.kind_release
             )));
@@ -266,11 +266,11 @@ impl ClusterPool {
             })
             .as_ref()
             .map(|d| d.path().to_path_buf())
-            .ok_or_else(|| StepError::Broken("cannot create a private temporary folder".into()))?;
+            .ok_or_else(|| StepError::broken("cannot create a private temporary folder"))?;
         let existing = kind
             .clusters()
             .await
-            .map_err(|e| StepError::Broken(e.to_string()))?;
+            .map_err(|e| StepError::broken(e.to_string()))?;
         let created = !existing.iter().any(|c| c == name);
         if created {
             // A cluster an earlier run left (`--keep`) holds its ports as
@@ -290,7 +290,7 @@ impl ClusterPool {
                     .map(HostPort::to_string)
                     .collect();
                 if !shared.is_empty() {
-                    return Err(StepError::Broken(format!(
+                    return Err(StepError::broken(format!(
                         "kind cluster {name} cannot be created: kind cluster {other} (left by an earlier run) holds host port(s) {}; delete it with `kind delete cluster --name {other}`",
                         shared.join(", ")
                     )));
@@ -298,7 +298,7 @@ impl ClusterPool {
             }
             let config_path = private.join(format!("{name}.yaml"));
             std::fs::write(&config_path, &rendered.yaml).map_err(|e| {
-                StepError::Broken(format!("writing {}: {e}", config_path.display()))
+                StepError::broken(format!("writing {}: {e}", config_path.display()))
             })?;
             progress(&format!(
                 "creating kind cluster {name} ({})",
@@ -310,7 +310,7 @@ impl ClusterPool {
             {
                 // kind may leave a half-made cluster behind.
                 let _ = kind.delete(name).await;
-                return Err(StepError::Broken(format!(
+                return Err(StepError::broken(format!(
                     "kind could not create cluster {name}: {e}"
                 )));
             }
@@ -333,7 +333,7 @@ impl ClusterPool {
             if created {
                 let _ = kind.delete(name).await;
             }
-            return Err(StepError::Broken(e));
+            return Err(StepError::broken(e));
         }
         Ok((kubeconfig, created))
     }

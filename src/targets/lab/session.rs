@@ -133,7 +133,7 @@ impl LabSession {
             .flatten()
             .collect();
         let chosen = free_ports(3 + tcp_keys.len())
-            .map_err(|e| StepError::Broken(format!("cannot choose free ports: {e}")))?;
+            .map_err(|e| StepError::broken(format!("cannot choose free ports: {e}")))?;
         let ports = IngressPorts {
             http: chosen[0],
             https: chosen[1],
@@ -158,7 +158,7 @@ impl LabSession {
             variables.insert(format!("INGRESS_TCP_{port}"), format!("localhost:{local}"));
         }
         let settings = LabSettings::from_installs(&run.scenario.install, &variables)
-            .map_err(StepError::Broken)?;
+            .map_err(StepError::broken)?;
         let ingress_cert = ingress_certificate(run)?;
         let mut session = LabSession {
             run: run.clone(),
@@ -182,7 +182,7 @@ impl LabSession {
 
     fn authority_tls(&self, cluster: &str) -> Result<RayTls, StepError> {
         let spec = self.run.scenario.certificates.as_ref().ok_or_else(|| {
-            StepError::Broken(format!(
+            StepError::broken(format!(
                 "RayCluster `{cluster}` sets RAY_USE_TLS=1 but the scenario has no `certificates:`"
             ))
         })?;
@@ -192,7 +192,7 @@ impl LabSession {
             .as_ref()
             .and_then(|set| set.get(&spec.ca))
             .ok_or_else(|| {
-                StepError::Broken(format!(
+                StepError::broken(format!(
                     "certificates of authority `{}` were not generated",
                     spec.ca
                 ))
@@ -223,11 +223,11 @@ impl LabSession {
             .pool
             .acquire(head_key, HEAD_START_TIMEOUT)
             .await
-            .map_err(|e| StepError::Broken(format!("RayCluster {}: {e}", rc.name)))?;
+            .map_err(|e| StepError::broken(format!("RayCluster {}: {e}", rc.name)))?;
         let mut workers = Vec::new();
         if rc.worker_replicas > 0 {
             let venv = RayVenv::locate(&self.run.project_root)
-                .map_err(|e| StepError::Broken(e.to_string()));
+                .map_err(|e| StepError::broken(e.to_string()));
             let venv = match venv {
                 Ok(v) => v,
                 Err(e) => {
@@ -245,7 +245,7 @@ impl LabSession {
                             w.stop().await;
                         }
                         self.pool.release(lease.id).await;
-                        return Err(StepError::Broken(format!(
+                        return Err(StepError::broken(format!(
                             "RayCluster {}: worker {i}: {e}",
                             rc.name
                         )));
@@ -411,7 +411,7 @@ impl LabSession {
                 nginx
                     .reload(&conf)
                     .await
-                    .map_err(|e| StepError::Broken(format!("nginx reload: {e}")))?;
+                    .map_err(|e| StepError::broken(format!("nginx reload: {e}")))?;
                 // Until the old workers exit they still accept connections
                 // with the old config: wait so the next step sees the new one.
                 let deadline = Instant::now() + RELOAD_DRAIN_TIMEOUT;
@@ -428,7 +428,7 @@ impl LabSession {
             None => {
                 let nginx = Nginx::start(&self.run.work_dir, &conf)
                     .await
-                    .map_err(|e| StepError::Broken(format!("nginx: {e}")))?;
+                    .map_err(|e| StepError::broken(format!("nginx: {e}")))?;
                 self.nginx = Some(nginx);
             }
         }
@@ -442,7 +442,7 @@ impl LabSession {
             .map(|m| {
                 translate(m, &self.run.namespace).map_err(|e| match e {
                     TranslateError::Unsupported(_) => StepError::Unsupported(e.to_string()),
-                    TranslateError::Invalid(_) => StepError::Broken(e.to_string()),
+                    TranslateError::Invalid(_) => StepError::broken(e.to_string()),
                 })
             })
             .collect()
@@ -505,10 +505,10 @@ fn ingress_certificate(run: &ScenarioRun) -> Result<(PathBuf, PathBuf), StepErro
         return Ok((a.server_cert.clone(), a.server_key.clone()));
     }
     let set = crate::tls::generate(&run.work_dir.join("lab-ingress-certs"), "lab-ingress", &[])
-        .map_err(|e| StepError::Broken(format!("cannot generate the ingress certificate: {e}")))?;
+        .map_err(|e| StepError::broken(format!("cannot generate the ingress certificate: {e}")))?;
     let a = set
         .get("lab-ingress")
-        .ok_or_else(|| StepError::Broken("ingress certificate missing after generation".into()))?;
+        .ok_or_else(|| StepError::broken("ingress certificate missing after generation"))?;
     Ok((a.server_cert.clone(), a.server_key.clone()))
 }
 
