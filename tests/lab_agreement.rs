@@ -15,15 +15,16 @@ use rayconform::probe::spec::{
     TcpFollowUp, TcpProbe, TlsSpec,
 };
 use rayconform::scenario::Probe;
-use rayconform::targets::lab::nginx::{Nginx, STREAM_MODULE};
-use rayconform::targets::lab::nginx_conf::{NginxSettings, render};
-use rayconform::targets::lab::objects::{
+use rayconform::targets::lab::model::nginx_conf::STREAM_MODULE;
+use rayconform::targets::lab::model::nginx_conf::{NginxSettings, render};
+use rayconform::targets::lab::model::objects::{
     IngressObject, LabObject, RayPort, ServiceObject, translate,
 };
-use rayconform::targets::lab::ports::free_ports;
-use rayconform::targets::lab::ray_head::{RayHead, RayHeadConfig, RayTls};
-use rayconform::targets::lab::routes::{LocalHead, RoutingInput, compute};
-use rayconform::targets::lab::venv::RayVenv;
+use rayconform::targets::lab::model::routes::{LocalHead, RoutingInput, compute};
+use rayconform::targets::lab::process::nginx::Nginx;
+use rayconform::targets::lab::process::ports::free_ports;
+use rayconform::targets::lab::process::ray_head::{RayHead, RayHeadConfig, RayTls};
+use rayconform::targets::lab::process::venv::RayVenv;
 use rayconform::tls::{Authority, CertificateSet, FOREIGN};
 use rayconform::verdict::{Stage, Verdict};
 use serde_json::json;

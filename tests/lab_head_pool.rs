@@ -1,8 +1,8 @@
 //! The Ray head pool: heads without TLS are shared and outlive their
 //! leases until shutdown; a TLS head serves one lease and stops with it.
 
-use rayconform::targets::lab::head_pool::{HeadKey, HeadPool};
-use rayconform::targets::lab::ray_head::RayTls;
+use rayconform::targets::lab::process::head_pool::{HeadKey, HeadPool};
+use rayconform::targets::lab::process::ray_head::RayTls;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -87,8 +87,8 @@ fn environ(pid: u32) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_head_keeps_its_temporary_files_in_its_own_work_dir() {
-    use rayconform::targets::lab::ray_head::{RayHead, RayHeadConfig};
-    use rayconform::targets::lab::venv::RayVenv;
+    use rayconform::targets::lab::process::ray_head::{RayHead, RayHeadConfig};
+    use rayconform::targets::lab::process::venv::RayVenv;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     let work_dir = dir.path().join("head");

@@ -1,10 +1,10 @@
 //! The lab's nginx.conf rendering: the ingress-nginx shapes are there, and
 //! every rendered config passes the real `nginx -t`.
 
-use rayconform::targets::lab::nginx::Nginx;
-use rayconform::targets::lab::nginx_conf::{NginxSettings, render};
-use rayconform::targets::lab::objects::{LabObject, RayPort, ServiceObject, translate};
-use rayconform::targets::lab::routes::{LocalHead, Routes, RoutingInput, compute};
+use rayconform::targets::lab::model::nginx_conf::{NginxSettings, render};
+use rayconform::targets::lab::model::objects::{LabObject, RayPort, ServiceObject, translate};
+use rayconform::targets::lab::model::routes::{LocalHead, Routes, RoutingInput, compute};
+use rayconform::targets::lab::process::nginx::Nginx;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -49,7 +49,7 @@ fn objects(
     manifests: serde_json::Value,
 ) -> (
     Vec<ServiceObject>,
-    Vec<rayconform::targets::lab::objects::IngressObject>,
+    Vec<rayconform::targets::lab::model::objects::IngressObject>,
 ) {
     let mut services = Vec::new();
     let mut ingresses = Vec::new();

@@ -11,10 +11,10 @@ use rayconform::probe::spec::{
     TcpFollowUp, TcpProbe, TlsSpec,
 };
 use rayconform::scenario::Probe;
-use rayconform::targets::lab::nginx::Nginx;
-use rayconform::targets::lab::ports::free_port;
-use rayconform::targets::lab::ray_head::{RayHead, RayHeadConfig, RayTls};
-use rayconform::targets::lab::venv::RayVenv;
+use rayconform::targets::lab::process::nginx::Nginx;
+use rayconform::targets::lab::process::ports::free_port;
+use rayconform::targets::lab::process::ray_head::{RayHead, RayHeadConfig, RayTls};
+use rayconform::targets::lab::process::venv::RayVenv;
 use rayconform::tls::{CertificateSet, FOREIGN};
 use rayconform::verdict::{Stage, Verdict};
 use std::path::{Path, PathBuf};

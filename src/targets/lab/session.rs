@@ -1,19 +1,21 @@
 //! One scenario run on the lab: the objects it applied, the local processes
 //! standing in for them, and the nginx routing to them.
 
-use super::head_pool::{HeadKey, HeadLease, HeadPool};
-use super::nginx::{Nginx, STREAM_MODULE};
-use super::nginx_conf::{NginxSettings, render};
-use super::objects::{
+use super::model::config::{IngressPorts, LabSettings};
+use super::model::nginx_conf::{NginxSettings, STREAM_MODULE, render};
+use super::model::objects::{
     LabObject, ObjectKey, RayClusterObject, RayPort, ServiceObject, TranslateError, translate,
 };
-use super::ports::free_ports;
-use super::process::tail_of_file;
-use super::ray_head::RayTls;
-use super::routes::{LocalHead, RoutingInput, compute};
-use super::venv::{RAY_VERSION, RayVenv};
-use super::worker::RayWorker;
-use crate::scenario::{Install, RayClusterCondition, WaitSpec, WaitTarget, template};
+use super::model::routes::{LocalHead, RoutingInput, compute};
+use super::process::head_pool::{HeadKey, HeadLease, HeadPool};
+use super::process::managed::{StopOutcome, tail_of_file};
+use super::process::nginx::Nginx;
+use super::process::pids::{children_of, is_running};
+use super::process::ports::free_ports;
+use super::process::ray_head::RayTls;
+use super::process::venv::{RAY_VERSION, RayVenv};
+use super::process::worker::RayWorker;
+use crate::scenario::{Install, RayClusterCondition, WaitSpec, WaitTarget};
 use crate::targets::{Manifest, ScenarioRun, Session, StepError};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
@@ -28,65 +30,6 @@ const HEAD_START_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// How long a reload waits for nginx's old workers to exit.
 const RELOAD_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The ingress listeners of a session.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IngressPorts {
-    /// `INGRESS_HTTP`.
-    pub http: u16,
-    /// `INGRESS_HTTPS`.
-    pub https: u16,
-    /// The TLS HTTP servers behind the passthrough front (ingress-nginx's 442).
-    pub tls_internal: u16,
-    /// tcp-services: scenario port → local port.
-    pub tcp: BTreeMap<String, u16>,
-}
-
-/// What the scenario's installs ask of the stand-ins.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LabSettings {
-    /// An ingress-nginx controller is installed (else Ingresses do nothing).
-    pub ingress_nginx: bool,
-    /// `--enable-ssl-passthrough`.
-    pub ssl_passthrough: bool,
-    /// KubeRay's head Service gets a ClusterIP (`ENABLE_RAY_HEAD_CLUSTER_IP_SERVICE`).
-    pub head_cluster_ip_service: bool,
-    /// tcp-services entries, templated: port → `namespace/service:port`.
-    pub tcp_services: BTreeMap<String, String>,
-    /// Controller ConfigMap `enable-underscores-in-headers: "true"`.
-    pub underscores_in_headers: bool,
-}
-
-impl LabSettings {
-    /// Reads the installs; `vars` fills `${NAMESPACE}` in tcp-services.
-    pub fn from_installs(
-        installs: &[Install],
-        vars: &BTreeMap<String, String>,
-    ) -> Result<Self, String> {
-        let mut settings = LabSettings::default();
-        for install in installs {
-            match install {
-                Install::IngressNginx(n) => {
-                    settings.ingress_nginx = true;
-                    settings.ssl_passthrough = n.ssl_passthrough;
-                    settings.underscores_in_headers = n
-                        .config
-                        .get("enable-underscores-in-headers")
-                        .is_some_and(|v| v == "true");
-                    for (port, value) in &n.tcp_services {
-                        let value = template::render(value, vars).map_err(|e| e.to_string())?;
-                        settings.tcp_services.insert(port.clone(), value);
-                    }
-                }
-                Install::KuberayOperator(k) => {
-                    settings.head_cluster_ip_service = k.head_cluster_ip_service
-                }
-                Install::KuberayApiserver(_) | Install::Istio(_) => {}
-            }
-        }
-        Ok(settings)
-    }
-}
 
 /// A RayCluster running locally.
 struct RunningCluster {
@@ -407,7 +350,7 @@ impl LabSession {
         }
         match self.nginx.as_mut() {
             Some(nginx) => {
-                let old_workers = nginx.pid().map(child_pids).unwrap_or_default();
+                let old_workers = nginx.pid().map(children_of).unwrap_or_default();
                 nginx
                     .reload(&conf)
                     .await
@@ -415,7 +358,7 @@ impl LabSession {
                 // Until the old workers exit they still accept connections
                 // with the old config: wait so the next step sees the new one.
                 let deadline = Instant::now() + RELOAD_DRAIN_TIMEOUT;
-                while old_workers.iter().any(|p| process_alive(*p)) {
+                while old_workers.iter().any(|p| is_running(*p)) {
                     if Instant::now() >= deadline {
                         self.notes.push(format!(
                             "old nginx workers {old_workers:?} still running {RELOAD_DRAIN_TIMEOUT:?} after a reload"
@@ -510,27 +453,6 @@ fn ingress_certificate(run: &ScenarioRun) -> Result<(PathBuf, PathBuf), StepErro
         .get("lab-ingress")
         .ok_or_else(|| StepError::broken("ingress certificate missing after generation"))?;
     Ok((a.server_cert.clone(), a.server_key.clone()))
-}
-
-/// Child processes of `pid` (Linux `/proc/<pid>/task/<pid>/children`).
-fn child_pids(pid: u32) -> Vec<u32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect()
-}
-
-/// Whether `pid` runs (a zombie waiting to be reaped counts as gone).
-fn process_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the parenthesised command name.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => false,
-    }
 }
 
 /// A GET over HTTP/1.0 to 127.0.0.1 (2 s bound); the body on 200.
@@ -777,7 +699,7 @@ impl Session for LabSession {
             problems.extend(self.stop_cluster(&key).await);
         }
         if let Some(mut nginx) = self.nginx.take()
-            && let Some(super::process::StopOutcome::Killed) = nginx.stop().await
+            && let Some(StopOutcome::Killed) = nginx.stop().await
         {
             tracing::warn!(
                 "nginx did not exit after SIGTERM in time; its process group was killed"

@@ -1,11 +1,11 @@
 //! [`LabTarget`]: the `lab` target's entry point.
 
-use super::head_pool::HeadPool;
-use super::nginx::STREAM_MODULE;
-use super::nginx_conf::{NginxSettings, render};
-use super::objects::{LabObject, RayPort, ServiceObject};
-use super::routes::{LocalHead, RoutingInput, compute};
-use super::session::{LabSession, LabSettings};
+use super::model::config::LabSettings;
+use super::model::nginx_conf::{NginxSettings, STREAM_MODULE, render};
+use super::model::objects::{LabObject, RayPort, ServiceObject};
+use super::model::routes::{LocalHead, RoutingInput, compute};
+use super::process::head_pool::HeadPool;
+use super::session::LabSession;
 use super::support::{planned_objects, unsupported_reason};
 use crate::scenario::{Scenario, TargetKind};
 use crate::targets::{ScenarioRun, Session, StepError, Target, TargetPlan};
@@ -110,7 +110,7 @@ impl Target for LabTarget {
                     let _ = writeln!(
                         processes,
                         "Ray {} head for RayCluster {} (TLS {}, --num-cpus {}){}; Service {}-head-svc {}",
-                        super::venv::RAY_VERSION,
+                        super::process::venv::RAY_VERSION,
                         rc.name,
                         if rc.tls {
                             "on, from the run's CA"

@@ -1,6 +1,6 @@
 //! The project-local Python venv holding the pinned Ray.
 
-use super::LabError;
+use crate::targets::lab::LabError;
 use crate::tools::PYTHON3;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -6,9 +6,9 @@
 //! own CA), so it lives exactly as long as that scenario's lease. Shared
 //! heads stay up between scenarios and stop at [`HeadPool::shutdown`].
 
-use super::LabError;
 use super::ray_head::{RayHead, RayHeadConfig, RayPorts, RayTls};
 use super::venv::RayVenv;
+use crate::targets::lab::LabError;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -205,7 +205,7 @@ async fn stop(entry: &mut Entry) {
     // A head slow to exit (seen under heavy CPU load) is SIGKILLed with its
     // process group after the deadline: nothing is left, so it is a note,
     // not a cleanup failure.
-    if let Some(super::process::StopOutcome::Killed) = entry.head.stop().await {
+    if let Some(super::managed::StopOutcome::Killed) = entry.head.stop().await {
         tracing::warn!(
             "Ray head (pid {pid:?}) did not exit after SIGTERM in time; its process group was killed"
         );

@@ -1,9 +1,9 @@
 //! A real Ray head (`ray start --head --block`) on 127.0.0.1 with free ports.
 
-use super::LabError;
+use super::managed::{ManagedProcess, StopOutcome};
 use super::ports::{free_port_range, free_ports};
-use super::process::{ManagedProcess, StopOutcome};
 use super::venv::RayVenv;
+use crate::targets::lab::LabError;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};

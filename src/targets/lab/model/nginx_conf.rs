@@ -24,6 +24,10 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+/// The dynamic stream module of Debian's nginx; a config that uses
+/// `stream {}` starts with `load_module <this>;`.
+pub const STREAM_MODULE: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
+
 /// Ports, files and folders of one lab nginx.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NginxSettings {

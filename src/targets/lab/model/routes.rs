@@ -413,7 +413,7 @@ pub fn parse_tcp_service(value: &str) -> Option<(&str, &str, PortRef)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::targets::lab::objects::{IngressAnnotations, IngressPath, IngressRule};
+    use crate::targets::lab::model::objects::{IngressAnnotations, IngressPath, IngressRule};
 
     fn head() -> LocalHead {
         LocalHead {

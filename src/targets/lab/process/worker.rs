@@ -1,10 +1,10 @@
 //! A Ray worker node (`ray start --address=... --block`) joining a local head.
 
-use super::LabError;
+use super::managed::{ManagedProcess, StopOutcome};
 use super::ports::{free_port_range, free_ports};
-use super::process::{ManagedProcess, StopOutcome};
 use super::ray_head::RayTls;
 use super::venv::RayVenv;
+use crate::targets::lab::LabError;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;

@@ -1,16 +1,13 @@
 //! A real nginx run as our own process, with its own prefix and config.
 
-use super::LabError;
-use super::process::{ManagedProcess, StopOutcome};
+use super::managed::{ManagedProcess, StopOutcome, tail_of_file};
+use super::pids::children_of;
+use crate::targets::lab::LabError;
 use crate::tools::NGINX;
 use nix::sys::signal::Signal;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// The dynamic stream module of Debian's nginx; a config that uses
-/// `stream {}` starts with `load_module <this>;`.
-pub const STREAM_MODULE: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
 
 /// How long to wait for nginx to write its pid file, or to apply a reload.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -69,7 +66,7 @@ impl Nginx {
                         .as_ref()
                         .map(|p| p.log_tail(20))
                         .unwrap_or_default(),
-                    super::process::tail_of_file(&nginx.error_log(), 20)
+                    tail_of_file(&nginx.error_log(), 20)
                 );
                 nginx.stop().await;
                 return Err(LabError::StartFailed {
@@ -123,7 +120,7 @@ impl Nginx {
                     command: "nginx reload (SIGHUP)".into(),
                     message: format!(
                         "not applied within {READY_TIMEOUT:?} (reconfigured: {reconfigured}, new worker: {new_worker}, old workers done: {old_done}); error log tail:\n{}",
-                        super::process::tail_of_file(&self.error_log(), 10)
+                        tail_of_file(&self.error_log(), 10)
                     ),
                 });
             }
@@ -224,31 +221,6 @@ fn run_test(binary: &Path, prefix: &Path) -> Result<(), LabError> {
             String::from_utf8_lossy(&output.stderr).trim().to_string(),
         ))
     }
-}
-
-/// The pids of `parent`'s child processes (from /proc).
-fn children_of(parent: u32) -> Vec<u32> {
-    let mut children = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // Fields after the parenthesised command name: state, ppid, ...
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let ppid = rest
-            .split_whitespace()
-            .nth(1)
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(parent) {
-            children.push(pid);
-        }
-    }
-    children
 }
 
 /// How many times the error log says the master reconfigured.

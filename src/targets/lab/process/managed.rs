@@ -1,7 +1,7 @@
 //! A child process we started ourselves, in its own process group, with its
 //! output in log files, stopped by pid.
 
-use super::LabError;
+use crate::targets::lab::LabError;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use std::fs::File;
