@@ -29,6 +29,10 @@ pub enum LabError {
         /// The last lines of its logs.
         log_tail: String,
     },
+    /// A process runs but is not (yet) in the wanted state: what was last
+    /// observed.
+    #[error("{0}")]
+    NotReady(String),
     /// nginx refused the configuration (`nginx -t`).
     #[error("nginx rejected the configuration:\n{0}")]
     BadConfig(String),

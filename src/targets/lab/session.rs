@@ -1,35 +1,31 @@
 //! One scenario run on the lab: the objects it applied, the local processes
 //! standing in for them, and the nginx routing to them.
 
-use super::model::config::{IngressPorts, LabSettings};
-use super::model::nginx_conf::{NginxSettings, STREAM_MODULE, render};
+use super::LabError;
+use super::model::config::{IngressPorts, LabModel, PortText, tcp_service_ports};
 use super::model::objects::{
-    LabObject, ObjectKey, RayClusterObject, RayPort, ServiceObject, TranslateError, translate,
+    LabObject, ObjectKey, RayClusterObject, RayPort, TranslateError, translate,
 };
-use super::model::routes::{LocalHead, RoutingInput, compute};
+use super::model::routes::LocalHead;
+use super::process::dashboard;
 use super::process::head_pool::{HeadKey, HeadLease, HeadPool};
 use super::process::managed::{StopOutcome, tail_of_file};
 use super::process::nginx::Nginx;
-use super::process::pids::{children_of, is_running};
 use super::process::ports::free_ports;
 use super::process::ray_head::RayTls;
 use super::process::venv::{RAY_VERSION, RayVenv};
 use super::process::worker::RayWorker;
-use crate::scenario::{Install, RayClusterCondition, WaitSpec, WaitTarget};
+use crate::scenario::{RayClusterCondition, WaitSpec, WaitTarget};
 use crate::targets::{Manifest, ScenarioRun, Session, StepError};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// How long a Ray head may take to start inside an `apply`.
 const HEAD_START_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// How long a reload waits for nginx's old workers to exit.
-const RELOAD_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A RayCluster running locally.
 struct RunningCluster {
@@ -37,17 +33,13 @@ struct RunningCluster {
     lease: HeadLease,
     workers: Vec<RayWorker>,
     local: LocalHead,
-    head_service: ServiceObject,
 }
 
 /// A lab session (see the module docs).
 pub struct LabSession {
     run: ScenarioRun,
     pool: Arc<HeadPool>,
-    settings: LabSettings,
-    ports: IngressPorts,
-    variables: BTreeMap<String, String>,
-    ingress_cert: (PathBuf, PathBuf),
+    lab: LabModel,
     nginx: Option<Nginx>,
     conf: String,
     objects: BTreeMap<ObjectKey, LabObject>,
@@ -63,53 +55,31 @@ impl LabSession {
     /// Chooses the ports, starts nginx with no routes (every request meets
     /// the default backend) and returns the session.
     pub async fn open(run: &ScenarioRun, pool: Arc<HeadPool>) -> Result<LabSession, StepError> {
-        let tcp_keys: Vec<String> = run
-            .scenario
-            .install
-            .iter()
-            .filter_map(|i| match i {
-                Install::IngressNginx(n) => {
-                    Some(n.tcp_services.keys().cloned().collect::<Vec<_>>())
-                }
-                _ => None,
-            })
-            .flatten()
-            .collect();
+        let tcp_keys = tcp_service_ports(&run.scenario.install);
         let chosen = free_ports(3 + tcp_keys.len())
-            .map_err(|e| StepError::broken(format!("cannot choose free ports: {e}")))?;
+            .map_err(|e| StepError::broken_by("cannot choose free ports", e))?;
         let ports = IngressPorts {
             http: chosen[0],
             https: chosen[1],
             tls_internal: chosen[2],
             tcp: tcp_keys
-                .iter()
-                .cloned()
+                .into_iter()
                 .zip(chosen[3..].iter().copied())
                 .collect(),
         };
-        let mut variables: BTreeMap<String, String> = [
-            ("NAMESPACE", run.namespace.clone()),
-            ("CLUSTER_NAME", "lab".to_string()),
-            ("INGRESS_HOST", "localhost".to_string()),
-            ("INGRESS_HTTP", format!("localhost:{}", ports.http)),
-            ("INGRESS_HTTPS", format!("localhost:{}", ports.https)),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        for (port, local) in &ports.tcp {
-            variables.insert(format!("INGRESS_TCP_{port}"), format!("localhost:{local}"));
-        }
-        let settings = LabSettings::from_installs(&run.scenario.install, &variables)
-            .map_err(StepError::broken)?;
         let ingress_cert = ingress_certificate(run)?;
+        let lab = LabModel::new(
+            &run.namespace,
+            &run.scenario.install,
+            ports,
+            PortText::Live,
+            ingress_cert,
+        )
+        .map_err(|e| StepError::broken_by("lab settings", e))?;
         let mut session = LabSession {
             run: run.clone(),
             pool,
-            settings,
-            ports,
-            variables,
-            ingress_cert,
+            lab,
             nginx: None,
             conf: String::new(),
             objects: BTreeMap::new(),
@@ -125,9 +95,12 @@ impl LabSession {
 
     fn authority_tls(&self, cluster: &str) -> Result<RayTls, StepError> {
         let spec = self.run.scenario.certificates.as_ref().ok_or_else(|| {
-            StepError::broken(format!(
-                "RayCluster `{cluster}` sets RAY_USE_TLS=1 but the scenario has no `certificates:`"
-            ))
+            StepError::broken_by(
+                "",
+                LabError::Missing(format!(
+                    "RayCluster `{cluster}` sets RAY_USE_TLS=1 but the scenario has no `certificates:`"
+                )),
+            )
         })?;
         let authority = self
             .run
@@ -135,10 +108,13 @@ impl LabSession {
             .as_ref()
             .and_then(|set| set.get(&spec.ca))
             .ok_or_else(|| {
-                StepError::broken(format!(
-                    "certificates of authority `{}` were not generated",
-                    spec.ca
-                ))
+                StepError::broken_by(
+                    "",
+                    LabError::Missing(format!(
+                        "certificates of authority `{}` were not generated",
+                        spec.ca
+                    )),
+                )
             })?;
         Ok(RayTls {
             server_cert: authority.server_cert.clone(),
@@ -166,11 +142,11 @@ impl LabSession {
             .pool
             .acquire(head_key, HEAD_START_TIMEOUT)
             .await
-            .map_err(|e| StepError::broken(format!("RayCluster {}: {e}", rc.name)))?;
+            .map_err(|e| StepError::broken_by(format!("RayCluster {}", rc.name), e))?;
         let mut workers = Vec::new();
         if rc.worker_replicas > 0 {
-            let venv = RayVenv::locate(&self.run.project_root)
-                .map_err(|e| StepError::broken(e.to_string()));
+            let venv =
+                RayVenv::locate(&self.run.project_root).map_err(|e| StepError::broken_by("", e));
             let venv = match venv {
                 Ok(v) => v,
                 Err(e) => {
@@ -178,22 +154,37 @@ impl LabSession {
                     return Err(e);
                 }
             };
+            let log_dir = self.run.work_dir.join("ray-workers");
+            let mut failed = None;
             for i in 0..rc.worker_replicas {
                 let name = format!("ray-worker-{}-{i}", rc.name);
-                let log_dir = self.run.work_dir.join("ray-workers");
-                match RayWorker::start(&venv, lease.ports.gcs, tls.as_ref(), &log_dir, &name) {
+                match RayWorker::spawn(&venv, lease.ports.gcs, tls.as_ref(), &log_dir, &name) {
                     Ok(w) => workers.push(w),
                     Err(e) => {
-                        for mut w in workers {
-                            w.stop().await;
-                        }
-                        self.pool.release(lease.id).await;
-                        return Err(StepError::broken(format!(
-                            "RayCluster {}: worker {i}: {e}",
-                            rc.name
-                        )));
+                        failed = Some((i, e));
+                        break;
                     }
                 }
+            }
+            // Spawned side by side, each started once `ray start` blocks.
+            let deadline = Instant::now() + HEAD_START_TIMEOUT;
+            if failed.is_none() {
+                for (i, w) in workers.iter_mut().enumerate() {
+                    if let Err(e) = w.wait_started(deadline).await {
+                        failed = Some((i as u32, e));
+                        break;
+                    }
+                }
+            }
+            if let Some((i, e)) = failed {
+                for mut w in workers {
+                    w.stop().await;
+                }
+                self.pool.release(lease.id).await;
+                return Err(StepError::broken_by(
+                    format!("RayCluster {}: worker {i}", rc.name),
+                    e,
+                ));
             }
         }
         let local = LocalHead {
@@ -207,11 +198,7 @@ impl LabSession {
             .into_iter()
             .collect(),
         };
-        let head_service = ServiceObject::kuberay_head(
-            &rc.name,
-            &rc.namespace,
-            !self.settings.head_cluster_ip_service,
-        );
+        let head_service = self.lab.head_service(&rc.name, &rc.namespace);
         let summary = format!(
             "RayCluster {}/{} → Ray head pid {} (gcs {}, client {}, dashboard {}; TLS {}; {}), {} worker(s); \
              Service {} synthesized ({})",
@@ -254,7 +241,6 @@ impl LabSession {
                 lease,
                 workers,
                 local,
-                head_service,
             },
         );
         Ok(summary)
@@ -275,107 +261,38 @@ impl LabSession {
         problems
     }
 
-    /// Renders the routes; starts or reloads nginx when the config changed.
+    /// Renders the config for what is applied; starts or reloads nginx
+    /// when it changed.
     async fn sync_nginx(&mut self) -> Result<(), StepError> {
-        let services: Vec<&ServiceObject> = self
-            .objects
-            .values()
-            .filter_map(|o| match o {
-                LabObject::Service(s) => Some(s),
-                _ => None,
-            })
-            .chain(self.clusters.values().map(|c| &c.head_service))
-            .collect();
-        let ingresses = self
-            .objects
-            .values()
-            .filter_map(|o| match o {
-                LabObject::Ingress(i) => Some(i),
-                _ => None,
-            })
-            .collect::<Vec<_>>();
-        let mut extra_notes = Vec::new();
-        let ingresses = if self.settings.ingress_nginx {
-            ingresses
-        } else {
-            for i in &ingresses {
-                extra_notes.push(format!(
-                    "Ingress {}/{} has no effect: the scenario installs no ingress-nginx",
-                    i.namespace, i.name
-                ));
-            }
-            Vec::new()
-        };
-        for i in &ingresses {
-            extra_notes.extend(i.ignored.iter().cloned());
-        }
-        let tcp_services = self
-            .settings
-            .tcp_services
-            .iter()
-            .filter_map(|(port, value)| {
-                self.ports
-                    .tcp
-                    .get(port)
-                    .map(|local| (port.clone(), (*local, value.clone())))
-            })
-            .collect();
-        let mut routes = compute(&RoutingInput {
-            services,
-            ingresses,
-            heads: self.clusters.values().map(|c| &c.local).collect(),
-            ssl_passthrough_enabled: self.settings.ssl_passthrough,
-            tcp_services,
-        });
-        routes.notes.extend(extra_notes);
-        let settings = NginxSettings {
-            stream_module: STREAM_MODULE.into(),
-            http_port: self.ports.http,
-            https_port: self.ports.https,
-            tls_internal_port: self.ports.tls_internal,
-            ssl_passthrough: self.settings.ssl_passthrough,
-            server_cert: self.ingress_cert.0.clone(),
-            server_key: self.ingress_cert.1.clone(),
-            underscores_in_headers: self.settings.underscores_in_headers,
-        };
-        let conf = render(&settings, &routes);
-        for m in &routes.modelled {
+        let heads: Vec<&LocalHead> = self.clusters.values().map(|c| &c.local).collect();
+        let config = self.lab.render(self.objects.values(), &heads);
+        for m in &config.modelled {
             if !self.modelled.contains(m) {
                 self.modelled.push(m.clone());
             }
         }
-        self.route_notes = routes.notes;
-        if self.nginx.is_some() && conf == self.conf {
+        self.route_notes = config.notes;
+        if self.nginx.is_some() && config.conf == self.conf {
             return Ok(());
         }
         match self.nginx.as_mut() {
             Some(nginx) => {
-                let old_workers = nginx.pid().map(children_of).unwrap_or_default();
-                nginx
-                    .reload(&conf)
+                let reload = nginx
+                    .reload(&config.conf)
                     .await
-                    .map_err(|e| StepError::broken(format!("nginx reload: {e}")))?;
-                // Until the old workers exit they still accept connections
-                // with the old config: wait so the next step sees the new one.
-                let deadline = Instant::now() + RELOAD_DRAIN_TIMEOUT;
-                while old_workers.iter().any(|p| is_running(*p)) {
-                    if Instant::now() >= deadline {
-                        self.notes.push(format!(
-                            "old nginx workers {old_workers:?} still running {RELOAD_DRAIN_TIMEOUT:?} after a reload"
-                        ));
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    .map_err(|e| StepError::broken_by("nginx reload", e))?;
+                if let Some(note) = reload.note() {
+                    self.notes.push(note);
                 }
             }
             None => {
-                let nginx = Nginx::start(&self.run.work_dir, &conf)
+                let nginx = Nginx::start(&self.run.work_dir, &config.conf)
                     .await
-                    .map_err(|e| StepError::broken(format!("nginx: {e}")))?;
+                    .map_err(|e| StepError::broken_by("nginx", e))?;
                 self.nginx = Some(nginx);
             }
         }
-        self.conf = conf;
+        self.conf = config.conf;
         Ok(())
     }
 
@@ -385,37 +302,35 @@ impl LabSession {
             .map(|m| {
                 translate(m, &self.run.namespace).map_err(|e| match e {
                     TranslateError::Unsupported(_) => StepError::Unsupported(e.to_string()),
-                    TranslateError::Invalid(_) => StepError::broken(e.to_string()),
+                    TranslateError::Invalid(_) => StepError::broken_by("", e),
                 })
             })
             .collect()
     }
 
     /// Where a RayCluster stands: `Ok(description)` when the condition
-    /// holds, `Err(last observed state)` otherwise.
-    async fn cluster_state(&self, key: &ObjectKey, spec: &WaitSpec) -> Result<String, String> {
+    /// holds, else [`LabError::NotReady`] with the last observed state.
+    async fn cluster_state(&self, key: &ObjectKey, spec: &WaitSpec) -> Result<String, LabError> {
         let Some(cluster) = self.clusters.get(key) else {
-            return Err(format!("{key} was not applied in this scenario"));
+            return Err(LabError::NotReady(format!(
+                "{key} was not applied in this scenario"
+            )));
         };
         let ports = cluster.lease.ports;
-        let version = http_get_local(ports.dashboard, "/api/version").await;
-        if !version
-            .as_deref()
-            .is_some_and(|b| b.contains("ray_version"))
-        {
-            return Err(format!(
+        if !dashboard::answers_version(ports.dashboard).await {
+            return Err(LabError::NotReady(format!(
                 "head dashboard 127.0.0.1:{} does not answer /api/version",
                 ports.dashboard
-            ));
+            )));
         }
         if TcpStream::connect(("127.0.0.1", ports.client))
             .await
             .is_err()
         {
-            return Err(format!(
+            return Err(LabError::NotReady(format!(
                 "head client port 127.0.0.1:{} refuses connections",
                 ports.client
-            ));
+            )));
         }
         let wanted_workers = match spec.condition.unwrap_or(RayClusterCondition::Ready) {
             RayClusterCondition::Ready => {
@@ -424,12 +339,12 @@ impl LabSession {
             _ => spec.ready_workers.unwrap_or(0),
         };
         if wanted_workers > 0 {
-            let alive = alive_nodes(ports.dashboard).await.unwrap_or(0);
+            let alive = dashboard::alive_nodes(ports.dashboard).await.unwrap_or(0);
             let workers = alive.saturating_sub(1);
             if workers < wanted_workers {
-                return Err(format!(
+                return Err(LabError::NotReady(format!(
                     "{workers} of {wanted_workers} worker node(s) alive"
-                ));
+                )));
             }
         }
         Ok(format!(
@@ -448,55 +363,20 @@ fn ingress_certificate(run: &ScenarioRun) -> Result<(PathBuf, PathBuf), StepErro
         return Ok((a.server_cert.clone(), a.server_key.clone()));
     }
     let set = crate::tls::generate(&run.work_dir.join("lab-ingress-certs"), "lab-ingress", &[])
-        .map_err(|e| StepError::broken(format!("cannot generate the ingress certificate: {e}")))?;
-    let a = set
-        .get("lab-ingress")
-        .ok_or_else(|| StepError::broken("ingress certificate missing after generation"))?;
+        .map_err(|e| StepError::broken_by("cannot generate the ingress certificate", e))?;
+    let a = set.get("lab-ingress").ok_or_else(|| {
+        StepError::broken_by(
+            "",
+            LabError::Missing("ingress certificate missing after generation".into()),
+        )
+    })?;
     Ok((a.server_cert.clone(), a.server_key.clone()))
-}
-
-/// A GET over HTTP/1.0 to 127.0.0.1 (2 s bound); the body on 200.
-async fn http_get_local(port: u16, path: &str) -> Option<String> {
-    let attempt = async {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
-        let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.ok()?;
-        let mut answer = Vec::new();
-        stream.read_to_end(&mut answer).await.ok()?;
-        let text = String::from_utf8_lossy(&answer).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n")?;
-        head.contains(" 200 ").then(|| body.to_string())
-    };
-    tokio::time::timeout(Duration::from_secs(2), attempt)
-        .await
-        .ok()
-        .flatten()
-}
-
-/// Nodes the head's dashboard reports ALIVE.
-async fn alive_nodes(dashboard: u16) -> Option<u32> {
-    let body = http_get_local(dashboard, "/api/v0/nodes?limit=100").await?;
-    let json: serde_json::Value = serde_json::from_str(&body).ok()?;
-    fn count(v: &serde_json::Value) -> u32 {
-        match v {
-            serde_json::Value::Object(o) => {
-                let own = u32::from(
-                    o.get("state").and_then(|s| s.as_str()) == Some("ALIVE")
-                        && o.contains_key("node_id"),
-                );
-                own + o.values().map(count).sum::<u32>()
-            }
-            serde_json::Value::Array(a) => a.iter().map(count).sum(),
-            _ => 0,
-        }
-    }
-    Some(count(&json))
 }
 
 #[async_trait]
 impl Session for LabSession {
     fn variables(&self) -> BTreeMap<String, String> {
-        self.variables.clone()
+        self.lab.variables.clone()
     }
 
     async fn apply(&mut self, manifests: &[Manifest]) -> Result<String, StepError> {
@@ -656,9 +536,10 @@ impl Session for LabSession {
                 .and_then(Nginx::pid)
                 .map(|p| p.to_string())
                 .unwrap_or_else(|| "-".into()),
-            self.ports.http,
-            self.ports.https,
-            self.ports
+            self.lab.ports.http,
+            self.lab.ports.https,
+            self.lab
+                .ports
                 .tcp
                 .iter()
                 .map(|(p, l)| format!(", tcp {p} → localhost:{l}"))

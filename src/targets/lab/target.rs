@@ -1,10 +1,11 @@
 //! [`LabTarget`]: the `lab` target's entry point.
 
-use super::model::config::LabSettings;
-use super::model::nginx_conf::{NginxSettings, STREAM_MODULE, render};
-use super::model::objects::{LabObject, RayPort, ServiceObject};
-use super::model::routes::{LocalHead, RoutingInput, compute};
+use super::model::config::{IngressPorts, LabModel, PortText, tcp_service_ports};
+use super::model::nginx_conf::STREAM_MODULE;
+use super::model::objects::{LabObject, ObjectKey, RayPort};
+use super::model::routes::LocalHead;
 use super::process::head_pool::HeadPool;
+use super::process::venv::RAY_VERSION;
 use super::session::LabSession;
 use super::support::{planned_objects, unsupported_reason};
 use crate::scenario::{Scenario, TargetKind};
@@ -15,6 +16,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// The title of the plan's section holding the nginx config.
+pub const PLANNED_CONFIG_SECTION: &str = "nginx.conf after every apply (example ports: http 18080, \
+     https 18443, heads 20000+, tcp 19000+; real ones are chosen at run time)";
 
 /// Runs scenarios with real Ray and nginx on 127.0.0.1.
 pub struct LabTarget {
@@ -67,71 +72,66 @@ impl Target for LabTarget {
         project_root: &Path,
         _k8s_version: Option<&str>,
     ) -> Result<TargetPlan, String> {
-        let placeholder = "<port chosen at run time>";
-        let mut variables: BTreeMap<String, String> = [
-            ("NAMESPACE", "<NAMESPACE>".to_string()),
-            ("CLUSTER_NAME", "lab".to_string()),
-            ("INGRESS_HOST", "localhost".to_string()),
-            ("INGRESS_HTTP", format!("localhost:{placeholder}")),
-            ("INGRESS_HTTPS", format!("localhost:{placeholder}")),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        let settings = LabSettings::from_installs(&scenario.install, &variables)?;
-        for port in settings.tcp_services.keys() {
-            variables.insert(
-                format!("INGRESS_TCP_{port}"),
-                format!("localhost:{placeholder}"),
-            );
-        }
+        let ports = IngressPorts::example(&tcp_service_ports(&scenario.install));
+        let lab = LabModel::new(
+            "<NAMESPACE>",
+            &scenario.install,
+            ports,
+            PortText::Placeholder,
+            ("<run dir>/server.crt".into(), "<run dir>/server.key".into()),
+        )
+        .map_err(|e| e.to_string())?;
         let objects = planned_objects(scenario, project_root);
         let mut processes = String::new();
         let _ = writeln!(
             processes,
             "nginx (ingress-nginx stand-in): HTTP, HTTPS{} listeners on 127.0.0.1; ssl passthrough {}",
-            if settings.tcp_services.is_empty() {
+            if lab.settings.tcp_services.is_empty() {
                 ""
             } else {
                 " and tcp-services"
             },
-            if settings.ssl_passthrough {
+            if lab.settings.ssl_passthrough {
                 "on"
             } else {
                 "off"
             }
         );
-        // Plan-time stand-ins: fake local ports so the config can be shown.
-        let mut heads = Vec::new();
-        let mut services: Vec<ServiceObject> = Vec::new();
-        for (i, object) in objects.iter().enumerate() {
-            match object {
-                LabObject::RayCluster(rc) => {
-                    let _ = writeln!(
-                        processes,
-                        "Ray {} head for RayCluster {} (TLS {}, --num-cpus {}){}; Service {}-head-svc {}",
-                        super::process::venv::RAY_VERSION,
-                        rc.name,
-                        if rc.tls {
-                            "on, from the run's CA"
-                        } else {
-                            "off; shared with other scenarios"
-                        },
-                        rc.head_num_cpus.unwrap_or(1).max(1),
-                        if rc.worker_replicas > 0 {
-                            format!(" + {} worker node(s)", rc.worker_replicas)
-                        } else {
-                            String::new()
-                        },
-                        rc.name,
-                        if settings.head_cluster_ip_service {
-                            "with a ClusterIP"
-                        } else {
-                            "headless"
-                        },
-                    );
-                    let base = 20000 + 10 * i as u16;
-                    heads.push(LocalHead {
+        // What the session holds after every apply: objects by key (a later
+        // apply replaces an earlier one), a head per RayCluster, here on
+        // example ports so the config can be shown.
+        let mut applied: BTreeMap<ObjectKey, LabObject> = BTreeMap::new();
+        let mut heads: BTreeMap<ObjectKey, LocalHead> = BTreeMap::new();
+        for (i, object) in objects.into_iter().enumerate() {
+            if let LabObject::RayCluster(rc) = &object {
+                let head_service = lab.head_service(&rc.name, &rc.namespace);
+                let _ = writeln!(
+                    processes,
+                    "Ray {} head for RayCluster {} (TLS {}, --num-cpus {}){}; Service {} {}",
+                    RAY_VERSION,
+                    rc.name,
+                    if rc.tls {
+                        "on, from the run's CA"
+                    } else {
+                        "off; shared with other scenarios"
+                    },
+                    rc.head_num_cpus.unwrap_or(1).max(1),
+                    if rc.worker_replicas > 0 {
+                        format!(" + {} worker node(s)", rc.worker_replicas)
+                    } else {
+                        String::new()
+                    },
+                    head_service.name,
+                    if head_service.headless {
+                        "headless"
+                    } else {
+                        "with a ClusterIP"
+                    },
+                );
+                let base = 20000 + 10 * i as u16;
+                heads.insert(
+                    object.key(),
+                    LocalHead {
                         cluster: rc.name.clone(),
                         namespace: rc.namespace.clone(),
                         ports: [
@@ -141,64 +141,18 @@ impl Target for LabTarget {
                         ]
                         .into_iter()
                         .collect(),
-                    });
-                    services.push(ServiceObject::kuberay_head(
-                        &rc.name,
-                        &rc.namespace,
-                        !settings.head_cluster_ip_service,
-                    ));
-                }
-                LabObject::Service(s) => services.push(s.clone()),
-                _ => {}
+                    },
+                );
+            } else {
+                applied.insert(object.key(), object);
             }
         }
-        let ingresses = if settings.ingress_nginx {
-            objects
-                .iter()
-                .filter_map(|o| match o {
-                    LabObject::Ingress(i) => Some(i),
-                    _ => None,
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let tcp_services = settings
-            .tcp_services
-            .iter()
-            .enumerate()
-            .map(|(i, (port, value))| (port.clone(), (19000 + i as u16, value.clone())))
-            .collect();
-        let routes = compute(&RoutingInput {
-            services: services.iter().collect(),
-            ingresses,
-            heads: heads.iter().collect(),
-            ssl_passthrough_enabled: settings.ssl_passthrough,
-            tcp_services,
-        });
-        let conf = render(
-            &NginxSettings {
-                stream_module: STREAM_MODULE.into(),
-                http_port: 18080,
-                https_port: 18443,
-                tls_internal_port: 18442,
-                ssl_passthrough: settings.ssl_passthrough,
-                server_cert: "<run dir>/server.crt".into(),
-                server_key: "<run dir>/server.key".into(),
-                underscores_in_headers: settings.underscores_in_headers,
-            },
-            &routes,
-        );
+        let config = lab.render(applied.values(), &heads.values().collect::<Vec<_>>());
         Ok(TargetPlan {
-            variables,
+            variables: lab.variables,
             sections: vec![
                 ("lab processes".to_string(), processes),
-                (
-                    "nginx.conf after every apply (example ports: http 18080, https 18443, \
-                     heads 20000+, tcp 19000+; real ones are chosen at run time)"
-                        .to_string(),
-                    conf,
-                ),
+                (PLANNED_CONFIG_SECTION.to_string(), config.conf),
             ],
         })
     }

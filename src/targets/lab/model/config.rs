@@ -1,10 +1,31 @@
 //! The one builder of the lab's nginx configuration and variables from a
-//! scenario's installs and objects, used by both `plan` and the session.
+//! scenario's installs and objects, used by both `plan` (example ports and
+//! placeholders) and the session (live ports, after every apply).
+//!
+//! ```
+//! use rayconform::targets::lab::model::config::{IngressPorts, LabModel, PortText};
+//! use std::collections::BTreeMap;
+//!
+//! let ports = IngressPorts::example(&[]);
+//! let lab = LabModel::new("ns", &[], ports, PortText::Placeholder, ("c.crt".into(), "c.key".into()))
+//!     .unwrap();
+//! assert_eq!(lab.variables["INGRESS_HTTP"], "localhost:<port chosen at run time>");
+//! let config = lab.render(std::iter::empty(), &[]);
+//! assert!(config.conf.contains("listen 127.0.0.1:18080 default_server;"));
+//! ```
 
+use super::nginx_conf::{NginxSettings, STREAM_MODULE, render};
+use super::objects::{LabObject, ServiceObject};
+use super::routes::{LocalHead, RoutingInput, compute};
+use crate::scenario::template::TemplateError;
 use crate::scenario::{Install, template};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
-/// The ingress listeners of a session.
+/// How the lab's variables show a listener's port before it is chosen.
+pub const PORT_PLACEHOLDER: &str = "<port chosen at run time>";
+
+/// The ingress listeners of a lab nginx.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngressPorts {
     /// `INGRESS_HTTP`.
@@ -37,7 +58,7 @@ impl LabSettings {
     pub fn from_installs(
         installs: &[Install],
         vars: &BTreeMap<String, String>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, TemplateError> {
         let mut settings = LabSettings::default();
         for install in installs {
             match install {
@@ -49,7 +70,7 @@ impl LabSettings {
                         .get("enable-underscores-in-headers")
                         .is_some_and(|v| v == "true");
                     for (port, value) in &n.tcp_services {
-                        let value = template::render(value, vars).map_err(|e| e.to_string())?;
+                        let value = template::render(value, vars)?;
                         settings.tcp_services.insert(port.clone(), value);
                     }
                 }
@@ -60,5 +81,184 @@ impl LabSettings {
             }
         }
         Ok(settings)
+    }
+}
+
+impl IngressPorts {
+    /// The example ports a plan shows: http 18080, https 18443, the TLS
+    /// hand-off 18442, tcp-services 19000, 19001, ... in port order.
+    pub fn example(tcp_service_ports: &[String]) -> IngressPorts {
+        IngressPorts {
+            http: 18080,
+            https: 18443,
+            tls_internal: 18442,
+            tcp: tcp_service_ports
+                .iter()
+                .enumerate()
+                .map(|(i, port)| (port.clone(), 19000 + i as u16))
+                .collect(),
+        }
+    }
+}
+
+/// The tcp-services ports (`"6379"`, ...) the installs ask the ingress for,
+/// in the order listeners are chosen for them.
+pub fn tcp_service_ports(installs: &[Install]) -> Vec<String> {
+    installs
+        .iter()
+        .filter_map(|i| match i {
+            Install::IngressNginx(n) => Some(n.tcp_services.keys().cloned().collect::<Vec<_>>()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+/// Whether the variables name the listeners' real ports or say they are
+/// chosen at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortText {
+    /// `localhost:<port>` (a session).
+    Live,
+    /// `localhost:<port chosen at run time>` (a plan).
+    Placeholder,
+}
+
+/// The lab of one scenario: its variables and what its installs ask of the
+/// stand-ins, ready to render the nginx config for any set of objects.
+#[derive(Debug, Clone)]
+pub struct LabModel {
+    /// The variables steps see (`NAMESPACE`, `INGRESS_HTTP`, ...).
+    pub variables: BTreeMap<String, String>,
+    /// What the installs ask of the stand-ins.
+    pub settings: LabSettings,
+    /// The ingress listeners.
+    pub ports: IngressPorts,
+    /// Certificate and key of the ingress's own TLS servers.
+    pub server_cert: (PathBuf, PathBuf),
+}
+
+/// An nginx config and what the lab noted while building it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabConfig {
+    /// The full nginx.conf.
+    pub conf: String,
+    /// What the lab decided and why (for diagnostics).
+    pub notes: Vec<String>,
+    /// Upstream defects the lab's own model stood in for.
+    pub modelled: Vec<String>,
+}
+
+impl LabModel {
+    /// The lab for `installs` in `namespace` with its listeners on `ports`.
+    pub fn new(
+        namespace: &str,
+        installs: &[Install],
+        ports: IngressPorts,
+        shown: PortText,
+        server_cert: (PathBuf, PathBuf),
+    ) -> Result<LabModel, TemplateError> {
+        let show = |port: u16| match shown {
+            PortText::Live => format!("localhost:{port}"),
+            PortText::Placeholder => format!("localhost:{PORT_PLACEHOLDER}"),
+        };
+        let mut variables: BTreeMap<String, String> = [
+            ("NAMESPACE", namespace.to_string()),
+            ("CLUSTER_NAME", "lab".to_string()),
+            ("INGRESS_HOST", "localhost".to_string()),
+            ("INGRESS_HTTP", show(ports.http)),
+            ("INGRESS_HTTPS", show(ports.https)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        for (port, local) in &ports.tcp {
+            variables.insert(format!("INGRESS_TCP_{port}"), show(*local));
+        }
+        let settings = LabSettings::from_installs(installs, &variables)?;
+        Ok(LabModel {
+            variables,
+            settings,
+            ports,
+            server_cert,
+        })
+    }
+
+    /// The head Service KubeRay creates for a RayCluster: headless unless
+    /// the operator runs with `headClusterIpService`.
+    pub fn head_service(&self, cluster: &str, namespace: &str) -> ServiceObject {
+        ServiceObject::kuberay_head(cluster, namespace, !self.settings.head_cluster_ip_service)
+    }
+
+    /// The nginx config for the applied `objects` (RayClusters among them
+    /// are ignored: `heads` stand for them, each with its head Service).
+    pub fn render<'a>(
+        &self,
+        objects: impl IntoIterator<Item = &'a LabObject>,
+        heads: &[&LocalHead],
+    ) -> LabConfig {
+        let mut services: Vec<&ServiceObject> = Vec::new();
+        let mut ingresses = Vec::new();
+        for object in objects {
+            match object {
+                LabObject::Service(s) => services.push(s),
+                LabObject::Ingress(i) => ingresses.push(i),
+                _ => {}
+            }
+        }
+        let head_services: Vec<ServiceObject> = heads
+            .iter()
+            .map(|h| self.head_service(&h.cluster, &h.namespace))
+            .collect();
+        services.extend(&head_services);
+        let mut notes = Vec::new();
+        let ingresses = if self.settings.ingress_nginx {
+            ingresses
+        } else {
+            for i in &ingresses {
+                notes.push(format!(
+                    "Ingress {}/{} has no effect: the scenario installs no ingress-nginx",
+                    i.namespace, i.name
+                ));
+            }
+            Vec::new()
+        };
+        for i in &ingresses {
+            notes.extend(i.ignored.iter().cloned());
+        }
+        let tcp_services = self
+            .settings
+            .tcp_services
+            .iter()
+            .filter_map(|(port, value)| {
+                self.ports
+                    .tcp
+                    .get(port)
+                    .map(|local| (port.clone(), (*local, value.clone())))
+            })
+            .collect();
+        let mut routes = compute(&RoutingInput {
+            services,
+            ingresses,
+            heads: heads.to_vec(),
+            ssl_passthrough_enabled: self.settings.ssl_passthrough,
+            tcp_services,
+        });
+        routes.notes.extend(notes);
+        let settings = NginxSettings {
+            stream_module: STREAM_MODULE.into(),
+            http_port: self.ports.http,
+            https_port: self.ports.https,
+            tls_internal_port: self.ports.tls_internal,
+            ssl_passthrough: self.settings.ssl_passthrough,
+            server_cert: self.server_cert.0.clone(),
+            server_key: self.server_cert.1.clone(),
+            underscores_in_headers: self.settings.underscores_in_headers,
+        };
+        LabConfig {
+            conf: render(&settings, &routes),
+            notes: routes.notes,
+            modelled: routes.modelled,
+        }
     }
 }

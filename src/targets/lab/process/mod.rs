@@ -2,6 +2,7 @@
 //! worker nodes, nginx, the Ray venv, free ports, and the tracking that
 //! makes every process ours to stop by pid.
 
+pub mod dashboard;
 pub mod head_pool;
 pub mod managed;
 pub mod nginx;

@@ -1,7 +1,7 @@
 //! A real nginx run as our own process, with its own prefix and config.
 
 use super::managed::{ManagedProcess, StopOutcome, tail_of_file};
-use super::pids::children_of;
+use super::pids::{children_of, is_running};
 use crate::targets::lab::LabError;
 use crate::tools::NGINX;
 use nix::sys::signal::Signal;
@@ -11,6 +11,30 @@ use std::time::{Duration, Instant};
 
 /// How long to wait for nginx to write its pid file, or to apply a reload.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a reload waits for nginx's old workers to exit.
+const RELOAD_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a [`Nginx::reload`] saw of the workers serving the old config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reload {
+    /// The workers that ran before the reload.
+    pub old_workers: Vec<u32>,
+    /// Whether they all exited within the drain timeout.
+    pub drained: bool,
+}
+
+impl Reload {
+    /// A note for the diagnostics when old workers outlived the drain timeout.
+    pub fn note(&self) -> Option<String> {
+        (!self.drained).then(|| {
+            format!(
+                "old nginx workers {:?} still running {RELOAD_DRAIN_TIMEOUT:?} after a reload",
+                self.old_workers
+            )
+        })
+    }
+}
 
 /// A running nginx (`nginx -p PREFIX -c CONF -g 'daemon off;'`).
 #[derive(Debug)]
@@ -83,8 +107,11 @@ impl Nginx {
 
     /// Replaces the config: write, `nginx -t` (the running nginx keeps its
     /// old config if this fails), SIGHUP, then wait until the master has
-    /// started new workers (the error log notes the reconfiguration).
-    pub async fn reload(&mut self, config_text: &str) -> Result<(), LabError> {
+    /// started new workers (the error log notes the reconfiguration), and
+    /// then (at most [`RELOAD_DRAIN_TIMEOUT`]) until the old workers exited:
+    /// until then they still accept connections with the old config, and
+    /// the next step must see the new one.
+    pub async fn reload(&mut self, config_text: &str) -> Result<Reload, LabError> {
         let previous = std::fs::read_to_string(config_path(&self.prefix)).unwrap_or_default();
         write_config(&self.prefix, config_text)?;
         if let Err(e) = run_test(&self.binary, &self.prefix) {
@@ -126,7 +153,20 @@ impl Nginx {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Ok(())
+        let deadline = Instant::now() + RELOAD_DRAIN_TIMEOUT;
+        while old_workers.iter().any(|p| is_running(*p)) {
+            if Instant::now() >= deadline {
+                return Ok(Reload {
+                    old_workers,
+                    drained: false,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(Reload {
+            old_workers,
+            drained: true,
+        })
     }
 
     /// Stops nginx (SIGTERM to the master, SIGKILL to its group after 5 s).

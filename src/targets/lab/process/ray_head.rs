@@ -1,5 +1,6 @@
 //! A real Ray head (`ray start --head --block`) on 127.0.0.1 with free ports.
 
+use super::dashboard;
 use super::managed::{ManagedProcess, StopOutcome};
 use super::ports::{free_port_range, free_ports};
 use super::venv::RayVenv;
@@ -7,7 +8,6 @@ use crate::targets::lab::LabError;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// How long a stop waits after SIGTERM before killing the process group.
@@ -67,8 +67,15 @@ pub struct RayHead {
 }
 
 /// What `ray start --block` prints once it has started everything (Ray
-/// 2.60 `scripts.py`), on stdout.
-const BLOCKING_LINE: &str = "This command will now block forever until terminated by a signal.";
+/// 2.60 `scripts.py`, for heads and worker nodes alike), on stdout.
+pub const BLOCKING_LINE: &str = "This command will now block forever until terminated by a signal.";
+
+/// Whether the `ray start --block` process logging to `out_log` has printed
+/// that it now blocks until a signal: its start-up is over and its signal
+/// handling in place.
+pub fn says_it_blocks(out_log: &Path) -> bool {
+    std::fs::read(out_log).is_ok_and(|out| String::from_utf8_lossy(&out).contains(BLOCKING_LINE))
+}
 
 impl RayHead {
     /// Starts a head and waits (at most `timeout`) until the dashboard answers
@@ -148,7 +155,7 @@ impl RayHead {
             head.stop().await;
             return Err(LabError::StartFailed {
                 what: "Ray head".to_string(),
-                reason,
+                reason: reason.to_string(),
                 log_dir: head.log_dir.clone(),
                 log_tail,
             });
@@ -162,16 +169,18 @@ impl RayHead {
         Ok(head)
     }
 
-    async fn wait_ready(&mut self, deadline: Instant) -> Result<(), String> {
+    async fn wait_ready(&mut self, deadline: Instant) -> Result<(), LabError> {
         let mut dashboard_ok = false;
         loop {
             if let Some(process) = self.process.as_mut()
                 && let Some(status) = process.exit_status()
             {
-                return Err(format!("`ray start` exited early with {status}"));
+                return Err(LabError::NotReady(format!(
+                    "`ray start` exited early with {status}"
+                )));
             }
             if !dashboard_ok {
-                dashboard_ok = dashboard_answers(self.ports.dashboard).await;
+                dashboard_ok = dashboard::answers_version(self.ports.dashboard).await;
             }
             let client_ok = dashboard_ok && tcp_accepts(self.ports.client).await;
             // The ports answer before `ray start` has finished starting up;
@@ -183,10 +192,10 @@ impl RayHead {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                return Err(format!(
+                return Err(LabError::NotReady(format!(
                     "not ready before the deadline (dashboard /api/version answered: {dashboard_ok}; client port {} accepting: {client_ok}; `ray start` blocking: {blocking})",
                     self.ports.client
-                ));
+                )));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -195,8 +204,7 @@ impl RayHead {
     /// Whether `ray start` has printed that it now blocks until a signal:
     /// its start-up is over and its signal handling in place.
     fn says_it_blocks(&self) -> bool {
-        std::fs::read(self.log_dir.join("ray-head.out"))
-            .is_ok_and(|out| String::from_utf8_lossy(&out).contains(BLOCKING_LINE))
+        says_it_blocks(&self.log_dir.join("ray-head.out"))
     }
 
     /// The pid of the `ray start --block` process, while running.
@@ -243,23 +251,6 @@ impl Drop for RayHead {
         // ManagedProcess's Drop kills the group if it is still running.
         self.process.take();
     }
-}
-
-async fn dashboard_answers(port: u16) -> bool {
-    let attempt = async {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
-        let request = format!("GET /api/version HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.ok()?;
-        let mut answer = Vec::new();
-        stream.read_to_end(&mut answer).await.ok()?;
-        let text = String::from_utf8_lossy(&answer);
-        Some(text.starts_with("HTTP/1.") && text.contains(" 200 ") && text.contains("ray_version"))
-    };
-    tokio::time::timeout(Duration::from_secs(2), attempt)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or(false)
 }
 
 async fn tcp_accepts(port: u16) -> bool {

@@ -2,12 +2,12 @@
 
 use super::managed::{ManagedProcess, StopOutcome};
 use super::ports::{free_port_range, free_ports};
-use super::ray_head::RayTls;
+use super::ray_head::{RayTls, says_it_blocks};
 use super::venv::RayVenv;
 use crate::targets::lab::LabError;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Worker ports per node (bounded so nodes never collide).
 const WORKER_PORTS: u16 = 20;
@@ -19,10 +19,10 @@ pub struct RayWorker {
 }
 
 impl RayWorker {
-    /// Starts a worker node that joins the head's GCS at `gcs_port`, with the
-    /// head's TLS files when it has TLS. Returns once spawned: readiness is
-    /// the head seeing the node alive (see the session's wait).
-    pub fn start(
+    /// Spawns a worker node that joins the head's GCS at `gcs_port`, with
+    /// the head's TLS files when it has TLS. Returns once spawned; see
+    /// [`RayWorker::wait_started`] (several workers start side by side).
+    pub fn spawn(
         venv: &RayVenv,
         gcs_port: u16,
         tls: Option<&RayTls>,
@@ -70,6 +70,39 @@ impl RayWorker {
         })
     }
 
+    /// Waits (until `deadline`) for `ray start` to say it now blocks, as a
+    /// head must (see `ray_head`): before that a SIGTERM can leave its
+    /// children running. On early exit or timeout the worker is stopped and
+    /// the error carries its log tail.
+    pub async fn wait_started(&mut self, deadline: Instant) -> Result<(), LabError> {
+        loop {
+            let Some(process) = self.process.as_mut() else {
+                return Err(LabError::Missing("the Ray worker was stopped".into()));
+            };
+            let out_log = process.log_dir().join(format!("{}.out", process.name()));
+            if says_it_blocks(&out_log) {
+                return Ok(());
+            }
+            let exited = process.exit_status();
+            if exited.is_some() || Instant::now() >= deadline {
+                let reason = match exited {
+                    Some(status) => format!("`ray start` exited early with {status}"),
+                    None => "`ray start` did not say it blocks before the deadline".to_string(),
+                };
+                let log_tail = process.log_tail(40);
+                let log_dir = process.log_dir().to_path_buf();
+                self.stop().await;
+                return Err(LabError::StartFailed {
+                    what: "Ray worker".to_string(),
+                    reason,
+                    log_dir,
+                    log_tail,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// The pid of its `ray start --block` process, while running.
     pub fn pid(&self) -> Option<u32> {
         self.process.as_ref().map(ManagedProcess::pid)
@@ -87,5 +120,76 @@ impl RayWorker {
     pub async fn stop(&mut self) -> Option<StopOutcome> {
         let mut process = self.process.take()?;
         Some(process.stop(Duration::from_secs(15)).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A venv whose `ray` runs `script` (a shell script).
+    fn fake_venv(dir: &Path, script: &str) -> RayVenv {
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let ray = bin.join("ray");
+        std::fs::write(&ray, format!("#!/bin/sh\n{script}\n")).unwrap();
+        std::fs::set_permissions(&ray, std::fs::Permissions::from_mode(0o755)).unwrap();
+        RayVenv {
+            root: dir.to_path_buf(),
+            ray,
+            python: bin.join("python"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_worker_is_started_only_once_ray_start_blocks() {
+        // Running but still starting up: not started.
+        let dir = tempfile::tempdir().unwrap();
+        let venv = fake_venv(dir.path(), "echo joining the cluster\nexec sleep 60");
+        let mut worker = RayWorker::spawn(&venv, 1, None, &dir.path().join("logs"), "w").unwrap();
+        let pid = worker.pid().unwrap();
+        let started = Instant::now();
+        let err = worker
+            .wait_started(Instant::now() + Duration::from_millis(1500))
+            .await
+            .expect_err("a worker that never blocks is not started")
+            .to_string();
+        assert!(err.contains("did not say it blocks"), "{err}");
+        assert!(err.contains("joining the cluster"), "{err}");
+        assert!(started.elapsed() >= Duration::from_millis(1500));
+        assert_eq!(worker.pid(), None, "the worker was stopped");
+        assert!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_err(),
+            "pid {pid} still alive"
+        );
+
+        // An early exit is reported as such, with the log tail.
+        let dir = tempfile::tempdir().unwrap();
+        let venv = fake_venv(dir.path(), "echo \"no head at $*\" >&2\nexit 1");
+        let mut worker = RayWorker::spawn(&venv, 1, None, &dir.path().join("logs"), "w").unwrap();
+        let err = worker
+            .wait_started(Instant::now() + Duration::from_secs(10))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("exited early"), "{err}");
+        assert!(err.contains("no head at start --block"), "{err}");
+
+        // Blocking: started.
+        let dir = tempfile::tempdir().unwrap();
+        let venv = fake_venv(
+            dir.path(),
+            &format!(
+                "echo '{}'\nexec sleep 60",
+                super::super::ray_head::BLOCKING_LINE
+            ),
+        );
+        let mut worker = RayWorker::spawn(&venv, 1, None, &dir.path().join("logs"), "w").unwrap();
+        worker
+            .wait_started(Instant::now() + Duration::from_secs(10))
+            .await
+            .expect("a worker whose ray start blocks is started");
+        worker.stop().await;
     }
 }
