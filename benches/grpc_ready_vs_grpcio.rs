@@ -9,10 +9,11 @@
 
 use rayconform::probe::grpc_ready;
 use rayconform::probe::spec::GrpcExpectation;
-use rayconform::targets::lab::nginx::{Nginx, STREAM_MODULE};
-use rayconform::targets::lab::ports::free_port;
-use rayconform::targets::lab::ray_head::{RayHead, RayHeadConfig, RayTls};
-use rayconform::targets::lab::venv::RayVenv;
+use rayconform::targets::lab::model::nginx_conf::STREAM_MODULE;
+use rayconform::targets::lab::process::nginx::Nginx;
+use rayconform::targets::lab::process::ports::free_port;
+use rayconform::targets::lab::process::ray_head::{RayHead, RayHeadConfig, RayTls};
+use rayconform::targets::lab::process::venv::RayVenv;
 use rayconform::tls::{ClientIdentity, ClientTls};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

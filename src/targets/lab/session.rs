@@ -488,34 +488,7 @@ impl Session for LabSession {
         notes.push(self.how_to_reach());
         write("lab-notes.txt", notes.join("\n") + "\n");
         for (key, cluster) in &self.clusters {
-            let mut text = String::new();
-            for file in ["ray-head.out", "ray-head.err"] {
-                let path = cluster.lease.log_dir.join(file);
-                text.push_str(&format!(
-                    "==> {} <==\n{}\n",
-                    path.display(),
-                    tail_of_file(&path, 60)
-                ));
-            }
-            if let Ok(entries) = std::fs::read_dir(&cluster.lease.ray_log_dir) {
-                let mut files: Vec<PathBuf> = entries
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| {
-                        let n = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-                        ["gcs_server", "raylet", "ray_client_server", "dashboard"]
-                            .iter()
-                            .any(|prefix| n.starts_with(prefix))
-                    })
-                    .collect();
-                files.sort();
-                for path in files {
-                    text.push_str(&format!(
-                        "==> {} <==\n{}\n",
-                        path.display(),
-                        tail_of_file(&path, 40)
-                    ));
-                }
-            }
+            let mut text = cluster.lease.log_tails();
             for worker in &cluster.workers {
                 text.push_str(&worker.log_tail(30));
             }

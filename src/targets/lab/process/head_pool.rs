@@ -6,6 +6,7 @@
 //! own CA), so it lives exactly as long as that scenario's lease. Shared
 //! heads stay up between scenarios and stop at [`HeadPool::shutdown`].
 
+use super::managed::tail_of_file;
 use super::ray_head::{RayHead, RayHeadConfig, RayPorts, RayTls};
 use super::venv::RayVenv;
 use crate::targets::lab::LabError;
@@ -49,6 +50,43 @@ pub struct HeadLease {
     pub startup_time: Duration,
     /// TLS files the head serves with.
     pub tls: Option<RayTls>,
+}
+
+impl HeadLease {
+    /// The tails of the head's logs for diagnostics: our stdout/stderr of
+    /// `ray start` (60 lines each), then Ray's own GCS, raylet, client
+    /// server and dashboard logs (40 lines each).
+    pub fn log_tails(&self) -> String {
+        let mut text = String::new();
+        for file in ["ray-head.out", "ray-head.err"] {
+            let path = self.log_dir.join(file);
+            text.push_str(&format!(
+                "==> {} <==\n{}\n",
+                path.display(),
+                tail_of_file(&path, 60)
+            ));
+        }
+        if let Ok(entries) = std::fs::read_dir(&self.ray_log_dir) {
+            let mut files: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    let n = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                    ["gcs_server", "raylet", "ray_client_server", "dashboard"]
+                        .iter()
+                        .any(|prefix| n.starts_with(prefix))
+                })
+                .collect();
+            files.sort();
+            for path in files {
+                text.push_str(&format!(
+                    "==> {} <==\n{}\n",
+                    path.display(),
+                    tail_of_file(&path, 40)
+                ));
+            }
+        }
+        text
+    }
 }
 
 struct Entry {
