@@ -285,3 +285,55 @@ spec:
     assert!(session.close(false).await.is_empty());
     assert!(target.shutdown(false).await.is_empty());
 }
+
+/// A Ray head that cannot start breaks the apply with the lab's own typed
+/// error as the cause (not a flattened string), and the same text as
+/// before: `RayCluster <name>: Ray head did not start: ...`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_that_cannot_start_breaks_the_apply_with_a_typed_cause() {
+    use rayconform::targets::lab::LabError;
+    use std::os::unix::fs::PermissionsExt;
+    if std::env::var_os("RAYCONFORM_RAY_VENV").is_some() {
+        panic!("RAYCONFORM_RAY_VENV is set: this test needs the project root's venv path");
+    }
+    let fake = tempfile::tempdir().unwrap();
+    let bin = fake.path().join(".lab/ray-venv/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for (name, text) in [
+        ("ray", "#!/bin/sh\necho \"ray refused: $*\" >&2\nexit 1\n"),
+        ("python", "#!/bin/sh\nexit 1\n"),
+    ] {
+        std::fs::write(bin.join(name), text).unwrap();
+        std::fs::set_permissions(bin.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let scenario =
+        Arc::new(load_str(Path::new("session.yaml"), SCENARIO, &root()).expect("scenario"));
+    let work = tempfile::tempdir().unwrap();
+    let target = LabTarget::new(fake.path().to_path_buf());
+    let mut run = lab_run(scenario, "ns-test", work.path());
+    run.project_root = fake.path().to_path_buf();
+    let mut session = target.open(&run).await.expect("open");
+    let manifests = parse_manifests(MANIFESTS).unwrap();
+    let err = session
+        .apply(&manifests[..1])
+        .await
+        .expect_err("a head that exits at once cannot be applied");
+    let StepError::Broken(broken) = &err else {
+        panic!("expected broken infrastructure, got {err:?}");
+    };
+    assert!(
+        matches!(
+            broken.cause_as::<LabError>(),
+            Some(LabError::StartFailed { what, .. }) if what == "Ray head"
+        ),
+        "the cause is the lab's typed error: {broken:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.starts_with("RayCluster rc: Ray head did not start: `ray start` exited early"),
+        "{text}"
+    );
+    assert!(text.contains("ray refused: start --head --block"), "{text}");
+    assert!(session.close(false).await.is_empty());
+    target.shutdown(false).await;
+}
