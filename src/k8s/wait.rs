@@ -4,7 +4,7 @@
 //! state it observed.
 
 use super::raycluster::{self, RayClusterStatus};
-use crate::scenario::{RayClusterCondition, WaitSpec, WaitTarget};
+use super::wait_spec::{RayClusterCondition, WaitSpec, WaitTarget};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Endpoints, Pod};

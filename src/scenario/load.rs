@@ -423,52 +423,30 @@ impl Checker<'_> {
 
     fn install(&mut self, index: usize, raw: Spanned<RawInstall>) -> Option<Install> {
         let at = raw.referenced;
-        let RawInstall {
-            ingress_nginx,
-            kuberay_operator,
-            kuberay_apiserver,
-            istio,
-        } = raw.value;
-        let mut found: Vec<Install> = Vec::new();
-        found.extend(ingress_nginx.map(Install::IngressNginx));
-        found.extend(kuberay_operator.map(Install::KuberayOperator));
-        found.extend(kuberay_apiserver.map(Install::KuberayApiserver));
-        found.extend(istio.map(Install::Istio));
+        let mut found = raw.value.into_installs();
         let path = format!("spec.install[{index}]");
         if found.len() != 1 {
             self.error(
                 at,
                 path,
                 format!(
-                    "expected exactly one of ingressNginx, kuberayOperator, kuberayApiserver, istio; found {}",
+                    "expected exactly one of {}; found {}",
+                    Install::NAMES.join(", "),
                     found.len()
                 ),
             );
             return None;
         }
-        let install = found.pop();
-        if let Some(Install::IngressNginx(nginx)) = &install {
-            for (port, backend) in &nginx.tcp_services {
-                let port_ok = port
-                    .parse::<u16>()
-                    .is_ok_and(|p| p != 0 && ![80, 443, 442].contains(&p));
-                if !port_ok {
-                    self.error(
-                        at,
-                        format!("{path}.ingressNginx.tcpServices"),
-                        format!("port `{port}`: expected a port number other than 80, 443 and 442"),
-                    );
-                }
-                if !backend.contains('/') || !backend.contains(':') {
-                    self.error(
-                        at,
-                        format!("{path}.ingressNginx.tcpServices.{port}"),
-                        format!("expected `namespace/service:port`, found `{backend}`"),
-                    );
-                }
-            }
+        let install = found.pop()?;
+        let component = install.component();
+        for problem in component.validate() {
+            self.error(
+                at,
+                format!("{path}.{}.{}", component.name(), problem.field),
+                problem.message,
+            );
         }
-        install
+        Some(install)
     }
 
     fn steps(&mut self, path: &str, raw: Vec<Spanned<RawStep>>) -> Vec<Step> {
