@@ -157,7 +157,7 @@ pub fn parse_client_version(output: &str) -> Option<String> {
 
 /// Installs Istio (idempotent: istioctl reconciles) and waits for istiod.
 pub async fn install(spec: &IstioInstall, ctx: &InstallContext) -> Result<Installed, InstallError> {
-    let istioctl = ISTIOCTL.find().map_err(InstallError::MissingTool)?;
+    let istioctl = ISTIOCTL.locate()?;
     let wanted = spec.version.clone().unwrap_or_else(|| VERSION.to_string());
     let out = command::run(
         &istioctl,
@@ -168,7 +168,7 @@ pub async fn install(spec: &IstioInstall, ctx: &InstallContext) -> Result<Instal
     .await?;
     let found = parse_client_version(&out.stdout).unwrap_or_default();
     if found != wanted {
-        return Err(InstallError::MissingTool(format!(
+        return Err(InstallError::ToolVersion(format!(
             "istioctl on PATH is `{found}`, the scenario needs {wanted}: {}",
             ISTIOCTL.install_hint
         )));

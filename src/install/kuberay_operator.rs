@@ -122,7 +122,7 @@ pub async fn install(
     spec: &KuberayOperatorInstall,
     ctx: &InstallContext,
 ) -> Result<Installed, InstallError> {
-    let helm = HELM.find().map_err(InstallError::MissingTool)?;
+    let helm = HELM.locate()?;
     let mut args = helm_args(spec);
     args.extend(kube_flags(ctx));
     command::run(&helm, &args, &[], TIMEOUT).await?;

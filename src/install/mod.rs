@@ -18,6 +18,7 @@ pub use registry::Install;
 use crate::k8s::apply::ApplyError;
 use crate::k8s::wait::WaitError;
 use crate::manifest::{Manifest, ProgressFn};
+use crate::tools::ToolMissing;
 use kube::Client;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -25,9 +26,12 @@ use std::path::PathBuf;
 /// Why an install did not complete.
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
-    /// A needed program is missing.
+    /// A needed program is not on `PATH`.
+    #[error(transparent)]
+    ToolMissing(#[from] ToolMissing),
+    /// A needed program is on `PATH` in another version than the one needed.
     #[error("{0}")]
-    MissingTool(String),
+    ToolVersion(String),
     /// A program failed or timed out.
     #[error(transparent)]
     Command(#[from] command::CommandError),

@@ -20,7 +20,7 @@ pub fn installs_unsupported(installs: &[Install], k8s_version: &str) -> Option<S
     for item in installs {
         let component = item.component();
         for tool in component.tools() {
-            if let Err(missing) = tool.find() {
+            if let Err(missing) = tool.locate() {
                 return Some(format!("{} needs {missing}", component.name()));
             }
         }
