@@ -68,7 +68,24 @@ impl Install {
         "istio",
     ];
 
-    /// The component this entry installs.
+    /// The component this entry installs: everything else asks it.
+    ///
+    /// ```
+    /// use rayconform::install::Install;
+    /// use rayconform::install::istio::IstioInstall;
+    ///
+    /// let item = Install::Istio(IstioInstall {
+    ///     version: Some("1.29.2".into()),
+    ///     ..Default::default()
+    /// });
+    /// let istio = item.component();
+    /// assert_eq!((istio.name(), istio.version()), ("istio", "1.29.2".to_string()));
+    /// assert_eq!(istio.unsupported_on("1.35"), None);
+    /// assert_eq!(
+    ///     istio.unsupported_on("1.36").as_deref(),
+    ///     Some("istio 1.29.2 supports Kubernetes 1.31–1.35 only, not 1.36")
+    /// );
+    /// ```
     pub fn component(&self) -> &dyn Component {
         match self {
             Install::IngressNginx(c) => c,
