@@ -144,7 +144,7 @@ pub fn read_manifests(
         (None, None) => return Err("no manifests given".to_string()),
     };
     let text = template::render(&text, vars).map_err(|e| e.to_string())?;
-    parse_manifests(&text)
+    parse_manifests(&text).map_err(|e| e.to_string())
 }
 
 fn to_yaml(value: &serde_json::Value) -> String {

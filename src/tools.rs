@@ -42,18 +42,28 @@ pub const NGINX: Tool = Tool {
     install_hint: "apt-get install -y nginx libnginx-mod-stream",
 };
 
+/// A needed tool is not on `PATH`; says which and how to install it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{}` not found on PATH: {}", .0.name, .0.install_hint)]
+pub struct ToolMissing(pub Tool);
+
 impl Tool {
-    /// The tool's path, or a one-line message naming it and how to install it.
+    /// The tool's path, or which tool is missing.
+    pub fn locate(&self) -> Result<PathBuf, ToolMissing> {
+        which::which(self.name).map_err(|_| ToolMissing(*self))
+    }
+
+    /// The tool's path, or a one-line message naming it and how to install
+    /// it (the message of [`Tool::locate`]'s error).
     pub fn find(&self) -> Result<PathBuf, String> {
-        which::which(self.name)
-            .map_err(|_| format!("`{}` not found on PATH: {}", self.name, self.install_hint))
+        self.locate().map_err(|missing| missing.to_string())
     }
 }
 
 /// Whether a Docker engine answers (the CLI alone is not enough).
 pub fn docker_engine_reason() -> Option<String> {
-    if let Err(e) = DOCKER.find() {
-        return Some(e);
+    if let Err(missing) = DOCKER.locate() {
+        return Some(missing.to_string());
     }
     let socket = std::env::var("DOCKER_HOST")
         .ok()
@@ -65,4 +75,22 @@ pub fn docker_engine_reason() -> Option<String> {
         ));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_tool_says_which_and_how_to_install_it() {
+        let absent = Tool {
+            name: "rayconform-no-such-tool",
+            install_hint: "build it yourself",
+        };
+        let missing = absent.locate().unwrap_err();
+        assert_eq!(missing, ToolMissing(absent));
+        let message = "`rayconform-no-such-tool` not found on PATH: build it yourself";
+        assert_eq!(missing.to_string(), message);
+        assert_eq!(absent.find().unwrap_err(), message);
+    }
 }

@@ -3,7 +3,9 @@
 
 use rayconform::install::ingress_nginx::{self, CONTROLLER_IMAGE, ManifestError};
 use rayconform::install::{self as install, istio};
-use rayconform::scenario::{IngressNginxInstall, Install, IstioInstall};
+use rayconform::scenario::{IngressNginxInstall, Install, IstioInstall, KuberayOperatorInstall};
+use rayconform::targets::cluster::{installs_unsupported, tcp_service_ports};
+use rayconform::tools::{HELM, ISTIOCTL};
 use std::collections::BTreeMap;
 
 fn upstream_like(image: &str) -> String {
@@ -168,4 +170,97 @@ fn on_kind_the_controller_runs_on_the_ingress_ready_node() {
         tolerations[0]["key"],
         "node-role.kubernetes.io/control-plane"
     );
+}
+
+/// Each registered component, as a scenario entry `{name: {}}` reads.
+fn every_component() -> Vec<Install> {
+    Install::NAMES
+        .iter()
+        .map(|name| {
+            let raw: rayconform::scenario::raw::RawInstall =
+                serde_json::from_value(serde_json::json!({ *name: {} })).unwrap();
+            let mut found = raw.into_installs();
+            assert_eq!(found.len(), 1, "{name}");
+            found.remove(0)
+        })
+        .collect()
+}
+
+#[test]
+fn every_registered_component_plans_under_its_name_and_pinned_version() {
+    let pinned = [
+        ("ingressNginx", ingress_nginx::VERSION),
+        ("kuberayOperator", install::kuberay_operator::CHART_VERSION),
+        (
+            "kuberayApiserver",
+            install::kuberay_apiserver::CHART_VERSION,
+        ),
+        ("istio", istio::VERSION),
+    ];
+    let components = every_component();
+    assert_eq!(components.len(), pinned.len());
+    for (item, (name, version)) in components.iter().zip(pinned) {
+        assert_eq!(install::component_name(item), name);
+        assert_eq!(install::version(item), version);
+        let (title, text) = install::plan(item, "rc-ns");
+        assert_eq!(title, format!("install {name} {version}"));
+        assert!(!text.is_empty(), "{name}");
+        if let Some(reason) = item.component().lab_skip_reason() {
+            assert!(
+                reason.starts_with("lab cannot stand in for"),
+                "{name}: {reason}"
+            );
+        }
+    }
+}
+
+#[test]
+fn unsupported_versions_are_decided_before_missing_tools() {
+    let istio_1_30 = Install::Istio(IstioInstall {
+        version: Some("1.30.4".into()),
+        ..Default::default()
+    });
+    let why = installs_unsupported(std::slice::from_ref(&istio_1_30), "1.31").unwrap();
+    assert_eq!(
+        why,
+        "istio 1.30.4 supports Kubernetes 1.32–1.36 only, not 1.31"
+    );
+    let nginx = Install::IngressNginx(IngressNginxInstall::default());
+    let why = installs_unsupported(&[istio_1_30.clone(), nginx.clone()], "1.36.4").unwrap();
+    assert_eq!(
+        why,
+        "ingressNginx v1.15.1 supports Kubernetes 1.31–1.35 only, not 1.36.4"
+    );
+    assert_eq!(
+        installs_unsupported(std::slice::from_ref(&nginx), "1.35"),
+        None
+    );
+
+    // In a supported window, what is left is the tool each one needs.
+    let operator = Install::KuberayOperator(KuberayOperatorInstall::default());
+    let expected = match HELM.find() {
+        Ok(_) => None,
+        Err(missing) => Some(format!("kuberayOperator needs {missing}")),
+    };
+    assert_eq!(installs_unsupported(&[nginx, operator], "1.35"), expected);
+    let expected = match ISTIOCTL.find() {
+        Ok(_) => None,
+        Err(missing) => Some(format!("istio needs {missing}")),
+    };
+    assert_eq!(installs_unsupported(&[istio_1_30], "1.35"), expected);
+}
+
+#[test]
+fn raw_tcp_ports_and_applied_templates_come_from_the_component() {
+    let items = vec![
+        Install::KuberayOperator(KuberayOperatorInstall::default()),
+        Install::IngressNginx(spec()),
+    ];
+    assert_eq!(tcp_service_ports(&items), vec![6379]);
+    let applied = install::as_applied(&items[1], "rc-ns");
+    let Install::IngressNginx(applied) = applied else {
+        panic!("still ingress-nginx: {applied:?}");
+    };
+    assert_eq!(applied.tcp_services["6379"], "rc-ns/rc-head-svc:6379");
+    assert_eq!(install::as_applied(&items[0], "rc-ns"), items[0]);
 }

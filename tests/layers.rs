@@ -43,13 +43,22 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "tools",
         ],
     ),
-    ("install", &["k8s", "manifest", "scenario", "tools"]),
-    // Still above `scenario`: waits read its `WaitSpec` (a later step of
-    // the redesign makes k8s a leaf).
-    ("k8s", &["manifest", "scenario"]),
-    // The scenario format owns no probe code: only the probe shapes and
-    // the address syntax the loader checks.
-    ("scenario", &["probe::spec", "probe::connection", "tls"]),
+    // The scenario format owns no probe, install or Kubernetes code: only
+    // the shapes it reads (probe specs, install component specs through
+    // the install registry, wait specs), the checks components make on
+    // their own fields, and the address syntax the loader checks.
+    (
+        "scenario",
+        &[
+            "install",
+            "k8s::wait_spec",
+            "probe::spec",
+            "probe::connection",
+            "tls",
+        ],
+    ),
+    ("install", &["k8s", "manifest", "tools"]),
+    ("k8s", &["manifest"]),
     ("probe", &["tls", "verdict"]),
     ("tls", &[]),
     ("verdict", &[]),

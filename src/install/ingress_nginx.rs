@@ -9,11 +9,13 @@
 //! services, controller config) are applied to the parsed objects, then
 //! everything is server-side applied.
 
+use super::component::{Component, InvalidField};
+use super::kubernetes_support::SupportWindow;
 use super::{InstallContext, InstallError, Installed};
 use crate::k8s::apply::Applier;
 use crate::k8s::wait;
 use crate::manifest::Manifest;
-use crate::scenario::IngressNginxInstall;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -41,6 +43,99 @@ pub const MANIFEST_SHA256: &str =
 /// The image of the manifest's two admission Jobs (create and patch the
 /// webhook certificate), as that manifest pins it.
 pub const CERTGEN_IMAGE: &str = "registry.k8s.io/ingress-nginx/kube-webhook-certgen:v1.6.9@sha256:01038e7de14b78d702d2849c3aad72fd25903c4765af63cf16aa3398f5d5f2dd";
+
+/// `install[].ingressNginx`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IngressNginxInstall {
+    /// Adds `--enable-ssl-passthrough` to the controller.
+    #[serde(default)]
+    pub ssl_passthrough: bool,
+    /// TCP services: `"PORT": "namespace/service:port"`; adds
+    /// `--tcp-services-configmap`. `${NAMESPACE}` is allowed.
+    #[serde(default)]
+    pub tcp_services: BTreeMap<String, String>,
+    /// Keys for the controller ConfigMap (e.g. `allow-snippet-annotations`).
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+/// The Kubernetes minors the release line supports (ingress-nginx's own
+/// support table).
+const KUBERNETES_SUPPORT: &[SupportWindow] = &[SupportWindow {
+    release: "1.15",
+    min_minor: 31,
+    max_minor: 35,
+}];
+
+/// Ports ingress-nginx itself serves (or rejects as TCP services).
+const RESERVED_PORTS: [u16; 3] = [80, 443, 442];
+
+#[async_trait::async_trait]
+impl Component for IngressNginxInstall {
+    fn name(&self) -> &'static str {
+        "ingressNginx"
+    }
+
+    fn version(&self) -> String {
+        VERSION.to_string()
+    }
+
+    fn plan(&self, _namespace: &str) -> String {
+        plan(self)
+    }
+
+    fn kubernetes_support(&self) -> &'static [SupportWindow] {
+        KUBERNETES_SUPPORT
+    }
+
+    /// The lab's nginx stands in for it (the lab reads this spec itself).
+    fn lab_skip_reason(&self) -> Option<String> {
+        None
+    }
+
+    fn host_tcp_ports(&self) -> Vec<u16> {
+        self.tcp_services
+            .keys()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    }
+
+    /// `${NAMESPACE}` in `tcpServices` targets, its only templated field.
+    fn fill_templates(&mut self, namespace: &str) {
+        for target in self.tcp_services.values_mut() {
+            *target = target.replace("${NAMESPACE}", namespace);
+        }
+    }
+
+    fn validate(&self) -> Vec<InvalidField> {
+        let mut problems = Vec::new();
+        for (port, backend) in &self.tcp_services {
+            let port_ok = port
+                .parse::<u16>()
+                .is_ok_and(|p| p != 0 && !RESERVED_PORTS.contains(&p));
+            if !port_ok {
+                problems.push(InvalidField {
+                    field: "tcpServices".into(),
+                    message: format!(
+                        "port `{port}`: expected a port number other than 80, 443 and 442"
+                    ),
+                });
+            }
+            if !backend.contains('/') || !backend.contains(':') {
+                problems.push(InvalidField {
+                    field: format!("tcpServices.{port}"),
+                    message: format!("expected `namespace/service:port`, found `{backend}`"),
+                });
+            }
+        }
+        problems
+    }
+
+    async fn install(&self, ctx: &InstallContext) -> Result<Installed, InstallError> {
+        install(self, ctx).await
+    }
+}
 
 /// Why the manifest cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

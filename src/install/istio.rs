@@ -3,11 +3,13 @@
 //! PeerAuthentication when the scenario asks.
 
 use super::command;
+use super::component::Component;
+use super::kubernetes_support::SupportWindow;
 use super::{InstallContext, InstallError, Installed};
 use crate::k8s::wait;
 use crate::manifest::Manifest;
-use crate::scenario::IstioInstall;
-use crate::tools::ISTIOCTL;
+use crate::tools::{ISTIOCTL, Tool};
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// The pinned Istio release (istioctl must be this version).
@@ -15,6 +17,90 @@ pub const VERSION: &str = "1.30.4";
 /// Where istiod runs.
 pub const NAMESPACE: &str = "istio-system";
 const TIMEOUT: Duration = Duration::from_secs(600);
+
+/// `install[].istio`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IstioInstall {
+    /// Istio version; the pinned default when unset.
+    pub version: Option<String>,
+    /// Label the scenario namespace for sidecar injection.
+    #[serde(default = "yes")]
+    pub inject_namespace: bool,
+    /// Apply a STRICT PeerAuthentication to the scenario namespace.
+    #[serde(default)]
+    pub strict_mtls: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The Kubernetes minors each release line supports (Istio's own support
+/// table).
+const KUBERNETES_SUPPORT: &[SupportWindow] = &[
+    SupportWindow {
+        release: "1.30",
+        min_minor: 32,
+        max_minor: 36,
+    },
+    SupportWindow {
+        release: "1.29",
+        min_minor: 31,
+        max_minor: 35,
+    },
+];
+
+#[async_trait::async_trait]
+impl Component for IstioInstall {
+    fn name(&self) -> &'static str {
+        "istio"
+    }
+
+    fn version(&self) -> String {
+        self.version.clone().unwrap_or_else(|| VERSION.to_string())
+    }
+
+    fn plan(&self, namespace: &str) -> String {
+        plan(self, namespace)
+    }
+
+    fn kubernetes_support(&self) -> &'static [SupportWindow] {
+        KUBERNETES_SUPPORT
+    }
+
+    fn tools(&self) -> &'static [Tool] {
+        &[ISTIOCTL]
+    }
+
+    fn lab_skip_reason(&self) -> Option<String> {
+        Some(
+            "lab cannot stand in for Istio (install.istio): there is no service mesh or \
+             sidecar on loopback"
+                .into(),
+        )
+    }
+
+    fn namespace_labels(&self) -> Vec<(String, String)> {
+        if self.inject_namespace {
+            vec![("istio-injection".to_string(), "enabled".to_string())]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn namespace_manifests(&self, namespace: &str) -> Vec<Manifest> {
+        if self.strict_mtls {
+            vec![strict_peer_authentication(namespace)]
+        } else {
+            Vec::new()
+        }
+    }
+
+    async fn install(&self, ctx: &InstallContext) -> Result<Installed, InstallError> {
+        install(self, ctx).await
+    }
+}
 
 /// `istioctl install` arguments (without kubeconfig flags).
 pub fn istioctl_args() -> Vec<String> {
@@ -71,7 +157,7 @@ pub fn parse_client_version(output: &str) -> Option<String> {
 
 /// Installs Istio (idempotent: istioctl reconciles) and waits for istiod.
 pub async fn install(spec: &IstioInstall, ctx: &InstallContext) -> Result<Installed, InstallError> {
-    let istioctl = ISTIOCTL.find().map_err(InstallError::MissingTool)?;
+    let istioctl = ISTIOCTL.locate()?;
     let wanted = spec.version.clone().unwrap_or_else(|| VERSION.to_string());
     let out = command::run(
         &istioctl,
@@ -82,7 +168,7 @@ pub async fn install(spec: &IstioInstall, ctx: &InstallContext) -> Result<Instal
     .await?;
     let found = parse_client_version(&out.stdout).unwrap_or_default();
     if found != wanted {
-        return Err(InstallError::MissingTool(format!(
+        return Err(InstallError::ToolVersion(format!(
             "istioctl on PATH is `{found}`, the scenario needs {wanted}: {}",
             ISTIOCTL.install_hint
         )));

@@ -3,15 +3,16 @@
 //! mapping.
 
 use super::command;
+use super::component::Component;
 use super::kuberay_operator::{HELM_REPO, NAMESPACE, kube_flags};
 use super::{InstallContext, InstallError, Installed};
 use crate::k8s::apply::Applier;
 use crate::k8s::wait;
 use crate::manifest::Manifest;
-use crate::scenario::KuberayApiserverInstall;
-use crate::tools::HELM;
+use crate::tools::{HELM, Tool};
 use k8s_openapi::api::core::v1::Service;
 use kube::api::Api;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// The pinned chart version.
@@ -27,6 +28,43 @@ pub const NODEPORT_SERVICE: &str = "kuberay-apiserver-nodeport";
 /// The NodePort the kind configs map to the host.
 pub const NODE_PORT: u16 = 31888;
 const TIMEOUT: Duration = Duration::from_secs(600);
+
+/// `install[].kuberayApiserver`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KuberayApiserverInstall {
+    /// Chart version; the pinned default when unset.
+    pub version: Option<String>,
+}
+
+#[async_trait::async_trait]
+impl Component for KuberayApiserverInstall {
+    fn name(&self) -> &'static str {
+        "kuberayApiserver"
+    }
+
+    fn version(&self) -> String {
+        self.version
+            .clone()
+            .unwrap_or_else(|| CHART_VERSION.to_string())
+    }
+
+    fn plan(&self, _namespace: &str) -> String {
+        plan(self)
+    }
+
+    fn tools(&self) -> &'static [Tool] {
+        &[HELM]
+    }
+
+    fn lab_skip_reason(&self) -> Option<String> {
+        Some("lab cannot stand in for the KubeRay apiserver (install.kuberayApiserver)".into())
+    }
+
+    async fn install(&self, ctx: &InstallContext) -> Result<Installed, InstallError> {
+        install(self, ctx).await
+    }
+}
 
 /// `helm upgrade --install` arguments (without kubeconfig flags).
 pub fn helm_args(spec: &KuberayApiserverInstall) -> Vec<String> {
@@ -81,7 +119,7 @@ pub async fn install(
     spec: &KuberayApiserverInstall,
     ctx: &InstallContext,
 ) -> Result<Installed, InstallError> {
-    let helm = HELM.find().map_err(InstallError::MissingTool)?;
+    let helm = HELM.locate()?;
     let mut args = helm_args(spec);
     args.extend(kube_flags(ctx));
     command::run(&helm, &args, &[], TIMEOUT).await?;

@@ -1,10 +1,11 @@
 //! The KubeRay operator, by its helm chart (pinned chart version).
 
 use super::command;
+use super::component::Component;
 use super::{InstallContext, InstallError, Installed};
 use crate::k8s::wait;
-use crate::scenario::KuberayOperatorInstall;
-use crate::tools::HELM;
+use crate::tools::{HELM, Tool};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -18,6 +19,50 @@ pub const RELEASE: &str = "kuberay-operator";
 pub const NAMESPACE: &str = "kuberay-system";
 /// How long helm and the wait may take.
 const TIMEOUT: Duration = Duration::from_secs(600);
+
+/// `install[].kuberayOperator`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KuberayOperatorInstall {
+    /// Chart version; the pinned default when unset.
+    pub version: Option<String>,
+    /// Sets `ENABLE_RAY_HEAD_CLUSTER_IP_SERVICE=true` (non-headless head Service).
+    #[serde(default)]
+    pub head_cluster_ip_service: bool,
+    /// Extra environment for the operator.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+#[async_trait::async_trait]
+impl Component for KuberayOperatorInstall {
+    fn name(&self) -> &'static str {
+        "kuberayOperator"
+    }
+
+    fn version(&self) -> String {
+        self.version
+            .clone()
+            .unwrap_or_else(|| CHART_VERSION.to_string())
+    }
+
+    fn plan(&self, _namespace: &str) -> String {
+        plan(self)
+    }
+
+    fn tools(&self) -> &'static [Tool] {
+        &[HELM]
+    }
+
+    /// The lab turns each RayCluster into local Ray processes itself.
+    fn lab_skip_reason(&self) -> Option<String> {
+        None
+    }
+
+    async fn install(&self, ctx: &InstallContext) -> Result<Installed, InstallError> {
+        install(self, ctx).await
+    }
+}
 
 /// The operator's environment for this spec.
 pub fn env(spec: &KuberayOperatorInstall) -> BTreeMap<String, String> {
@@ -77,7 +122,7 @@ pub async fn install(
     spec: &KuberayOperatorInstall,
     ctx: &InstallContext,
 ) -> Result<Installed, InstallError> {
-    let helm = HELM.find().map_err(InstallError::MissingTool)?;
+    let helm = HELM.locate()?;
     let mut args = helm_args(spec);
     args.extend(kube_flags(ctx));
     command::run(&helm, &args, &[], TIMEOUT).await?;

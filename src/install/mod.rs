@@ -1,17 +1,24 @@
-//! Installing cluster components (one file per component). Every install is
+//! Installing cluster components: one file per component, each implementing
+//! [`Component`], all registered in [`registry`]. Every install is
 //! idempotent (server-side apply or `helm upgrade --install`), pinned,
 //! waited for, and reports the version it installed.
 
 pub mod command;
+pub mod component;
 pub mod ingress_nginx;
 pub mod istio;
 pub mod kuberay_apiserver;
 pub mod kuberay_operator;
+pub mod kubernetes_support;
+pub mod registry;
+
+pub use component::{Component, InvalidField};
+pub use registry::Install;
 
 use crate::k8s::apply::ApplyError;
 use crate::k8s::wait::WaitError;
 use crate::manifest::{Manifest, ProgressFn};
-use crate::scenario::Install;
+use crate::tools::ToolMissing;
 use kube::Client;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -19,9 +26,12 @@ use std::path::PathBuf;
 /// Why an install did not complete.
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
-    /// A needed program is missing.
+    /// A needed program is not on `PATH`.
+    #[error(transparent)]
+    ToolMissing(#[from] ToolMissing),
+    /// A needed program is on `PATH` in another version than the one needed.
     #[error("{0}")]
-    MissingTool(String),
+    ToolVersion(String),
     /// A program failed or timed out.
     #[error(transparent)]
     Command(#[from] command::CommandError),
@@ -66,70 +76,37 @@ pub struct Installed {
 
 /// The component name as written in scenarios.
 pub fn component_name(install: &Install) -> &'static str {
-    match install {
-        Install::IngressNginx(_) => "ingressNginx",
-        Install::KuberayOperator(_) => "kuberayOperator",
-        Install::KuberayApiserver(_) => "kuberayApiserver",
-        Install::Istio(_) => "istio",
-    }
+    install.component().name()
 }
 
 /// The version an install will put in place.
 pub fn version(install: &Install) -> String {
-    match install {
-        Install::IngressNginx(_) => ingress_nginx::VERSION.to_string(),
-        Install::KuberayOperator(i) => i
-            .version
-            .clone()
-            .unwrap_or_else(|| kuberay_operator::CHART_VERSION.to_string()),
-        Install::KuberayApiserver(i) => i
-            .version
-            .clone()
-            .unwrap_or_else(|| kuberay_apiserver::CHART_VERSION.to_string()),
-        Install::Istio(i) => i
-            .version
-            .clone()
-            .unwrap_or_else(|| istio::VERSION.to_string()),
-    }
+    install.component().version()
 }
 
-/// The plan text of one install: what will be run and applied.
+/// The plan text of one install: its title and what will be run and applied.
 pub fn plan(install: &Install, namespace: &str) -> (String, String) {
-    let title = format!("install {} {}", component_name(install), version(install));
-    let text = match install {
-        Install::IngressNginx(i) => ingress_nginx::plan(i),
-        Install::KuberayOperator(i) => kuberay_operator::plan(i),
-        Install::KuberayApiserver(i) => kuberay_apiserver::plan(i),
-        Install::Istio(i) => istio::plan(i, namespace),
-    };
-    (title, text)
+    let component = install.component();
+    let title = format!("install {} {}", component.name(), component.version());
+    (title, component.plan(namespace))
 }
 
 /// Installs one component and waits until it serves.
 pub async fn install(install: &Install, ctx: &InstallContext) -> Result<Installed, InstallError> {
+    let component = install.component();
     (ctx.progress)(&format!(
         "installing {} {}",
-        component_name(install),
-        version(install)
+        component.name(),
+        component.version()
     ));
-    match install {
-        Install::IngressNginx(i) => ingress_nginx::install(i, ctx).await,
-        Install::KuberayOperator(i) => kuberay_operator::install(i, ctx).await,
-        Install::KuberayApiserver(i) => kuberay_apiserver::install(i, ctx).await,
-        Install::Istio(i) => istio::install(i, ctx).await,
-    }
+    component.install(ctx).await
 }
 
 /// Labels the scenario namespace needs (Istio sidecar injection).
 pub fn namespace_labels(installs: &[Install]) -> BTreeMap<String, String> {
     installs
         .iter()
-        .filter_map(|i| match i {
-            Install::Istio(istio) if istio.inject_namespace => {
-                Some(("istio-injection".to_string(), "enabled".to_string()))
-            }
-            _ => None,
-        })
+        .flat_map(|i| i.component().namespace_labels())
         .collect()
 }
 
@@ -137,12 +114,7 @@ pub fn namespace_labels(installs: &[Install]) -> BTreeMap<String, String> {
 pub fn namespace_manifests(installs: &[Install], namespace: &str) -> Vec<Manifest> {
     installs
         .iter()
-        .filter_map(|i| match i {
-            Install::Istio(istio) if istio.strict_mtls => {
-                Some(istio::strict_peer_authentication(namespace))
-            }
-            _ => None,
-        })
+        .flat_map(|i| i.component().namespace_manifests(namespace))
         .collect()
 }
 
@@ -151,16 +123,7 @@ pub fn namespace_manifests(installs: &[Install], namespace: &str) -> Vec<Manifes
 /// only templated install field). Two scenarios share an install only when
 /// these are equal: the same text can point at different namespaces.
 pub fn as_applied(install: &Install, namespace: &str) -> Install {
-    match install {
-        Install::IngressNginx(spec) => {
-            let mut spec = spec.clone();
-            for target in spec.tcp_services.values_mut() {
-                *target = target.replace("${NAMESPACE}", namespace);
-            }
-            Install::IngressNginx(spec)
-        }
-        other => other.clone(),
-    }
+    install.as_applied(namespace)
 }
 
 /// Installs what the scenario lists that `done` does not already hold (as

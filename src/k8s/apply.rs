@@ -65,10 +65,52 @@ pub struct Applied {
     pub resource_version: String,
 }
 
-/// Applies and deletes objects of any kind, remembering discovery answers.
+/// One object an [`Applier`] applied and has not deleted since: what
+/// cleanup needs to delete it again.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AppliedRef {
+    /// `apiVersion`, e.g. `rbac.authorization.k8s.io/v1`.
+    pub api_version: String,
+    /// `kind`, e.g. `ClusterRole`.
+    pub kind: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// The namespace it was applied in; `None` for a cluster-scoped object.
+    pub namespace: Option<String>,
+}
+
+impl AppliedRef {
+    fn of(object: &ObjectRef) -> AppliedRef {
+        AppliedRef {
+            api_version: object.api_version.clone(),
+            kind: object.kind.clone(),
+            name: object.name.clone(),
+            namespace: object.namespace.clone(),
+        }
+    }
+
+    fn object(&self) -> ObjectRef {
+        ObjectRef {
+            api_version: self.api_version.clone(),
+            kind: self.kind.clone(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for AppliedRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.object().fmt(f)
+    }
+}
+
+/// Applies and deletes objects of any kind, remembering discovery answers
+/// and which objects it applied (see [`Applier::applied`]).
 pub struct Applier {
     client: Client,
     resources: HashMap<(String, String), (ApiResource, ApiCapabilities)>,
+    applied: Vec<AppliedRef>,
 }
 
 impl Applier {
@@ -77,7 +119,15 @@ impl Applier {
         Applier {
             client,
             resources: HashMap::new(),
+            applied: Vec::new(),
         }
+    }
+
+    /// The objects this applier applied and has not deleted since, each
+    /// once, in the order they were first applied: deleting them in
+    /// reverse order undoes a scenario, cluster-scoped objects included.
+    pub fn applied(&self) -> &[AppliedRef] {
+        &self.applied
     }
 
     /// Server-side applies one manifest (field manager `rayconform`, forcing
@@ -93,10 +143,13 @@ impl Applier {
         let params = PatchParams::apply(FIELD_MANAGER).force();
         let result = api.patch(&object.name, &params, &Patch::Apply(&body)).await;
         match result {
-            Ok(stored) => Ok(Applied {
-                resource_version: stored.metadata.resource_version.unwrap_or_default(),
-                object,
-            }),
+            Ok(stored) => {
+                self.remember(&object);
+                Ok(Applied {
+                    resource_version: stored.metadata.resource_version.unwrap_or_default(),
+                    object,
+                })
+            }
             Err(e) => Err(classify(object, e)),
         }
     }
@@ -125,16 +178,43 @@ impl Applier {
         default_namespace: &str,
     ) -> Result<Applied, ApplyError> {
         let (api, object, _) = self.api_for(index, manifest, default_namespace).await?;
+        self.delete_object(api, object).await
+    }
+
+    /// Deletes one object this applier applied (background propagation),
+    /// e.g. while undoing a scenario in the reverse order of
+    /// [`Applier::applied`]. An object that is already gone counts as
+    /// deleted.
+    pub async fn delete_ref(&mut self, applied: &AppliedRef) -> Result<Applied, ApplyError> {
+        let mut object = applied.object();
+        // The namespace was resolved when it was applied: no default needed.
+        let api = self.api_for_object(&mut object, "").await?;
+        self.delete_object(api, object).await
+    }
+
+    async fn delete_object(
+        &mut self,
+        api: Api<DynamicObject>,
+        object: ObjectRef,
+    ) -> Result<Applied, ApplyError> {
         match api.delete(&object.name, &DeleteParams::background()).await {
-            Ok(_) => Ok(Applied {
-                object,
-                resource_version: String::new(),
-            }),
-            Err(kube::Error::Api(status)) if status.code == 404 => Ok(Applied {
-                object,
-                resource_version: String::new(),
-            }),
-            Err(e) => Err(classify(object, e)),
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(e) => return Err(classify(object, e)),
+        }
+        let gone = AppliedRef::of(&object);
+        self.applied.retain(|a| *a != gone);
+        Ok(Applied {
+            object,
+            resource_version: String::new(),
+        })
+    }
+
+    /// Records a successful apply once, keeping its first position.
+    fn remember(&mut self, object: &ObjectRef) {
+        let applied = AppliedRef::of(object);
+        if !self.applied.contains(&applied) {
+            self.applied.push(applied);
         }
     }
 
@@ -148,24 +228,34 @@ impl Applier {
     ) -> Result<(Api<DynamicObject>, ObjectRef, serde_json::Value), ApplyError> {
         let mut object =
             ObjectRef::of(manifest).map_err(|source| ApplyError::Invalid { index, source })?;
-        let (resource, capabilities) = self.resolve(&object).await?;
+        let api = self.api_for_object(&mut object, default_namespace).await?;
         let mut body = manifest.clone();
-        let api = match capabilities.scope {
+        if let Some(namespace) = &object.namespace {
+            body["metadata"]["namespace"] = serde_json::Value::String(namespace.clone());
+        }
+        Ok((api, object, body))
+    }
+
+    /// The API for the object's kind; resolves its namespace (the default
+    /// when a namespaced object names none, `None` when cluster-scoped).
+    async fn api_for_object(
+        &mut self,
+        object: &mut ObjectRef,
+        default_namespace: &str,
+    ) -> Result<Api<DynamicObject>, ApplyError> {
+        let (resource, capabilities) = self.resolve(object).await?;
+        Ok(match capabilities.scope {
             Scope::Namespaced => {
                 let namespace = object
                     .namespace
-                    .clone()
-                    .unwrap_or_else(|| default_namespace.to_string());
-                body["metadata"]["namespace"] = serde_json::Value::String(namespace.clone());
-                object.namespace = Some(namespace.clone());
-                Api::namespaced_with(self.client.clone(), &namespace, &resource)
+                    .get_or_insert_with(|| default_namespace.to_string());
+                Api::namespaced_with(self.client.clone(), namespace, &resource)
             }
             Scope::Cluster => {
                 object.namespace = None;
                 Api::all_with(self.client.clone(), &resource)
             }
-        };
-        Ok((api, object, body))
+        })
     }
 
     async fn resolve(

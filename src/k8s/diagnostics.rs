@@ -105,7 +105,7 @@ impl Collector {
         match bounded(rayclusters.list(&ListParams::default())).await {
             Ok(list) => self.write("rayclusters.yaml", &to_yaml_list(&list.items)),
             // No KubeRay CRD: nothing to collect.
-            Err(e) if e.contains("404") => {}
+            Err(RequestError::Api(kube::Error::Api(s))) if s.code == 404 => {}
             Err(e) => self.errors.push(format!("rayclusters: {e}")),
         }
     }
@@ -201,44 +201,55 @@ impl Collector {
     }
 }
 
+/// Why a diagnostics request (or a command run in a container) gave no
+/// answer.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// The API server refused or could not be reached.
+    #[error("{0}")]
+    Api(#[from] kube::Error),
+    /// The command started but offered no stdout stream.
+    #[error("no stdout stream")]
+    NoStdout,
+    /// Reading the command's output failed.
+    #[error("{0}")]
+    Read(#[from] std::io::Error),
+    /// No answer within the bound.
+    #[error("no answer within {}s", .0.as_secs())]
+    Timeout(Duration),
+}
+
 /// Runs `argv` in a container and returns its stdout (bounded in time).
 pub async fn exec_output(
     pods: &Api<Pod>,
     pod: &str,
     container: &str,
     argv: &[&str],
-) -> Result<String, String> {
+) -> Result<String, RequestError> {
     let params = AttachParams::default()
         .container(container)
         .stdout(true)
         .stderr(false)
         .stdin(false);
     let run = async {
-        let mut process = pods
-            .exec(pod, argv.iter().copied(), &params)
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut stdout = process.stdout().ok_or("no stdout stream")?;
+        let mut process = pods.exec(pod, argv.iter().copied(), &params).await?;
+        let mut stdout = process.stdout().ok_or(RequestError::NoStdout)?;
         let mut text = String::new();
-        stdout
-            .read_to_string(&mut text)
-            .await
-            .map_err(|e| e.to_string())?;
+        stdout.read_to_string(&mut text).await?;
         let _ = process.join().await;
-        Ok::<String, String>(text)
+        Ok::<String, RequestError>(text)
     };
     tokio::time::timeout(REQUEST_TIMEOUT, run)
         .await
-        .map_err(|_| format!("no answer within {}s", REQUEST_TIMEOUT.as_secs()))?
+        .map_err(|_| RequestError::Timeout(REQUEST_TIMEOUT))?
 }
 
 async fn bounded<T>(
     request: impl std::future::Future<Output = Result<T, kube::Error>>,
-) -> Result<T, String> {
+) -> Result<T, RequestError> {
     match tokio::time::timeout(REQUEST_TIMEOUT, request).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {}s", REQUEST_TIMEOUT.as_secs())),
+        Ok(result) => Ok(result?),
+        Err(_) => Err(RequestError::Timeout(REQUEST_TIMEOUT)),
     }
 }
 
@@ -255,4 +266,18 @@ fn to_yaml_list<T: serde::Serialize>(items: &[T]) -> String {
         })
         .collect::<Vec<_>>()
         .join("---\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_errors_read_as_before() {
+        assert_eq!(
+            RequestError::Timeout(REQUEST_TIMEOUT).to_string(),
+            "no answer within 20s"
+        );
+        assert_eq!(RequestError::NoStdout.to_string(), "no stdout stream");
+    }
 }

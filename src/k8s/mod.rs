@@ -13,3 +13,4 @@ pub mod object;
 pub mod raycluster;
 pub mod reach;
 pub mod wait;
+pub mod wait_spec;

@@ -7,7 +7,7 @@
 //! therefore waits, bounded, and when the bound passes says what is left.
 
 use super::raycluster;
-use super::wait::{self, Check};
+use super::wait::{self, Check, NotYet};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
@@ -43,7 +43,7 @@ pub async fn delete_and_wait(
     }
     let check: Check<Namespace> = Box::new(|objects| match objects.values().next() {
         None => Ok("gone".to_string()),
-        Some(ns) => Err(describe(ns)),
+        Some(ns) => Err(NotYet(describe(ns))),
     });
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
     let what = format!("namespace {name} to be deleted");

@@ -3,7 +3,7 @@
 //! cluster through a probe pod the harness execs commands in (for mesh and
 //! non-mesh mTLS checks: a pod with or without an istio-proxy sidecar).
 
-use super::diagnostics::exec_output;
+use super::diagnostics::{RequestError, exec_output};
 use super::wait;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
@@ -145,18 +145,18 @@ impl ProbePod {
     }
 
     /// Runs `argv` in the probe container; returns its stdout.
-    pub async fn exec(&self, argv: &[&str]) -> Result<String, String> {
+    pub async fn exec(&self, argv: &[&str]) -> Result<String, RequestError> {
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
         exec_output(&pods, &self.name, "probe", argv).await
     }
 
     /// Deletes the pod.
-    pub async fn remove(self) -> Result<(), String> {
+    pub async fn remove(self) -> Result<(), kube::Error> {
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
         match pods.delete(&self.name, &DeleteParams::default()).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e),
         }
     }
 }

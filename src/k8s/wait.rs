@@ -4,7 +4,7 @@
 //! state it observed.
 
 use super::raycluster::{self, RayClusterStatus};
-use crate::scenario::{RayClusterCondition, WaitSpec, WaitTarget};
+use super::wait_spec::{RayClusterCondition, WaitSpec, WaitTarget};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Endpoints, Pod};
@@ -48,9 +48,15 @@ impl WaitError {
     }
 }
 
+/// A condition that does not hold yet, with the state observed instead (in
+/// words; a wait that times out reports the last one).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotYet(pub String);
+
 /// Whether the watched objects satisfy the condition: `Ok(summary)` when
-/// they do, `Err(state)` describing them when not yet.
-pub type Check<K> = Box<dyn FnMut(&BTreeMap<String, K>) -> Result<String, String> + Send>;
+/// they do, [`NotYet`] describing them when not yet.
+pub type Check<K> = Box<dyn FnMut(&BTreeMap<String, K>) -> Result<String, NotYet> + Send>;
 
 /// Watches `api` (narrowed by `config`) until `check` passes or `timeout`.
 pub async fn watch_until<K>(
@@ -130,7 +136,7 @@ where
                         started.elapsed().as_millis()
                     ));
                 }
-                Err(state) => last_state = state,
+                Err(NotYet(state)) => last_state = state,
             }
         }
     }
@@ -188,7 +194,7 @@ pub async fn ray_cluster(
     let name_owned = name.to_string();
     let check: Check<DynamicObject> = Box::new(move |objects| {
         let Some(object) = objects.values().next() else {
-            return Err(format!("RayCluster {name_owned} does not exist"));
+            return Err(NotYet(format!("RayCluster {name_owned} does not exist")));
         };
         let status = RayClusterStatus::of(&object.data);
         let holds = match condition {
@@ -205,7 +211,7 @@ pub async fn ray_cluster(
                 status.describe()
             ))
         } else {
-            Err(status.describe())
+            Err(NotYet(status.describe()))
         }
     });
     watch_until(api, by_name(name), &what, timeout, check).await
@@ -225,7 +231,7 @@ pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
 /// and every updated replica is available. `Available=True` alone is not
 /// enough: with one replica and `maxUnavailable: 1` it holds with zero
 /// pods in the middle of a rollout.
-pub fn deployment_status_rolled_out(d: &Deployment) -> Result<String, String> {
+pub fn deployment_status_rolled_out(d: &Deployment) -> Result<String, NotYet> {
     let status = d.status.clone().unwrap_or_default();
     let generation = d.metadata.generation.unwrap_or(0);
     let observed = status.observed_generation.unwrap_or(0);
@@ -271,7 +277,7 @@ pub fn deployment_status_rolled_out(d: &Deployment) -> Result<String, String> {
     };
     match waiting {
         None => Ok(state),
-        Some(why) => Err(format!("{why}: {state}")),
+        Some(why) => Err(NotYet(format!("{why}: {state}"))),
     }
 }
 
@@ -292,7 +298,7 @@ pub async fn deployment_rolled_out(
     let seen_in_check = seen.clone();
     let check: Check<Deployment> = Box::new(move |objects| {
         let Some(d) = objects.values().next() else {
-            return Err(format!("Deployment {name_owned} does not exist"));
+            return Err(NotYet(format!("Deployment {name_owned} does not exist")));
         };
         let summary = deployment_status_rolled_out(d)?;
         *seen_in_check.lock().expect("not poisoned") = Some(d.clone());
@@ -426,10 +432,10 @@ async fn no_old_replica_set_pods(
                     old_in_check.join(", ")
                 ))
             } else {
-                Err(format!(
+                Err(NotYet(format!(
                     "pods of older ReplicaSets left: {}",
                     left.join("; ")
-                ))
+                )))
             }
         });
     let config = watcher::Config::default().labels(&selector);
@@ -448,7 +454,7 @@ pub async fn pods_ready(
     let selector_owned = selector.to_string();
     let check: Check<Pod> = Box::new(move |objects| {
         if objects.is_empty() {
-            return Err(format!("no pod matches `{selector_owned}`"));
+            return Err(NotYet(format!("no pod matches `{selector_owned}`")));
         }
         let states: Vec<(String, bool, String)> = objects
             .values()
@@ -474,7 +480,7 @@ pub async fn pods_ready(
                 states.len()
             ))
         } else {
-            Err(line)
+            Err(NotYet(line))
         }
     });
     let what = format!("pods `{selector}` in {ns} Ready");
@@ -493,7 +499,7 @@ pub async fn endpoints_populated(
     let name_owned = name.to_string();
     let check: Check<Endpoints> = Box::new(move |objects| {
         let Some(e) = objects.values().next() else {
-            return Err(format!("Endpoints {name_owned} does not exist"));
+            return Err(NotYet(format!("Endpoints {name_owned} does not exist")));
         };
         let subsets = e.subsets.clone().unwrap_or_default();
         let ready: usize = subsets
@@ -508,7 +514,7 @@ pub async fn endpoints_populated(
         if ready > 0 {
             Ok(format!("Endpoints {name_owned}: {state}"))
         } else {
-            Err(state)
+            Err(NotYet(state))
         }
     });
     let what = format!("Endpoints {ns}/{name} populated");

@@ -5,7 +5,7 @@
 //! and in JUnit (so CI can tell "nothing to run here" from "nothing ran").
 
 use crate::runner::{RunOutcome, ScenarioOutcome, Status};
-use crate::targets::kind::versions::is_component_support_reason;
+use crate::targets::cluster::installs::is_component_support_reason;
 
 /// The JUnit property on a testcase skipped because a component does not
 /// support the Kubernetes version.

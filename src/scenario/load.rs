@@ -10,7 +10,7 @@
 use super::error::{LoadError, LoadErrors, snippet};
 use super::model::*;
 use super::raw::*;
-use super::read::read_capped;
+use super::read::{ReadError, read_capped};
 use super::structure::{self, Structural};
 use super::template;
 use crate::probe::spec::{ProbeSpec, TlsSpec};
@@ -123,7 +123,7 @@ pub fn load_file(file: &Path, project_root: &Path) -> Result<Scenario, LoadError
 
 /// A scenario file's text: size-capped, a regular file, UTF-8.
 fn read_source(file: &Path) -> Result<String, LoadErrors> {
-    let one = |msg: String| LoadErrors(vec![LoadError::whole_file(file, msg)]);
+    let one = |e: ReadError| LoadErrors(vec![LoadError::whole_file(file, e.to_string())]);
     let bytes = read_capped(file, MAX_FILE_BYTES).map_err(one)?;
     String::from_utf8(bytes).map_err(|e| {
         let valid = e.utf8_error().valid_up_to();
@@ -210,9 +210,9 @@ fn load_located(
 
 /// A manifest (or other referenced) file as text, size-capped like
 /// scenario files.
-pub fn read_text(path: &Path) -> Result<String, String> {
+pub fn read_text(path: &Path) -> Result<String, ReadError> {
     let bytes = read_capped(path, MAX_FILE_BYTES)?;
-    String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())
+    String::from_utf8(bytes).map_err(|_| ReadError::NotUtf8)
 }
 
 /// 1-based line and column (in characters) of byte offset `pos` in `text`.
@@ -423,52 +423,30 @@ impl Checker<'_> {
 
     fn install(&mut self, index: usize, raw: Spanned<RawInstall>) -> Option<Install> {
         let at = raw.referenced;
-        let RawInstall {
-            ingress_nginx,
-            kuberay_operator,
-            kuberay_apiserver,
-            istio,
-        } = raw.value;
-        let mut found: Vec<Install> = Vec::new();
-        found.extend(ingress_nginx.map(Install::IngressNginx));
-        found.extend(kuberay_operator.map(Install::KuberayOperator));
-        found.extend(kuberay_apiserver.map(Install::KuberayApiserver));
-        found.extend(istio.map(Install::Istio));
+        let mut found = raw.value.into_installs();
         let path = format!("spec.install[{index}]");
         if found.len() != 1 {
             self.error(
                 at,
                 path,
                 format!(
-                    "expected exactly one of ingressNginx, kuberayOperator, kuberayApiserver, istio; found {}",
+                    "expected exactly one of {}; found {}",
+                    Install::NAMES.join(", "),
                     found.len()
                 ),
             );
             return None;
         }
-        let install = found.pop();
-        if let Some(Install::IngressNginx(nginx)) = &install {
-            for (port, backend) in &nginx.tcp_services {
-                let port_ok = port
-                    .parse::<u16>()
-                    .is_ok_and(|p| p != 0 && ![80, 443, 442].contains(&p));
-                if !port_ok {
-                    self.error(
-                        at,
-                        format!("{path}.ingressNginx.tcpServices"),
-                        format!("port `{port}`: expected a port number other than 80, 443 and 442"),
-                    );
-                }
-                if !backend.contains('/') || !backend.contains(':') {
-                    self.error(
-                        at,
-                        format!("{path}.ingressNginx.tcpServices.{port}"),
-                        format!("expected `namespace/service:port`, found `{backend}`"),
-                    );
-                }
-            }
+        let install = found.pop()?;
+        let component = install.component();
+        for problem in component.validate() {
+            self.error(
+                at,
+                format!("{path}.{}.{}", component.name(), problem.field),
+                problem.message,
+            );
         }
-        install
+        Some(install)
     }
 
     fn steps(&mut self, path: &str, raw: Vec<Spanned<RawStep>>) -> Vec<Step> {
@@ -944,15 +922,44 @@ fn default_step_name(action: &Action) -> String {
     }
 }
 
+/// Manifests text that is not YAML.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", at.map(|(line, column)| format!("line {line} column {column}: ")).unwrap_or_default())]
+pub struct ManifestsError {
+    /// 1-based line and column, when the parser knows them.
+    pub at: Option<(u64, u64)>,
+    /// What is wrong.
+    pub message: String,
+}
+
 /// Parses multi-document YAML manifests into JSON objects (empty documents
 /// are skipped).
-pub fn parse_manifests(text: &str) -> Result<Vec<serde_json::Value>, String> {
-    let docs: Vec<serde_json::Value> = serde_saphyr::from_str_multiple(text).map_err(|e| {
-        let at = e
-            .location()
-            .map(|l| format!("line {} column {}: ", l.line(), l.column()))
-            .unwrap_or_default();
-        format!("{at}{}", serde_message(&e))
-    })?;
+pub fn parse_manifests(text: &str) -> Result<Vec<serde_json::Value>, ManifestsError> {
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_str_multiple(text).map_err(|e| ManifestsError {
+            at: e.location().map(|l| (l.line(), l.column())),
+            message: serde_message(&e),
+        })?;
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manifests_error_leads_with_its_location() {
+        let err = parse_manifests("a: 1\nb: [\n").unwrap_err();
+        let (line, column) = err.at.expect("the parser knows where");
+        assert_eq!(
+            err.to_string(),
+            format!("line {line} column {column}: {}", err.message)
+        );
+        assert!(!err.message.starts_with("line "), "{}", err.message);
+        let nowhere = ManifestsError {
+            at: None,
+            message: "broken".into(),
+        };
+        assert_eq!(nowhere.to_string(), "broken");
+    }
 }

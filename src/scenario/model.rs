@@ -1,5 +1,11 @@
 //! The validated scenario: what the rest of rayconform works with.
 
+pub use crate::install::registry::Install;
+pub use crate::install::{
+    ingress_nginx::IngressNginxInstall, istio::IstioInstall,
+    kuberay_apiserver::KuberayApiserverInstall, kuberay_operator::KuberayOperatorInstall,
+};
+pub use crate::k8s::wait_spec::{RayClusterCondition, WaitSpec, WaitTarget};
 pub use crate::probe::spec::Probe;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -103,72 +109,6 @@ pub struct PortMapping {
     pub listen_address: Option<String>,
 }
 
-/// One component to install.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Install {
-    /// The ingress-nginx controller (pinned final release).
-    IngressNginx(IngressNginxInstall),
-    /// The KubeRay operator (helm).
-    KuberayOperator(KuberayOperatorInstall),
-    /// The KubeRay apiserver (helm).
-    KuberayApiserver(KuberayApiserverInstall),
-    /// Istio.
-    Istio(IstioInstall),
-}
-
-/// `install[].ingressNginx`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct IngressNginxInstall {
-    /// Adds `--enable-ssl-passthrough` to the controller.
-    #[serde(default)]
-    pub ssl_passthrough: bool,
-    /// TCP services: `"PORT": "namespace/service:port"`; adds
-    /// `--tcp-services-configmap`. `${NAMESPACE}` is allowed.
-    #[serde(default)]
-    pub tcp_services: BTreeMap<String, String>,
-    /// Keys for the controller ConfigMap (e.g. `allow-snippet-annotations`).
-    #[serde(default)]
-    pub config: BTreeMap<String, String>,
-}
-
-/// `install[].kuberayOperator`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct KuberayOperatorInstall {
-    /// Chart version; the pinned default when unset.
-    pub version: Option<String>,
-    /// Sets `ENABLE_RAY_HEAD_CLUSTER_IP_SERVICE=true` (non-headless head Service).
-    #[serde(default)]
-    pub head_cluster_ip_service: bool,
-    /// Extra environment for the operator.
-    #[serde(default)]
-    pub env: BTreeMap<String, String>,
-}
-
-/// `install[].kuberayApiserver`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct KuberayApiserverInstall {
-    /// Chart version; the pinned default when unset.
-    pub version: Option<String>,
-}
-
-/// `install[].istio`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct IstioInstall {
-    /// Istio version; the pinned default when unset.
-    pub version: Option<String>,
-    /// Label the scenario namespace for sidecar injection.
-    #[serde(default = "yes")]
-    pub inject_namespace: bool,
-    /// Apply a STRICT PeerAuthentication to the scenario namespace.
-    #[serde(default)]
-    pub strict_mtls: bool,
-}
-
 /// `spec.certificates`: one CA for the run (plus the built-in `foreign` CA).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -235,45 +175,6 @@ pub struct CommandSpec {
     pub output_contains: Option<String>,
 }
 
-/// What a `wait` waits for.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum WaitTarget {
-    /// A RayCluster by name.
-    RayCluster(String),
-    /// A Deployment by name.
-    Deployment(String),
-    /// Pods by label selector.
-    Pods(String),
-    /// An Endpoints object by name.
-    Endpoints(String),
-}
-
-/// A RayCluster condition to wait for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum RayClusterCondition {
-    /// `status.state == ready`.
-    Ready,
-    /// Condition `HeadPodReady` is True.
-    HeadPodReady,
-    /// Condition `RayClusterProvisioned` is True.
-    RayClusterProvisioned,
-}
-
-/// A validated `wait`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct WaitSpec {
-    /// The object waited for.
-    pub target: WaitTarget,
-    /// For RayClusters: the condition (default `Ready`).
-    pub condition: Option<RayClusterCondition>,
-    /// Namespace; the scenario's own when unset.
-    pub namespace: Option<String>,
-    /// For RayClusters: at least this many ready workers.
-    pub ready_workers: Option<u32>,
-}
-
 /// What a step does.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -332,10 +233,6 @@ pub struct Step {
     pub line: u64,
     /// Column in the scenario file.
     pub column: u64,
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// The map form of [`ManifestSource`].

@@ -5,6 +5,7 @@
 //! target names, "exactly one of") stay `Spanned` so the validator can report
 //! every such problem with its location, not just the first.
 
+pub use crate::install::registry::RawInstall;
 use crate::probe::spec::ProbeSpec;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
@@ -43,16 +44,6 @@ pub struct RawSpec {
     pub known_bug: Option<RawKnownBug>,
     /// Upper bound for the whole scenario.
     pub timeout: Option<Spanned<String>>,
-}
-
-/// One entry of `install:`; exactly one field is set.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RawInstall {
-    pub ingress_nginx: Option<crate::scenario::IngressNginxInstall>,
-    pub kuberay_operator: Option<crate::scenario::KuberayOperatorInstall>,
-    pub kuberay_apiserver: Option<crate::scenario::KuberayApiserverInstall>,
-    pub istio: Option<crate::scenario::IstioInstall>,
 }
 
 /// One step; exactly one action field is set.

@@ -4,29 +4,25 @@
 
 use crate::install;
 use crate::scenario::{Install, Scenario};
-use crate::targets::kind::versions;
 use crate::targets::{ScenarioRun, Session, StepError};
-use crate::tools::{HELM, ISTIOCTL};
+
+pub use crate::install::kubernetes_support::is_component_support_reason;
 
 /// Why a scenario's installs cannot run on `k8s_version` (checked first:
 /// no tool fixes it), or the tool it misses.
 pub fn installs_unsupported(installs: &[Install], k8s_version: &str) -> Option<String> {
-    for item in installs {
-        let component = install::component_name(item);
-        if let Some(why) =
-            versions::component_unsupported(component, &install::version(item), k8s_version)
-        {
-            return Some(why);
-        }
+    if let Some(why) = installs
+        .iter()
+        .find_map(|i| i.component().unsupported_on(k8s_version))
+    {
+        return Some(why);
     }
     for item in installs {
-        let tool = match item {
-            Install::KuberayOperator(_) | Install::KuberayApiserver(_) => Some(HELM),
-            Install::Istio(_) => Some(ISTIOCTL),
-            Install::IngressNginx(_) => None,
-        };
-        if let Some(Err(missing)) = tool.map(|t| t.find()) {
-            return Some(format!("{} needs {missing}", install::component_name(item)));
+        let component = item.component();
+        for tool in component.tools() {
+            if let Err(missing) = tool.locate() {
+                return Some(format!("{} needs {missing}", component.name()));
+            }
         }
     }
     None
@@ -59,15 +55,10 @@ pub fn install_sections(scenario: &Scenario, namespace: &str) -> Vec<(String, St
         .collect()
 }
 
-/// Ports the ingress controller serves raw TCP on (they need host mappings).
+/// Ports the installs serve raw TCP on (they need host mappings).
 pub fn tcp_service_ports(installs: &[Install]) -> Vec<u16> {
     installs
         .iter()
-        .filter_map(|i| match i {
-            Install::IngressNginx(n) => Some(n.tcp_services.keys()),
-            _ => None,
-        })
-        .flatten()
-        .filter_map(|p| p.parse().ok())
+        .flat_map(|i| i.component().host_tcp_ports())
         .collect()
 }

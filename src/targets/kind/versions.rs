@@ -198,79 +198,6 @@ pub fn minor_number(version: &str) -> Option<u32> {
     }
 }
 
-/// A component release and the Kubernetes minors it supports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ComponentSupport {
-    /// Component name as in scenarios (`ingressNginx`, `istio`).
-    pub component: &'static str,
-    /// Release line this row describes (`1.15`, `1.30`).
-    pub release: &'static str,
-    /// Oldest supported Kubernetes minor.
-    pub min_minor: u32,
-    /// Newest supported Kubernetes minor.
-    pub max_minor: u32,
-}
-
-/// Component support windows, from each project's own support tables.
-pub const COMPONENT_SUPPORT: &[ComponentSupport] = &[
-    ComponentSupport {
-        component: "ingressNginx",
-        release: "1.15",
-        min_minor: 31,
-        max_minor: 35,
-    },
-    ComponentSupport {
-        component: "istio",
-        release: "1.30",
-        min_minor: 32,
-        max_minor: 36,
-    },
-    ComponentSupport {
-        component: "istio",
-        release: "1.29",
-        min_minor: 31,
-        max_minor: 35,
-    },
-];
-
-/// Why `component` at `component_version` cannot run on Kubernetes
-/// `k8s_version`, or `None` when it can (or when no support row is known,
-/// e.g. KubeRay, which states no upper bound).
-pub fn component_unsupported(
-    component: &str,
-    component_version: &str,
-    k8s_version: &str,
-) -> Option<String> {
-    let minor = minor_number(k8s_version)?;
-    let row = COMPONENT_SUPPORT.iter().find(|r| {
-        r.component == component
-            && (component_version == r.release
-                || component_version
-                    .trim_start_matches('v')
-                    .starts_with(&format!("{}.", r.release)))
-    })?;
-    if (row.min_minor..=row.max_minor).contains(&minor) {
-        None
-    } else {
-        Some(format!(
-            "{component} {component_version} {SUPPORTS} 1.{}–1.{} only, not {k8s_version}",
-            row.min_minor, row.max_minor
-        ))
-    }
-}
-
-/// The words every [`component_unsupported`] reason carries.
-const SUPPORTS: &str = "supports Kubernetes";
-
-/// Whether a skip reason is a [`component_unsupported`] one (reports count
-/// them per version).
-pub fn is_component_support_reason(reason: &str) -> bool {
-    let known = COMPONENT_SUPPORT
-        .iter()
-        .any(|r| reason.starts_with(&format!("{} ", r.component)));
-    known && reason.contains(&format!(" {SUPPORTS} 1.")) && reason.contains(" only, not ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,22 +274,6 @@ mod tests {
         assert!(
             err.contains("1.37, 1.36, 1.35, 1.34, 1.33, 1.32, 1.31"),
             "{err}"
-        );
-    }
-
-    #[test]
-    fn component_windows_decide_support() {
-        assert_eq!(
-            component_unsupported("ingressNginx", "1.15.1", "1.35"),
-            None
-        );
-        let why = component_unsupported("ingressNginx", "1.15.1", "1.36.4").unwrap();
-        assert!(why.contains("1.31–1.35"), "{why}");
-        assert!(component_unsupported("istio", "1.30.4", "1.31").is_some());
-        assert_eq!(component_unsupported("istio", "1.29.2", "1.31"), None);
-        assert_eq!(
-            component_unsupported("kuberayOperator", "1.7.0", "1.37"),
-            None
         );
     }
 

@@ -3,7 +3,9 @@
 
 use super::objects::{LabObject, TranslateError, translate};
 use super::routes::parse_tcp_service;
-use crate::scenario::{Action, Install, Scenario, Step, WaitTarget, parse_manifests, template};
+use crate::scenario::{
+    Action, IngressNginxInstall, Install, Scenario, Step, WaitTarget, parse_manifests, template,
+};
 use crate::targets::Manifest;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,50 +16,44 @@ pub const SUPPORTED_CONTROLLER_KEYS: &[&str] = &["enable-underscores-in-headers"
 /// Why the lab cannot run `scenario`, naming the thing; `None` when it can.
 pub fn unsupported_reason(scenario: &Scenario, project_root: &Path) -> Option<String> {
     for install in &scenario.install {
-        match install {
-            Install::Istio(_) => {
-                return Some(
-                    "lab cannot stand in for Istio (install.istio): there is no service mesh or \
-                     sidecar on loopback"
-                        .into(),
-                );
-            }
-            Install::KuberayApiserver(_) => {
-                return Some(
-                    "lab cannot stand in for the KubeRay apiserver (install.kuberayApiserver)"
-                        .into(),
-                );
-            }
-            Install::IngressNginx(nginx) => {
-                let unsupported: Vec<&str> = nginx
-                    .config
-                    .keys()
-                    .map(String::as_str)
-                    .filter(|k| !SUPPORTED_CONTROLLER_KEYS.contains(k))
-                    .collect();
-                if !unsupported.is_empty() {
-                    let keys = unsupported;
-                    return Some(format!(
-                        "lab cannot stand in for the ingress-nginx controller ConfigMap \
-                         (install.ingressNginx.config: {})",
-                        keys.join(", ")
-                    ));
-                }
-                for (port, value) in &nginx.tcp_services {
-                    if parse_tcp_service(value).is_none() {
-                        return Some(format!(
-                            "lab cannot stand in for tcp-services entry {port}: {value:?} \
-                             (the lab implements namespace/service:port, without PROXY protocol)"
-                        ));
-                    }
-                }
-            }
-            Install::KuberayOperator(_) => {}
+        if let Some(reason) = install.component().lab_skip_reason() {
+            return Some(reason);
+        }
+        if let Install::IngressNginx(nginx) = install
+            && let Some(reason) = ingress_nginx_reason(nginx)
+        {
+            return Some(reason);
         }
     }
     for step in scenario.steps.iter().chain(&scenario.finally) {
         if let Some(reason) = step_reason(step, project_root) {
             return Some(reason);
+        }
+    }
+    None
+}
+
+/// What the lab's nginx does not implement of an ingress-nginx spec.
+fn ingress_nginx_reason(nginx: &IngressNginxInstall) -> Option<String> {
+    let unsupported: Vec<&str> = nginx
+        .config
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !SUPPORTED_CONTROLLER_KEYS.contains(k))
+        .collect();
+    if !unsupported.is_empty() {
+        return Some(format!(
+            "lab cannot stand in for the ingress-nginx controller ConfigMap \
+             (install.ingressNginx.config: {})",
+            unsupported.join(", ")
+        ));
+    }
+    for (port, value) in &nginx.tcp_services {
+        if parse_tcp_service(value).is_none() {
+            return Some(format!(
+                "lab cannot stand in for tcp-services entry {port}: {value:?} \
+                 (the lab implements namespace/service:port, without PROXY protocol)"
+            ));
         }
     }
     None
