@@ -14,9 +14,6 @@ pub mod session;
 pub mod support;
 pub mod target;
 
-// `support` reaches the model as `super::objects` and `super::routes`.
-use model::{objects, routes};
-
 pub use error::LabError;
 pub use session::LabSession;
 pub use target::LabTarget;

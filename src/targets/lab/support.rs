@@ -1,8 +1,8 @@
 //! What the lab can stand in for, decided from the scenario alone (no side
 //! effects): installs, step kinds, and every manifest the steps apply.
 
-use super::objects::{LabObject, TranslateError, translate};
-use super::routes::parse_tcp_service;
+use super::model::objects::{LabObject, TranslateError, translate};
+use super::model::routes::parse_tcp_service;
 use crate::scenario::{
     Action, IngressNginxInstall, Install, Scenario, Step, WaitTarget, parse_manifests, template,
 };

@@ -77,7 +77,9 @@ impl LabSettings {
                 Install::KuberayOperator(k) => {
                     settings.head_cluster_ip_service = k.head_cluster_ip_service
                 }
-                Install::KuberayApiserver(_) | Install::Istio(_) => {}
+                // Components the lab does not stand in for are refused
+                // earlier (`support`), with the reason.
+                _ => {}
             }
         }
         Ok(settings)
