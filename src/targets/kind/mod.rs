@@ -20,12 +20,11 @@ pub mod pool;
 pub mod render;
 pub mod versions;
 
-use crate::install::{self, InstallContext};
-use crate::scenario::{Install, Scenario, TargetKind, WaitSpec};
+use crate::scenario::{Scenario, TargetKind, WaitSpec};
 use crate::targets::TargetOptions;
 use crate::targets::cluster::{
-    ClusterSession, SessionSetup, close_after_failed_install, install_sections,
-    installs_unsupported, tcp_service_ports,
+    ClusterAccess, ClusterSession, install_sections, installs_unsupported, mapped_port_variables,
+    open_session,
 };
 use crate::targets::{Manifest, ScenarioRun, Session, StepError, Target, TargetPlan};
 use crate::tools::{self, KIND};
@@ -234,33 +233,6 @@ fn remembered_host_ports(name: &str) -> Option<std::collections::BTreeSet<pool::
     )
 }
 
-/// Template variables for a cluster reached through kind's host port
-/// mappings: INGRESS_HOST, INGRESS_HTTP/HTTPS, INGRESS_TCP_<port>, and
-/// KUBERAY_APISERVER when NodePort 31888 is mapped.
-pub fn port_variables(
-    host_ports: &BTreeMap<u16, u16>,
-    installs: &[Install],
-) -> BTreeMap<String, String> {
-    let mut vars = BTreeMap::new();
-    vars.insert("INGRESS_HOST".to_string(), "localhost".to_string());
-    let at = |container: u16| host_ports.get(&container).map(|h| format!("localhost:{h}"));
-    if let Some(a) = at(80) {
-        vars.insert("INGRESS_HTTP".into(), a);
-    }
-    if let Some(a) = at(443) {
-        vars.insert("INGRESS_HTTPS".into(), a);
-    }
-    for port in tcp_service_ports(installs) {
-        if let Some(a) = at(port) {
-            vars.insert(format!("INGRESS_TCP_{port}"), a);
-        }
-    }
-    if let Some(a) = at(install::kuberay_apiserver::NODE_PORT) {
-        vars.insert("KUBERAY_APISERVER".into(), a);
-    }
-    vars
-}
-
 #[async_trait]
 impl Target for KindTarget {
     fn kind(&self) -> TargetKind {
@@ -321,7 +293,7 @@ impl Target for KindTarget {
         ];
         sections.extend(install_sections(scenario, "${NAMESPACE}"));
         Ok(TargetPlan {
-            variables: port_variables(&rendered.tcp_host_ports(), &scenario.install),
+            variables: mapped_port_variables(&rendered.tcp_host_ports(), &scenario.install),
             sections,
         })
     }
@@ -337,38 +309,23 @@ impl Target for KindTarget {
         let name = lease.name.clone();
         let client = crate::k8s::client::connect(Some(&lease.kubeconfig), None)
             .await
-            .map_err(|e| StepError::broken(e.to_string()))?;
-        let setup = SessionSetup {
-            variables: port_variables(&rendered.tcp_host_ports(), &run.scenario.install),
-            namespace_labels: install::namespace_labels(&run.scenario.install),
+            .map_err(|e| StepError::broken_by("", e))?;
+        let access = ClusterAccess {
+            client,
+            kubeconfig: lease.kubeconfig.clone(),
+            context: None,
+            node_selector: BTreeMap::from([("ingress-ready".to_string(), "true".to_string())]),
+            variables: mapped_port_variables(&rendered.tcp_host_ports(), &run.scenario.install),
             how_to_reach: format!(
                 "kind cluster {name}: kubectl --kubeconfig <(kind get kubeconfig --name {name}) ...; delete with `kind delete cluster --name {name}`"
             ),
         };
-        let session = ClusterSession::open(client.clone(), run, setup).await?;
-        let ctx = InstallContext {
-            client,
-            kubeconfig: lease.kubeconfig.clone(),
-            context: None,
-            namespace: run.namespace.clone(),
-            progress: run.progress.clone(),
-            node_selector: BTreeMap::from([("ingress-ready".to_string(), "true".to_string())]),
-        };
-        let mut installed = lease.installed.lock().await;
-        let result = install::install_all(&run.scenario.install, &ctx, &mut installed).await;
-        drop(installed);
-        let session = KindSession {
+        // The lease lives until the session is closed, on failure too.
+        let session = open_session(access, run, &lease.installed).await?;
+        Ok(Box::new(KindSession {
             inner: session,
             lease: Some(lease),
-        };
-        let lines = match result {
-            Ok(lines) => lines,
-            Err(e) => return Err(close_after_failed_install(Box::new(session), run, e).await),
-        };
-        for line in lines {
-            (run.progress)(&line);
-        }
-        Ok(Box::new(session))
+        }))
     }
 
     async fn shutdown(&self, keep: bool) -> Vec<String> {
