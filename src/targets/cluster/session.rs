@@ -175,7 +175,7 @@ fn step_error(e: ApplyError) -> StepError {
             message: e.to_string(),
             evidence: Vec::new(),
         },
-        _ => StepError::broken(e.to_string()),
+        _ => StepError::broken_by("", e),
     }
 }
 

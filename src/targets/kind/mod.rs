@@ -15,6 +15,7 @@
 
 pub mod config;
 pub mod driver;
+pub mod error;
 pub mod groups;
 pub mod pool;
 pub mod render;
@@ -29,6 +30,7 @@ use crate::targets::cluster::{
 use crate::targets::{Manifest, ScenarioRun, Session, StepError, Target, TargetPlan};
 use crate::tools::{self, KIND};
 use async_trait::async_trait;
+use error::KindError;
 pub use pool::ClusterLease;
 use pool::ClusterPool;
 pub use pool::cluster_name;
@@ -76,9 +78,11 @@ impl KindTarget {
 
     /// The node image for the asked (or default) version: for a minor, the
     /// one built for the kind on PATH when there is one.
-    pub fn node_image(&self, asked: Option<&str>) -> Result<versions::NodeImage, String> {
-        versions::node_image_for(self.k8s_version(asked), self.kind_release())
-            .map_err(|e| e.to_string())
+    pub fn node_image(&self, asked: Option<&str>) -> Result<versions::NodeImage, KindError> {
+        Ok(versions::node_image_for(
+            self.k8s_version(asked),
+            self.kind_release(),
+        )?)
     }
 
     /// Why the kind on PATH cannot boot the node image of the chosen
@@ -100,7 +104,7 @@ impl KindTarget {
                     image.version, image.kind_release
                 ))
             }
-            Err(e) => Some(e),
+            Err(e) => Some(e.to_string()),
         }
     }
 
@@ -109,13 +113,13 @@ impl KindTarget {
         scenario: &Scenario,
         root: &Path,
         k8s: Option<&str>,
-    ) -> Result<RenderedConfig, String> {
+    ) -> Result<RenderedConfig, KindError> {
         render::render(scenario, root, self.node_image(k8s)?)
     }
 
     /// Scenarios grouped by the cluster they run on, in run order (see
     /// [`groups`]), with why each would be skipped here, if it would.
-    pub fn cluster_groups(&self, scenarios: &[Scenario]) -> Result<groups::Grouping, String> {
+    pub fn cluster_groups(&self, scenarios: &[Scenario]) -> Result<groups::Grouping, KindError> {
         let image = self.node_image(None)?;
         let skip = |s: &Scenario| self.unsupported_reason(s, &self.opts.project_root);
         Ok(groups::cluster_groups(
@@ -138,7 +142,7 @@ impl KindTarget {
     ) -> Result<ClusterLease, StepError> {
         let rendered = self
             .rendered(scenario, &self.opts.project_root, k8s_version)
-            .map_err(StepError::broken)?;
+            .map_err(|e| StepError::broken_by("", e))?;
         self.pool.acquire(&rendered, keep, progress).await
     }
 
@@ -263,7 +267,9 @@ impl Target for KindTarget {
         project_root: &Path,
         k8s_version: Option<&str>,
     ) -> Result<TargetPlan, String> {
-        let rendered = self.rendered(scenario, project_root, k8s_version)?;
+        let rendered = self
+            .rendered(scenario, project_root, k8s_version)
+            .map_err(|e| e.to_string())?;
         let name = cluster_name(&rendered);
         let host_ports: Vec<String> = pool::host_ports(&rendered)
             .iter()
@@ -301,7 +307,7 @@ impl Target for KindTarget {
     async fn open(&self, run: &ScenarioRun) -> Result<Box<dyn Session>, StepError> {
         let rendered = self
             .rendered(&run.scenario, &run.project_root, run.k8s_version.as_deref())
-            .map_err(StepError::broken)?;
+            .map_err(|e| StepError::broken_by("", e))?;
         let lease = self
             .pool
             .acquire(&rendered, run.keep, &run.progress)
