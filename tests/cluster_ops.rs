@@ -425,3 +425,41 @@ async fn keep_leaves_cluster_scoped_objects_too() {
     assert!(double.get("clusterroles", "", "kept").is_some());
     assert!(!double.requests().iter().any(|r| r.method == "DELETE"));
 }
+
+#[tokio::test]
+async fn an_object_that_existed_before_the_step_is_changed_but_not_deleted() {
+    let double = ApiDouble::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // There before the scenario (an install's, an administrator's).
+    double.put(
+        "clusterroles",
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+               "metadata": {"name": "shared"}, "rules": []}),
+    );
+    let mut s = session(&double, dir.path()).await;
+    let changed = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                         "metadata": {"name": "shared"},
+                         "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]});
+    s.apply(&[changed.clone()]).await.unwrap();
+    s.apply(&[raycluster("rc")]).await.unwrap();
+    // Applied again: still the session's own, still deleted once.
+    s.apply(&[raycluster("rc")]).await.unwrap();
+    assert!(s.close(false).await.is_empty());
+    let shared = double
+        .get("clusterroles", "", "shared")
+        .expect("the pre-existing object is left in place");
+    assert_eq!(shared["rules"], changed["rules"], "but it was applied");
+    let deletions: Vec<String> = double
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .map(|r| r.uri.split('?').next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        deletions,
+        [
+            format!("/apis/ray.io/v1/namespaces/{NS}/rayclusters/rc"),
+            format!("/api/v1/namespaces/{NS}"),
+        ]
+    );
+}

@@ -1,6 +1,7 @@
-//! The cluster session shared by the `kind` and `existing` targets: one
-//! scenario namespace, server-side apply, watch-based waits, admission
-//! denial checks and diagnostics, cleaned up at the end.
+//! The cluster session every cluster target (`kind`, `existing`, `k3s`)
+//! shares: one scenario namespace, server-side apply, watch-based waits,
+//! admission denial checks and diagnostics; at the end every object it
+//! applied is deleted, last first, then the namespace ([`super::tracked`]).
 
 use super::tracked::{Tracked, manifest_of};
 use crate::k8s::apply::{Applier, ApplyError};
@@ -196,12 +197,26 @@ impl Session for ClusterSession {
     async fn apply(&mut self, manifests: &[Manifest]) -> Result<String, StepError> {
         let mut done = Vec::new();
         for (i, m) in manifests.iter().enumerate() {
+            // Only what this session creates is its to delete: an object
+            // that was there before (an IngressClass an install made, an
+            // administrator's ClusterRole) is changed, never removed.
+            let tracked = ObjectRef::of(m)
+                .ok()
+                .is_some_and(|o| self.tracked.contains_named(&o));
+            let existed = !tracked
+                && self
+                    .applier
+                    .exists(i + 1, m, &self.namespace)
+                    .await
+                    .map_err(step_error)?;
             let applied = self
                 .applier
                 .apply(i + 1, m, &self.namespace)
                 .await
                 .map_err(step_error)?;
-            self.tracked.record(&applied.object);
+            if !existed {
+                self.tracked.record(&applied.object);
+            }
             done.push(applied.object.to_string());
         }
         Ok(summarize("applied", &done))

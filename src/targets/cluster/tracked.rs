@@ -23,6 +23,18 @@ impl Tracked {
         }
     }
 
+    /// Whether an object of this kind and name is recorded, in any
+    /// namespace when `object` names none (a manifest before the default
+    /// namespace is filled in).
+    pub fn contains_named(&self, object: &ObjectRef) -> bool {
+        self.objects.iter().any(|o| {
+            o.api_version == object.api_version
+                && o.kind == object.kind
+                && o.name == object.name
+                && (object.namespace.is_none() || o.namespace == object.namespace)
+        })
+    }
+
     /// Forgets an object that was deleted.
     pub fn forget(&mut self, object: &ObjectRef) {
         self.objects.retain(|o| o != object);
