@@ -440,7 +440,7 @@ async fn an_object_that_existed_before_the_step_is_changed_but_not_deleted() {
     let changed = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
                          "metadata": {"name": "shared"},
                          "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]});
-    s.apply(&[changed.clone()]).await.unwrap();
+    s.apply(std::slice::from_ref(&changed)).await.unwrap();
     s.apply(&[raycluster("rc")]).await.unwrap();
     // Applied again: still the session's own, still deleted once.
     s.apply(&[raycluster("rc")]).await.unwrap();
