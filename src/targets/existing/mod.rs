@@ -1,6 +1,6 @@
 //! The `existing` target: any cluster from KUBECONFIG (and `--context`).
-//! Nothing is created or deleted but each scenario's namespace (installs
-//! are idempotent and left in place). Ingress addresses come from
+//! Nothing is created or deleted but each scenario's namespace and the
+//! objects its steps create (installs are idempotent and left in place). Ingress addresses come from
 //! `RAYCONFORM_INGRESS_HOST` (default `localhost`) with ports 80/443 and the
 //! TCP service ports as the scenario declares them.
 
@@ -91,7 +91,7 @@ impl Target for ExistingTarget {
         let mut sections = vec![(
             "existing cluster".to_string(),
             format!(
-                "kubeconfig: {}\ncontext: {}\ncreates and deletes only the scenario namespace",
+                "kubeconfig: {}\ncontext: {}\ncreates and deletes only the scenario namespace and the objects its steps create",
                 kubeconfig_path()
                     .map(|p| p.display().to_string())
                     .unwrap_or_default(),
