@@ -11,7 +11,7 @@ use crate::scenario::Install;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use testcontainers_modules::k3s::{K3s, KUBE_SECURE_PORT};
+use testcontainers_modules::k3s::K3s;
 use testcontainers_modules::testcontainers::core::{CgroupnsMode, ContainerPort};
 use testcontainers_modules::testcontainers::runners::AsyncRunner;
 use testcontainers_modules::testcontainers::{ContainerAsync, ImageExt, TestcontainersError};
@@ -44,15 +44,6 @@ pub enum K3sError {
     Start {
         /// The image reference.
         image: String,
-        /// What testcontainers said.
-        #[source]
-        source: TestcontainersError,
-    },
-    /// A container port has no host port.
-    #[error("the host port of container port {port}: {source}")]
-    Port {
-        /// The container port.
-        port: u16,
         /// What testcontainers said.
         #[source]
         source: TestcontainersError,
@@ -95,12 +86,27 @@ pub fn rewrite_server(kubeconfig: &str, host_port: u16) -> Result<String, K3sErr
     ))
 }
 
-/// A free TCP port on the host, as the kernel hands one out.
-fn free_host_port() -> Result<u16, K3sError> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(K3sError::HostPort)
+/// The API server's port in the container.
+const API_PORT: u16 = 6443;
+
+/// Container port → free host port (as the kernel hands them out) for the
+/// API server and `ingress_ports`.
+/// Every port is mapped explicitly: once one port is mapped, testcontainers
+/// no longer publishes the image's exposed ports (6443 among them).
+pub fn port_bindings(ingress_ports: &[u16]) -> Result<BTreeMap<u16, u16>, K3sError> {
+    let mut bindings = BTreeMap::new();
+    // Held until every port is chosen, so no two get the same one.
+    let mut held = Vec::new();
+    for port in std::iter::once(&API_PORT).chain(ingress_ports) {
+        if bindings.contains_key(port) {
+            continue;
+        }
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(K3sError::HostPort)?;
+        let host = listener.local_addr().map_err(K3sError::HostPort)?.port();
+        bindings.insert(*port, host);
+        held.push(listener);
+    }
+    Ok(bindings)
 }
 
 /// A running k3s cluster.
@@ -129,10 +135,7 @@ impl K3sCluster {
         ingress_ports: &[u16],
         dir: &Path,
     ) -> Result<K3sCluster, K3sError> {
-        let mut host_ports = BTreeMap::new();
-        for port in ingress_ports {
-            host_ports.insert(*port, free_host_port()?);
-        }
+        let bindings = port_bindings(ingress_ports)?;
         // k3s writes its kubeconfig into this folder (bind-mounted at
         // /etc/rancher/k3s); it is removed with the container.
         let conf_dir = std::fs::create_dir_all(dir)
@@ -150,17 +153,16 @@ impl K3sCluster {
             .with_userns_mode("host")
             .with_cgroupns_mode(CgroupnsMode::Host)
             .with_startup_timeout(START_TIMEOUT);
-        for (container, host) in &host_ports {
+        for (container, host) in &bindings {
             request = request.with_mapped_port(*host, ContainerPort::Tcp(*container));
         }
         let container = request.start().await.map_err(|source| K3sError::Start {
             image: image.reference(),
             source,
         })?;
-        let api_port = container
-            .get_host_port_ipv4(KUBE_SECURE_PORT)
-            .await
-            .map_err(|source| K3sError::Port { port: 6443, source })?;
+        let api_port = bindings[&API_PORT];
+        let mut host_ports = bindings;
+        host_ports.remove(&API_PORT);
         let written = container
             .image()
             .read_kube_config()
@@ -218,6 +220,20 @@ mod tests {
             rewrite_server("server: https://10.0.0.1:6443\n", 1),
             Err(K3sError::UnexpectedKubeconfig)
         ));
+    }
+
+    #[test]
+    fn the_api_and_every_ingress_port_get_their_own_host_port() {
+        let bindings = port_bindings(&[80, 443, 10001]).unwrap();
+        assert_eq!(
+            bindings.keys().copied().collect::<Vec<_>>(),
+            [80, 443, 6443, 10001]
+        );
+        let mut hosts: Vec<u16> = bindings.values().copied().collect();
+        hosts.sort_unstable();
+        hosts.dedup();
+        assert_eq!(hosts.len(), 4, "distinct host ports: {bindings:?}");
+        assert!(hosts.iter().all(|p| *p != 0));
     }
 
     #[test]
