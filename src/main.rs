@@ -55,6 +55,8 @@ enum TargetChoice {
     Kind,
     /// The cluster of KUBECONFIG.
     Existing,
+    /// A k3s cluster in a container (needs a Docker engine).
+    K3s,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -204,6 +206,7 @@ fn target_kind(sel: &Selection, opts: &TargetOptions) -> TargetKind {
         TargetChoice::Lab => TargetKind::Lab,
         TargetChoice::Kind => TargetKind::Kind,
         TargetChoice::Existing => TargetKind::Existing,
+        TargetChoice::K3s => TargetKind::K3s,
         TargetChoice::Auto => {
             let (kind, why) = registry::auto(opts);
             match why {

@@ -56,7 +56,7 @@ pub fn plan(
     run_vars: &BTreeMap<String, String>,
 ) -> Plan {
     let kind = target.kind();
-    let skip = if !scenario.targets.contains(&kind) {
+    let skip = if !kind.listed_in(&scenario.targets) {
         Some(format!("the scenario does not list target `{kind}`"))
     } else {
         target

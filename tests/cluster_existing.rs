@@ -94,8 +94,11 @@ async fn runs_a_scenario_namespace_on_a_cluster_from_kubeconfig() {
         .collect();
     assert_eq!(
         deletions,
-        [format!("/api/v1/namespaces/{NS}")],
-        "the only deletion is the scenario namespace"
+        [
+            format!("/api/v1/namespaces/{NS}/configmaps/c"),
+            format!("/api/v1/namespaces/{NS}")
+        ],
+        "the only deletions are what the scenario applied, then its namespace"
     );
 }
 

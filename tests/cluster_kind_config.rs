@@ -69,7 +69,9 @@ fn a_scenario_port_clashing_with_the_base_config_is_located() {
         "  cluster:\n    extraPortMappings:\n      - { containerPort: 8443, hostPort: 443 }\n",
         "",
     );
-    let err = render::render(&s, &root(), versions::node_image("1.35").unwrap()).unwrap_err();
+    let err = render::render(&s, &root(), versions::node_image("1.35").unwrap())
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("host port 443 (TCP) is mapped twice: first at nodes[0].extraPortMappings[1].hostPort (line 15 column 19)"),
         "{err}"

@@ -291,7 +291,11 @@ async fn a_namespace_that_stays_terminating_is_reported_with_what_is_left() {
     let mut s = session(&double, dir.path())
         .await
         .with_deletion_timeout(Duration::from_millis(500));
-    s.apply(&[raycluster("rc")]).await.unwrap();
+    // Made by a controller, not applied by the scenario: the session's own
+    // cleanup does not know it, only the namespace deletion takes it.
+    let mut rc = raycluster("rc");
+    rc["metadata"]["namespace"] = json!(NS);
+    double.put("rayclusters", rc);
     double.put("pods", pod_in(NS, "stuck", &["example.com/hold"]));
     double.hold_namespace_deletion();
     let problems = s.close(false).await;
@@ -309,6 +313,153 @@ async fn a_namespace_that_stays_terminating_is_reported_with_what_is_left() {
         [
             format!("left in {NS}: Pod stuck, finalizers: example.com/hold"),
             format!("left in {NS}: RayCluster rc"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_refused_ca_secret_deletes_the_namespace_it_was_opened_in() {
+    let double = ApiDouble::start().await;
+    double.deny("Secret", 403, "secrets are not allowed here");
+    let dir = tempfile::tempdir().unwrap();
+    let set = rayconform::tls::generate(&dir.path().join("certs"), "ca-tls", &[]).unwrap();
+    let mut scenario = support::scenario("tls-refused");
+    scenario.certificates = Some(rayconform::scenario::CertificatesSpec {
+        ca: "ca-tls".into(),
+        server_names: vec![],
+    });
+    let run = support::run(scenario, NS, dir.path(), Some(set));
+    match ClusterSession::open(double.client(), &run, SessionSetup::default()).await {
+        Err(StepError::Broken(b)) => {
+            let m = b.to_string();
+            assert!(
+                m.starts_with("creating the CA Secret: ") && m.contains("secrets are not allowed"),
+                "{m}"
+            );
+        }
+        Err(other) => panic!("expected Broken, got {other:?}"),
+        Ok(_) => panic!("the session opened although the Secret was refused"),
+    }
+    let created = double
+        .requests()
+        .iter()
+        .any(|r| r.method == "PATCH" && r.uri.starts_with(&format!("/api/v1/namespaces/{NS}?")));
+    assert!(created, "the namespace was created before the Secret");
+    assert!(
+        double.get("namespaces", "", NS).is_none(),
+        "the namespace leaked after the refused CA Secret"
+    );
+}
+
+#[tokio::test]
+async fn close_deletes_every_applied_object_last_first_cluster_scoped_included() {
+    let double = ApiDouble::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = session(&double, dir.path()).await;
+    let role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                      "metadata": {"name": "rc-ops-reader"},
+                      "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]});
+    let config = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"},
+                        "data": {"k": "v"}});
+    s.apply(&[role]).await.unwrap();
+    s.apply(&[config]).await.unwrap();
+    assert!(double.get("clusterroles", "", "rc-ops-reader").is_some());
+
+    assert_eq!(s.close(false).await, Vec::<String>::new());
+
+    let deletions: Vec<String> = double
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .map(|r| r.uri.split('?').next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        deletions,
+        [
+            format!("/api/v1/namespaces/{NS}/configmaps/settings"),
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles/rc-ops-reader".to_string(),
+            format!("/api/v1/namespaces/{NS}"),
+        ],
+        "every applied object, last applied first, then the namespace"
+    );
+    assert!(
+        double.get("clusterroles", "", "rc-ops-reader").is_none(),
+        "the cluster-scoped object leaked"
+    );
+    assert!(double.get("configmaps", NS, "settings").is_none());
+    assert!(double.get("namespaces", "", NS).is_none());
+}
+
+#[tokio::test]
+async fn objects_deleted_by_a_step_are_not_deleted_again() {
+    let double = ApiDouble::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = session(&double, dir.path()).await;
+    s.apply(&[raycluster("rc")]).await.unwrap();
+    s.delete(&[raycluster("rc")]).await.unwrap();
+    assert!(s.close(false).await.is_empty());
+    let deletions: Vec<String> = double
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .map(|r| r.uri.split('?').next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        deletions,
+        [
+            format!("/apis/ray.io/v1/namespaces/{NS}/rayclusters/rc"),
+            format!("/api/v1/namespaces/{NS}"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn keep_leaves_cluster_scoped_objects_too() {
+    let double = ApiDouble::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = session(&double, dir.path()).await;
+    let role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                      "metadata": {"name": "kept"}, "rules": []});
+    s.apply(&[role]).await.unwrap();
+    assert!(s.close(true).await.is_empty());
+    assert!(double.get("clusterroles", "", "kept").is_some());
+    assert!(!double.requests().iter().any(|r| r.method == "DELETE"));
+}
+
+#[tokio::test]
+async fn an_object_that_existed_before_the_step_is_changed_but_not_deleted() {
+    let double = ApiDouble::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // There before the scenario (an install's, an administrator's).
+    double.put(
+        "clusterroles",
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+               "metadata": {"name": "shared"}, "rules": []}),
+    );
+    let mut s = session(&double, dir.path()).await;
+    let changed = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                         "metadata": {"name": "shared"},
+                         "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]});
+    s.apply(std::slice::from_ref(&changed)).await.unwrap();
+    s.apply(&[raycluster("rc")]).await.unwrap();
+    // Applied again: still the session's own, still deleted once.
+    s.apply(&[raycluster("rc")]).await.unwrap();
+    assert!(s.close(false).await.is_empty());
+    let shared = double
+        .get("clusterroles", "", "shared")
+        .expect("the pre-existing object is left in place");
+    assert_eq!(shared["rules"], changed["rules"], "but it was applied");
+    let deletions: Vec<String> = double
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .map(|r| r.uri.split('?').next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        deletions,
+        [
+            format!("/apis/ray.io/v1/namespaces/{NS}/rayclusters/rc"),
+            format!("/api/v1/namespaces/{NS}"),
         ]
     );
 }

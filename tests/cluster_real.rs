@@ -1,10 +1,11 @@
-//! Real-cluster tests of the kind path: a kind cluster from our rendered
-//! config, ingress-nginx installed from the pinned manifest, server-side
-//! apply, watch-based waits, an admission webhook denial and diagnostics.
+//! Real-cluster tests of the cluster targets (`kind::` and `k3s::`): a kind
+//! cluster from our rendered config or a k3s container, ingress-nginx
+//! installed from the pinned manifest, server-side apply, watch-based
+//! waits, an admission webhook denial and diagnostics.
 //!
-//! Runs for real where a Docker engine and kind are present (the nightly
-//! workflow); elsewhere every trial is reported as ignored with the reason,
-//! decided at run time. `RAYCONFORM_K8S_VERSION` picks the Kubernetes
+//! Runs for real where a Docker engine (and, for kind, the pinned kind
+//! release) is present (the nightly workflow); elsewhere every trial is
+//! reported as ignored with the reason, decided at run time. `RAYCONFORM_K8S_VERSION` picks the Kubernetes
 //! version. One command: `cargo test --test cluster_real`.
 //!
 //! Safe to re-run against a kept cluster (`RAYCONFORM_KEEP=1` keeps it):
@@ -16,6 +17,7 @@
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use rayconform::scenario::{IngressNginxInstall, Install, TargetKind, WaitSpec, WaitTarget};
 use rayconform::targets::TargetOptions;
+use rayconform::targets::k3s::K3sTarget;
 use rayconform::targets::kind::KindTarget;
 use rayconform::targets::{ScenarioRun, Session, Target};
 use serde_json::json;
@@ -33,11 +35,18 @@ fn main() {
     let args = Arguments::from_args();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let runtime = Arc::new(tokio::runtime::Runtime::new().expect("tokio runtime"));
-    let target = Arc::new(KindTarget::new(TargetOptions {
+    let opts = TargetOptions {
         project_root: root.clone(),
         kube_context: None,
         k8s_version: std::env::var("RAYCONFORM_K8S_VERSION").ok(),
-    }));
+    };
+    let targets: Vec<(Arc<dyn Target>, &str)> = vec![
+        (
+            Arc::new(KindTarget::new(opts.clone())),
+            "needs a Docker engine and the pinned kind release",
+        ),
+        (Arc::new(K3sTarget::new(opts)), "needs a Docker engine"),
+    ];
     let run_id = rayconform::runner::new_run_id();
     let checks: Vec<(&str, Check)> = vec![
         ("apply_wait_and_endpoints", |s, _| {
@@ -55,37 +64,40 @@ fn main() {
         "logic::each_run_gets_its_own_namespaces",
         move || each_run_gets_its_own_namespaces(&names).map_err(Failed::from),
     )];
-    trials.extend(checks.into_iter().map(|(name, check)| {
-        let (target, runtime, root, run_id) = (
-            target.clone(),
-            runtime.clone(),
-            root.clone(),
-            run_id.clone(),
-        );
-        Trial::ignorable_test(format!("kind::{name}"), move || {
-            if let Some(reason) = target.unavailable_reason() {
-                return Ok(Completion::ignored_with(format!(
-                    "needs a Docker engine and the pinned kind release: {reason}"
-                )));
-            }
-            // The 1.36/1.37 legs: ingress-nginx 1.15 does not support them.
-            let probe_run = scenario_run(&root, &run_id, name, Path::new("."));
-            if let Some(reason) = target.unsupported_reason(&probe_run.scenario, &root) {
-                return Ok(Completion::ignored_with(reason));
-            }
-            runtime
-                .block_on(run_check(target.as_ref(), &root, &run_id, name, check))
-                .map(|()| Completion::Completed)
-                .map_err(Failed::from)
-        })
-    }));
+    for (target, needs) in &targets {
+        trials.extend(checks.iter().map(|&(name, check)| {
+            let (target, runtime, root, run_id, needs) = (
+                target.clone(),
+                runtime.clone(),
+                root.clone(),
+                run_id.clone(),
+                needs.to_string(),
+            );
+            Trial::ignorable_test(format!("{}::{name}", target.kind()), move || {
+                if let Some(reason) = target.unavailable_reason() {
+                    return Ok(Completion::ignored_with(format!("{needs}: {reason}")));
+                }
+                // The 1.36/1.37 legs: ingress-nginx 1.15 does not support them.
+                let probe_run = scenario_run(&root, &run_id, name, Path::new("."));
+                if let Some(reason) = target.unsupported_reason(&probe_run.scenario, &root) {
+                    return Ok(Completion::ignored_with(reason));
+                }
+                runtime
+                    .block_on(run_check(target.as_ref(), &root, &run_id, name, check))
+                    .map(|()| Completion::Completed)
+                    .map_err(Failed::from)
+            })
+        }));
+    }
     let conclusion = libtest_mimic::run(&args, trials);
     runtime.block_on(async {
-        for problem in target
-            .shutdown(std::env::var_os("RAYCONFORM_KEEP").is_some())
-            .await
-        {
-            eprintln!("kind shutdown: {problem}");
+        for (target, _) in &targets {
+            for problem in target
+                .shutdown(std::env::var_os("RAYCONFORM_KEEP").is_some())
+                .await
+            {
+                eprintln!("{} shutdown: {problem}", target.kind());
+            }
         }
     });
     conclusion.exit();
@@ -164,7 +176,7 @@ fn each_run_gets_its_own_namespaces(names: &[&str]) -> Result<(), String> {
 }
 
 async fn run_check(
-    target: &KindTarget,
+    target: &dyn Target,
     root: &Path,
     run_id: &str,
     name: &str,

@@ -2,8 +2,9 @@
 //! image every fixture uses is pulled once and loaded into each cluster,
 //! step limits fit in the job's limit, the per-scenario table goes to the
 //! job summary, the JUnit is uploaded and gated (a leg that ran nothing
-//! must say why), and a failed leg's diagnostics are uploaded. Read from
-//! the YAML, not run (that needs GitHub).
+//! must say why), and a failed leg's diagnostics are uploaded. The k3s job
+//! does the same for every pinned k3s version. Read from the YAML, not run
+//! (that needs GitHub).
 
 use serde_json::Value;
 use std::path::PathBuf;
@@ -13,9 +14,15 @@ fn root() -> PathBuf {
 }
 
 fn job() -> Value {
+    job_named("kind")
+}
+
+fn job_named(name: &str) -> Value {
     let text = std::fs::read_to_string(root().join(".github/workflows/nightly.yml")).unwrap();
     let doc: Value = serde_saphyr::from_str(&text).unwrap();
-    doc["jobs"]["kind"].clone()
+    let job = doc["jobs"][name].clone();
+    assert!(job.is_object(), "the nightly has no `{name}` job");
+    job
 }
 
 fn steps(job: &Value) -> Vec<Value> {
@@ -65,9 +72,57 @@ fn the_ray_image_of_every_fixture_is_pulled_once_and_loaded_into_each_cluster() 
 
 #[test]
 fn step_limits_fit_the_job_and_reports_always_go_out() {
-    let job = job();
-    let limit = job["timeout-minutes"].as_u64().unwrap();
+    step_limits_fit_and_reports_go_out(&job(), "-- run --target kind");
+}
+
+#[test]
+fn the_k3s_job_runs_every_pinned_version_with_the_same_gates() {
+    let job = job_named("k3s");
+    let legs: Vec<String> = job["strategy"]["matrix"]["k8s"]
+        .as_array()
+        .expect("a k8s matrix")
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let pinned: Vec<&str> = rayconform::targets::k3s::versions::K3S_IMAGES
+        .iter()
+        .map(|i| i.minor())
+        .collect();
+    assert_eq!(legs, pinned, "one leg per pinned k3s image");
+    assert_eq!(job["env"]["RAYCONFORM_K8S_VERSION"], "${{ matrix.k8s }}");
     let steps = steps(&job);
+    let run = steps[position(&steps, "-- run --target k3s")]["run"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(run.contains("--k8s-version \"${{ matrix.k8s }}\""), "{run}");
+    assert!(run.contains("--junit \"$JUNIT\""), "{run}");
+    let plan = position(&steps, "plan --target k3s");
+    assert!(plan < position(&steps, "-- run --target k3s"));
+    step_limits_fit_and_reports_go_out(&job, "-- run --target k3s");
+    let text = serde_json::to_string(&job).unwrap();
+    assert!(!text.contains("kind/dl"), "the k3s job needs no kind");
+}
+
+#[test]
+fn each_job_runs_only_its_own_real_cluster_trials() {
+    for (name, other) in [("kind", "k3s"), ("k3s", "kind")] {
+        let job = job_named(name);
+        let steps = steps(&job);
+        let run = steps[position(&steps, "--test cluster_real")]["run"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            run.contains(&format!("--skip {other}::")),
+            "the {name} job would also boot {other}: {run}"
+        );
+    }
+}
+
+fn step_limits_fit_and_reports_go_out(job: &Value, run_step: &str) {
+    let limit = job["timeout-minutes"].as_u64().unwrap();
+    let steps = steps(job);
     let budget: u64 = steps
         .iter()
         .filter_map(|s| s["timeout-minutes"].as_u64())
@@ -76,7 +131,7 @@ fn step_limits_fit_the_job_and_reports_always_go_out() {
         budget <= limit,
         "step limits {budget} min > job limit {limit} min"
     );
-    for needle in ["cargo test", "-- run --target kind"] {
+    for needle in ["cargo test", run_step] {
         let step = &steps[position(&steps, needle)];
         assert!(
             step["timeout-minutes"].as_u64().is_some(),

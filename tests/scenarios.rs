@@ -1,7 +1,7 @@
 //! `cargo test` integration: every scenario × target it lists is a trial.
 //!
 //! Trials for targets that cannot run on this machine (no Docker engine for
-//! kind, no cluster for existing) are reported as ignored with the reason at
+//! kind or k3s, no cluster for existing) are reported as ignored with the reason at
 //! run time — never as passed. A scenario that is not supported on a target
 //! (e.g. Istio on lab) is ignored with the target's reason. Scenario files
 //! that do not load are failing trials.
@@ -54,7 +54,11 @@ fn main() {
         .collect();
     for scenario in loaded.scenarios {
         let scenario = Arc::new(scenario);
-        for kind in &scenario.targets {
+        // Every target that takes the scenario (k3s also runs kind's).
+        for kind in TargetKind::ALL
+            .iter()
+            .filter(|k| k.listed_in(&scenario.targets))
+        {
             let target = targets
                 .iter()
                 .find(|t| t.kind() == *kind)

@@ -169,6 +169,21 @@ impl Applier {
             .map_err(|e| classify(object, e))
     }
 
+    /// Whether the object a manifest names exists now (so a caller can
+    /// tell what it created from what it only changed).
+    pub async fn exists(
+        &mut self,
+        index: usize,
+        manifest: &serde_json::Value,
+        default_namespace: &str,
+    ) -> Result<bool, ApplyError> {
+        let (api, object, _) = self.api_for(index, manifest, default_namespace).await?;
+        match api.get_opt(&object.name).await {
+            Ok(found) => Ok(found.is_some()),
+            Err(e) => Err(classify(object, e)),
+        }
+    }
+
     /// Deletes the object a manifest names (background propagation). An
     /// object that is already gone counts as deleted.
     pub async fn delete(

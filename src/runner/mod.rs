@@ -145,7 +145,7 @@ pub async fn run_scenario(
         duration: Duration::ZERO,
         interrupted: false,
     };
-    let skip = if !scenario.targets.contains(&target.kind()) {
+    let skip = if !target.kind().listed_in(&scenario.targets) {
         Some(format!(
             "the scenario does not list target `{}`",
             target.kind()

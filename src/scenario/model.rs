@@ -23,11 +23,19 @@ pub enum TargetKind {
     Existing,
     /// Real Ray and nginx processes on loopback, no cluster.
     Lab,
+    /// A k3s cluster in a container (testcontainers); runs the scenarios
+    /// written for kind.
+    K3s,
 }
 
 impl TargetKind {
     /// Every target kind, in the order reports list them.
-    pub const ALL: [TargetKind; 3] = [TargetKind::Kind, TargetKind::Existing, TargetKind::Lab];
+    pub const ALL: [TargetKind; 4] = [
+        TargetKind::Kind,
+        TargetKind::Existing,
+        TargetKind::Lab,
+        TargetKind::K3s,
+    ];
 
     /// The name used in scenario files and on the command line.
     pub fn as_str(self) -> &'static str {
@@ -35,7 +43,15 @@ impl TargetKind {
             TargetKind::Kind => "kind",
             TargetKind::Existing => "existing",
             TargetKind::Lab => "lab",
+            TargetKind::K3s => "k3s",
         }
+    }
+
+    /// Whether a scenario listing `targets` runs here: k3s runs what is
+    /// written for kind (the same single-host cluster with its ingress
+    /// ports mapped), every other target what lists it.
+    pub fn listed_in(self, targets: &[TargetKind]) -> bool {
+        targets.contains(&self) || (self == TargetKind::K3s && targets.contains(&TargetKind::Kind))
     }
 
     /// Parses a name as written in a scenario file.

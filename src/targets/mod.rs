@@ -8,6 +8,7 @@
 
 pub mod cluster;
 pub mod existing;
+pub mod k3s;
 pub mod kind;
 pub mod lab;
 pub mod options;

@@ -10,6 +10,7 @@ pub fn build(kind: TargetKind, opts: &TargetOptions) -> Arc<dyn Target> {
         TargetKind::Lab => Arc::new(super::lab::LabTarget::new(opts.project_root.clone())),
         TargetKind::Kind => Arc::new(super::kind::KindTarget::new(opts.clone())),
         TargetKind::Existing => Arc::new(super::existing::ExistingTarget::new(opts.clone())),
+        TargetKind::K3s => Arc::new(super::k3s::K3sTarget::new(opts.clone())),
     }
 }
 

@@ -1,8 +1,11 @@
-//! The cluster session shared by the `kind` and `existing` targets: one
-//! scenario namespace, server-side apply, watch-based waits, admission
-//! denial checks and diagnostics, cleaned up at the end.
+//! The cluster session every cluster target (`kind`, `existing`, `k3s`)
+//! shares: one scenario namespace, server-side apply, watch-based waits,
+//! admission denial checks and diagnostics; at the end every object it
+//! applied is deleted, last first, then the namespace ([`super::tracked`]).
 
+use super::tracked::{Tracked, manifest_of};
 use crate::k8s::apply::{Applier, ApplyError};
+use crate::k8s::object::ObjectRef;
 use crate::k8s::{diagnostics, namespace, wait};
 use crate::scenario::WaitSpec;
 use crate::targets::{Manifest, ScenarioRun, Session, StepError};
@@ -32,6 +35,8 @@ pub struct ClusterSession {
     variables: BTreeMap<String, String>,
     how_to_reach: String,
     deletion_timeout: Duration,
+    /// Every object applied and not deleted since (the namespace first).
+    tracked: Tracked,
     closed: bool,
 }
 
@@ -59,50 +64,66 @@ pub fn ca_secret(namespace: &str, name: &str, ca_cert_pem: &str, ca_key_pem: &st
 
 impl ClusterSession {
     /// Creates (or adopts) the scenario namespace and, when the run has
-    /// certificates, the CA Secret in it.
+    /// certificates, the CA Secret in it. When the Secret cannot be made,
+    /// the namespace is deleted again (unless `run.keep`) before the error
+    /// is returned: nothing is left behind by a session that never opened.
     pub async fn open(
         client: Client,
         run: &ScenarioRun,
         setup: SessionSetup,
     ) -> Result<ClusterSession, StepError> {
-        let mut applier = Applier::new(client.clone());
         let ns = run.namespace.clone();
-        applier
-            .apply(1, &namespace_manifest(&ns, &setup.namespace_labels), &ns)
-            .await
-            .map_err(|e| StepError::broken(format!("creating namespace {ns}: {e}")))?;
-        if let Some(certs) = &run.certificates
-            && let Some(spec) = &run.scenario.certificates
-        {
-            let authority = certs.get(&spec.ca).ok_or_else(|| {
-                StepError::broken(format!("no generated authority named {}", spec.ca))
-            })?;
-            let read = |p: &Path| {
-                std::fs::read_to_string(p)
-                    .map_err(|e| StepError::broken(format!("reading {}: {e}", p.display())))
-            };
-            let secret = ca_secret(
-                &ns,
-                &spec.ca,
-                &read(&authority.ca_cert)?,
-                &read(&authority.ca_key)?,
-            );
-            applier
-                .apply(1, &secret, &ns)
-                .await
-                .map_err(|e| StepError::broken(format!("creating the CA Secret: {e}")))?;
-        }
         let mut variables = setup.variables;
         variables.insert("NAMESPACE".into(), ns.clone());
-        Ok(ClusterSession {
+        let mut session = ClusterSession {
+            applier: Applier::new(client.clone()),
             client,
-            applier,
-            namespace: ns,
+            namespace: ns.clone(),
             variables,
             how_to_reach: setup.how_to_reach,
             deletion_timeout: namespace::DELETION_TIMEOUT,
+            tracked: Tracked::default(),
             closed: false,
-        })
+        };
+        let created = session
+            .applier
+            .apply(1, &namespace_manifest(&ns, &setup.namespace_labels), &ns)
+            .await
+            .map_err(|e| StepError::broken_by(format!("creating namespace {ns}"), e))?;
+        session.tracked.record(&created.object);
+        if let Err(error) = session.create_ca_secret(run).await {
+            let problems = session.close(run.keep).await;
+            return Err(with_cleanup_problems(error, problems));
+        }
+        Ok(session)
+    }
+
+    /// The CA Secret KubeRay's TLS sample reads, when the run has
+    /// certificates.
+    async fn create_ca_secret(&mut self, run: &ScenarioRun) -> Result<(), StepError> {
+        let (Some(certs), Some(spec)) = (&run.certificates, &run.scenario.certificates) else {
+            return Ok(());
+        };
+        let authority = certs.get(&spec.ca).ok_or_else(|| {
+            StepError::broken(format!("no generated authority named {}", spec.ca))
+        })?;
+        let read = |p: &Path| {
+            std::fs::read_to_string(p)
+                .map_err(|e| StepError::broken_by(format!("reading {}", p.display()), e))
+        };
+        let secret = ca_secret(
+            &self.namespace,
+            &spec.ca,
+            &read(&authority.ca_cert)?,
+            &read(&authority.ca_key)?,
+        );
+        let created = self
+            .applier
+            .apply(1, &secret, &self.namespace)
+            .await
+            .map_err(|e| StepError::broken_by("creating the CA Secret", e))?;
+        self.tracked.record(&created.object);
+        Ok(())
     }
 
     /// How long [`Session::close`] waits for the namespace to be gone
@@ -123,13 +144,39 @@ impl ClusterSession {
     }
 }
 
+/// `error`, saying also what went wrong while cleaning up after it.
+pub fn with_cleanup_problems(error: StepError, problems: Vec<String>) -> StepError {
+    if problems.is_empty() {
+        return error;
+    }
+    let also = format!("cleaning up after it also failed: {}", problems.join("; "));
+    match error {
+        StepError::Broken(mut broken) => {
+            broken.context = if broken.context.is_empty() {
+                format!("({also})")
+            } else {
+                format!("{} ({also})", broken.context)
+            };
+            StepError::Broken(broken)
+        }
+        StepError::Failed {
+            message,
+            mut evidence,
+        } => {
+            evidence.push(also);
+            StepError::Failed { message, evidence }
+        }
+        unsupported => unsupported,
+    }
+}
+
 fn step_error(e: ApplyError) -> StepError {
     match &e {
         ApplyError::Refused { .. } => StepError::Failed {
             message: e.to_string(),
             evidence: Vec::new(),
         },
-        _ => StepError::broken(e.to_string()),
+        _ => StepError::broken_by("", e),
     }
 }
 
@@ -150,11 +197,26 @@ impl Session for ClusterSession {
     async fn apply(&mut self, manifests: &[Manifest]) -> Result<String, StepError> {
         let mut done = Vec::new();
         for (i, m) in manifests.iter().enumerate() {
+            // Only what this session creates is its to delete: an object
+            // that was there before (an IngressClass an install made, an
+            // administrator's ClusterRole) is changed, never removed.
+            let tracked = ObjectRef::of(m)
+                .ok()
+                .is_some_and(|o| self.tracked.contains_named(&o));
+            let existed = !tracked
+                && self
+                    .applier
+                    .exists(i + 1, m, &self.namespace)
+                    .await
+                    .map_err(step_error)?;
             let applied = self
                 .applier
                 .apply(i + 1, m, &self.namespace)
                 .await
                 .map_err(step_error)?;
+            if !existed {
+                self.tracked.record(&applied.object);
+            }
             done.push(applied.object.to_string());
         }
         Ok(summarize("applied", &done))
@@ -169,6 +231,7 @@ impl Session for ClusterSession {
                 .delete(i + 1, m, &self.namespace)
                 .await
                 .map_err(step_error)?;
+            self.tracked.forget(&deleted.object);
             done.push(deleted.object.to_string());
         }
         Ok(summarize("deleted", &done))
@@ -191,7 +254,10 @@ impl Session for ClusterSession {
         let mut accepted = Vec::new();
         for (i, m) in manifests.iter().enumerate() {
             match self.applier.apply(i + 1, m, &self.namespace).await {
-                Ok(applied) => accepted.push((i, applied.object.to_string())),
+                Ok(applied) => {
+                    self.tracked.record(&applied.object);
+                    accepted.push((i, applied.object.to_string()));
+                }
                 Err(ApplyError::Refused {
                     object,
                     code,
@@ -199,12 +265,7 @@ impl Session for ClusterSession {
                     ..
                 }) => {
                     // Whatever got in before the refusal is not wanted.
-                    for (j, _) in &accepted {
-                        let _ = self
-                            .applier
-                            .delete(j + 1, &manifests[*j], &self.namespace)
-                            .await;
-                    }
+                    self.delete_accepted(manifests, &accepted).await;
                     return if message.contains(message_contains) {
                         Ok(format!("{object} refused ({code}) as expected: {message}"))
                     } else {
@@ -219,12 +280,7 @@ impl Session for ClusterSession {
                 Err(other) => return Err(StepError::broken_by("", other)),
             }
         }
-        for (j, _) in &accepted {
-            let _ = self
-                .applier
-                .delete(j + 1, &manifests[*j], &self.namespace)
-                .await;
-        }
+        self.delete_accepted(manifests, &accepted).await;
         Err(StepError::Failed {
             message: format!(
                 "expected a refusal containing {message_contains:?}, but every object was accepted"
@@ -247,19 +303,65 @@ impl Session for ClusterSession {
         )
     }
 
-    /// Deletes the scenario namespace and waits until it is gone, so the
-    /// next scenario never meets its objects (an Ingress with the same
-    /// host and path is refused by ingress-nginx's webhook while this one
+    /// Deletes every object the session applied, last first (cluster-scoped
+    /// ones included: deleting the namespace would not take them), then
+    /// the scenario namespace, and waits until it is gone, so the next
+    /// scenario never meets its objects (an Ingress with the same host and
+    /// path is refused by ingress-nginx's webhook while this one
     /// terminates). Past the bound, the problems name what is left.
     async fn close(&mut self, keep: bool) -> Vec<String> {
         if keep || self.closed {
             return Vec::new();
         }
         self.closed = true;
-        match namespace::delete_and_wait(&self.client, &self.namespace, self.deletion_timeout).await
-        {
-            Ok(_) => Vec::new(),
-            Err(problems) => problems,
+        let the_namespace = namespace_ref(&self.namespace);
+        let objects: Vec<ObjectRef> = self
+            .tracked
+            .in_reverse()
+            .filter(|o| **o != the_namespace)
+            .cloned()
+            .collect();
+        let mut problems = Vec::new();
+        for object in &objects {
+            if let Err(e) = self
+                .applier
+                .delete(1, &manifest_of(object), &self.namespace)
+                .await
+            {
+                problems.push(format!("cleanup could not delete {e}"));
+            }
         }
+        self.tracked.clear();
+        if let Err(left) =
+            namespace::delete_and_wait(&self.client, &self.namespace, self.deletion_timeout).await
+        {
+            problems.extend(left);
+        }
+        problems
+    }
+}
+
+impl ClusterSession {
+    /// Deletes the objects `expect_denied` let in (they are not wanted).
+    async fn delete_accepted(&mut self, manifests: &[Manifest], accepted: &[(usize, String)]) {
+        for (j, _) in accepted {
+            if let Ok(deleted) = self
+                .applier
+                .delete(j + 1, &manifests[*j], &self.namespace)
+                .await
+            {
+                self.tracked.forget(&deleted.object);
+            }
+        }
+    }
+}
+
+/// The scenario namespace as the applier names it.
+fn namespace_ref(name: &str) -> ObjectRef {
+    ObjectRef {
+        api_version: "v1".into(),
+        kind: "Namespace".into(),
+        namespace: None,
+        name: name.to_string(),
     }
 }

@@ -1,15 +1,13 @@
 //! The `existing` target: any cluster from KUBECONFIG (and `--context`).
-//! Nothing is created or deleted but each scenario's namespace (installs
-//! are idempotent and left in place). Ingress addresses come from
+//! Nothing is created or deleted but each scenario's namespace and the
+//! objects its steps create (installs are idempotent and left in place). Ingress addresses come from
 //! `RAYCONFORM_INGRESS_HOST` (default `localhost`) with ports 80/443 and the
 //! TCP service ports as the scenario declares them.
 
-use crate::install::{self, InstallContext};
 use crate::scenario::{Install, Scenario, TargetKind};
 use crate::targets::TargetOptions;
 use crate::targets::cluster::{
-    ClusterSession, SessionSetup, close_after_failed_install, install_sections,
-    installs_unsupported, tcp_service_ports,
+    ClusterAccess, install_sections, installs_unsupported, open_session, tcp_service_ports,
 };
 use crate::targets::{ScenarioRun, Session, StepError, Target, TargetPlan};
 use async_trait::async_trait;
@@ -93,7 +91,7 @@ impl Target for ExistingTarget {
         let mut sections = vec![(
             "existing cluster".to_string(),
             format!(
-                "kubeconfig: {}\ncontext: {}\ncreates and deletes only the scenario namespace",
+                "kubeconfig: {}\ncontext: {}\ncreates and deletes only the scenario namespace and the objects its steps create",
                 kubeconfig_path()
                     .map(|p| p.display().to_string())
                     .unwrap_or_default(),
@@ -112,36 +110,20 @@ impl Target for ExistingTarget {
         let context = self.opts.kube_context.clone();
         let client = crate::k8s::client::connect(Some(&kubeconfig), context.as_deref())
             .await
-            .map_err(|e| StepError::broken(e.to_string()))?;
-        let setup = SessionSetup {
-            variables: variables(&ingress_host(), &run.scenario.install),
-            namespace_labels: install::namespace_labels(&run.scenario.install),
+            .map_err(|e| StepError::broken_by("", e))?;
+        let access = ClusterAccess {
+            client,
             how_to_reach: format!(
                 "cluster from {} (context {})",
                 kubeconfig.display(),
                 context.as_deref().unwrap_or("current")
             ),
-        };
-        let session = ClusterSession::open(client.clone(), run, setup).await?;
-        let ctx = InstallContext {
-            client,
             kubeconfig,
             context,
-            namespace: run.namespace.clone(),
-            progress: run.progress.clone(),
             node_selector: BTreeMap::new(),
+            variables: variables(&ingress_host(), &run.scenario.install),
         };
-        let mut installed = self.installed.lock().await;
-        let lines = match install::install_all(&run.scenario.install, &ctx, &mut installed).await {
-            Ok(lines) => lines,
-            Err(e) => {
-                drop(installed);
-                return Err(close_after_failed_install(Box::new(session), run, e).await);
-            }
-        };
-        for line in lines {
-            (run.progress)(&line);
-        }
+        let session = open_session(access, run, &self.installed).await?;
         Ok(Box::new(session))
     }
 

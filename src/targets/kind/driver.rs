@@ -1,6 +1,7 @@
 //! Driving the `kind` CLI: version check, create (bounded by a timeout),
 //! find existing clusters, export kubeconfig, delete.
 
+use super::error::KindError;
 use crate::install::command::{self, CommandError};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -54,7 +55,7 @@ impl KindCli {
     }
 
     /// Writes the cluster's kubeconfig to `path` (0600).
-    pub async fn export_kubeconfig(&self, name: &str, path: &Path) -> Result<(), String> {
+    pub async fn export_kubeconfig(&self, name: &str, path: &Path) -> Result<(), KindError> {
         let out = command::run(
             &self.path,
             &[
@@ -66,9 +67,11 @@ impl KindCli {
             &[],
             SHORT,
         )
-        .await
-        .map_err(|e| e.to_string())?;
-        write_private(path, &out.stdout).map_err(|e| format!("writing {}: {e}", path.display()))
+        .await?;
+        write_private(path, &out.stdout).map_err(|source| KindError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     /// `kind load docker-image IMAGE --name N`: copies an image from the
@@ -110,14 +113,17 @@ impl KindCli {
 
 /// `kind version`'s release, run synchronously with a deadline (for
 /// availability checks, which are not async).
-pub fn release_blocking(kind: &Path, timeout: Duration) -> Result<String, String> {
+pub fn release_blocking(kind: &Path, timeout: Duration) -> Result<String, KindError> {
     let mut child = std::process::Command::new(kind)
         .arg("version")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .map_err(|e| format!("cannot run `{} version`: {e}", kind.display()))?;
+        .map_err(|source| KindError::Spawn {
+            path: kind.to_path_buf(),
+            source,
+        })?;
     let deadline = std::time::Instant::now() + timeout;
     loop {
         match child.try_wait() {
@@ -128,11 +134,10 @@ pub fn release_blocking(kind: &Path, timeout: Duration) -> Result<String, String
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!(
-                    "`{} version` did not answer within {}s",
-                    kind.display(),
-                    timeout.as_secs()
-                ));
+                return Err(KindError::Silent {
+                    path: kind.to_path_buf(),
+                    secs: timeout.as_secs(),
+                });
             }
         }
     }
@@ -141,7 +146,7 @@ pub fn release_blocking(kind: &Path, timeout: Duration) -> Result<String, String
         use std::io::Read;
         let _ = stdout.read_to_string(&mut out);
     }
-    parse_release(&out).ok_or_else(|| format!("cannot read a release from `kind version`: {out:?}"))
+    parse_release(&out).ok_or(KindError::NoRelease(out))
 }
 
 /// The arguments of `kind create cluster`.

@@ -51,7 +51,7 @@ pub fn cluster_groups(
         let rendered = match render::render(scenario, project_root, image) {
             Ok(r) => r,
             Err(e) => {
-                errors.push((scenario.name.clone(), e));
+                errors.push((scenario.name.clone(), e.to_string()));
                 continue;
             }
         };

@@ -15,21 +15,22 @@
 
 pub mod config;
 pub mod driver;
+pub mod error;
 pub mod groups;
 pub mod pool;
 pub mod render;
 pub mod versions;
 
-use crate::install::{self, InstallContext};
-use crate::scenario::{Install, Scenario, TargetKind, WaitSpec};
+use crate::scenario::{Scenario, TargetKind, WaitSpec};
 use crate::targets::TargetOptions;
 use crate::targets::cluster::{
-    ClusterSession, SessionSetup, close_after_failed_install, install_sections,
-    installs_unsupported, tcp_service_ports,
+    ClusterAccess, ClusterSession, install_sections, installs_unsupported, mapped_port_variables,
+    open_session,
 };
 use crate::targets::{Manifest, ScenarioRun, Session, StepError, Target, TargetPlan};
 use crate::tools::{self, KIND};
 use async_trait::async_trait;
+use error::KindError;
 pub use pool::ClusterLease;
 use pool::ClusterPool;
 pub use pool::cluster_name;
@@ -77,9 +78,11 @@ impl KindTarget {
 
     /// The node image for the asked (or default) version: for a minor, the
     /// one built for the kind on PATH when there is one.
-    pub fn node_image(&self, asked: Option<&str>) -> Result<versions::NodeImage, String> {
-        versions::node_image_for(self.k8s_version(asked), self.kind_release())
-            .map_err(|e| e.to_string())
+    pub fn node_image(&self, asked: Option<&str>) -> Result<versions::NodeImage, KindError> {
+        Ok(versions::node_image_for(
+            self.k8s_version(asked),
+            self.kind_release(),
+        )?)
     }
 
     /// Why the kind on PATH cannot boot the node image of the chosen
@@ -101,7 +104,7 @@ impl KindTarget {
                     image.version, image.kind_release
                 ))
             }
-            Err(e) => Some(e),
+            Err(e) => Some(e.to_string()),
         }
     }
 
@@ -110,13 +113,13 @@ impl KindTarget {
         scenario: &Scenario,
         root: &Path,
         k8s: Option<&str>,
-    ) -> Result<RenderedConfig, String> {
+    ) -> Result<RenderedConfig, KindError> {
         render::render(scenario, root, self.node_image(k8s)?)
     }
 
     /// Scenarios grouped by the cluster they run on, in run order (see
     /// [`groups`]), with why each would be skipped here, if it would.
-    pub fn cluster_groups(&self, scenarios: &[Scenario]) -> Result<groups::Grouping, String> {
+    pub fn cluster_groups(&self, scenarios: &[Scenario]) -> Result<groups::Grouping, KindError> {
         let image = self.node_image(None)?;
         let skip = |s: &Scenario| self.unsupported_reason(s, &self.opts.project_root);
         Ok(groups::cluster_groups(
@@ -139,7 +142,7 @@ impl KindTarget {
     ) -> Result<ClusterLease, StepError> {
         let rendered = self
             .rendered(scenario, &self.opts.project_root, k8s_version)
-            .map_err(StepError::broken)?;
+            .map_err(|e| StepError::broken_by("", e))?;
         self.pool.acquire(&rendered, keep, progress).await
     }
 
@@ -234,33 +237,6 @@ fn remembered_host_ports(name: &str) -> Option<std::collections::BTreeSet<pool::
     )
 }
 
-/// Template variables for a cluster reached through kind's host port
-/// mappings: INGRESS_HOST, INGRESS_HTTP/HTTPS, INGRESS_TCP_<port>, and
-/// KUBERAY_APISERVER when NodePort 31888 is mapped.
-pub fn port_variables(
-    host_ports: &BTreeMap<u16, u16>,
-    installs: &[Install],
-) -> BTreeMap<String, String> {
-    let mut vars = BTreeMap::new();
-    vars.insert("INGRESS_HOST".to_string(), "localhost".to_string());
-    let at = |container: u16| host_ports.get(&container).map(|h| format!("localhost:{h}"));
-    if let Some(a) = at(80) {
-        vars.insert("INGRESS_HTTP".into(), a);
-    }
-    if let Some(a) = at(443) {
-        vars.insert("INGRESS_HTTPS".into(), a);
-    }
-    for port in tcp_service_ports(installs) {
-        if let Some(a) = at(port) {
-            vars.insert(format!("INGRESS_TCP_{port}"), a);
-        }
-    }
-    if let Some(a) = at(install::kuberay_apiserver::NODE_PORT) {
-        vars.insert("KUBERAY_APISERVER".into(), a);
-    }
-    vars
-}
-
 #[async_trait]
 impl Target for KindTarget {
     fn kind(&self) -> TargetKind {
@@ -291,7 +267,9 @@ impl Target for KindTarget {
         project_root: &Path,
         k8s_version: Option<&str>,
     ) -> Result<TargetPlan, String> {
-        let rendered = self.rendered(scenario, project_root, k8s_version)?;
+        let rendered = self
+            .rendered(scenario, project_root, k8s_version)
+            .map_err(|e| e.to_string())?;
         let name = cluster_name(&rendered);
         let host_ports: Vec<String> = pool::host_ports(&rendered)
             .iter()
@@ -321,7 +299,7 @@ impl Target for KindTarget {
         ];
         sections.extend(install_sections(scenario, "${NAMESPACE}"));
         Ok(TargetPlan {
-            variables: port_variables(&rendered.tcp_host_ports(), &scenario.install),
+            variables: mapped_port_variables(&rendered.tcp_host_ports(), &scenario.install),
             sections,
         })
     }
@@ -329,7 +307,7 @@ impl Target for KindTarget {
     async fn open(&self, run: &ScenarioRun) -> Result<Box<dyn Session>, StepError> {
         let rendered = self
             .rendered(&run.scenario, &run.project_root, run.k8s_version.as_deref())
-            .map_err(StepError::broken)?;
+            .map_err(|e| StepError::broken_by("", e))?;
         let lease = self
             .pool
             .acquire(&rendered, run.keep, &run.progress)
@@ -337,38 +315,23 @@ impl Target for KindTarget {
         let name = lease.name.clone();
         let client = crate::k8s::client::connect(Some(&lease.kubeconfig), None)
             .await
-            .map_err(|e| StepError::broken(e.to_string()))?;
-        let setup = SessionSetup {
-            variables: port_variables(&rendered.tcp_host_ports(), &run.scenario.install),
-            namespace_labels: install::namespace_labels(&run.scenario.install),
+            .map_err(|e| StepError::broken_by("", e))?;
+        let access = ClusterAccess {
+            client,
+            kubeconfig: lease.kubeconfig.clone(),
+            context: None,
+            node_selector: BTreeMap::from([("ingress-ready".to_string(), "true".to_string())]),
+            variables: mapped_port_variables(&rendered.tcp_host_ports(), &run.scenario.install),
             how_to_reach: format!(
                 "kind cluster {name}: kubectl --kubeconfig <(kind get kubeconfig --name {name}) ...; delete with `kind delete cluster --name {name}`"
             ),
         };
-        let session = ClusterSession::open(client.clone(), run, setup).await?;
-        let ctx = InstallContext {
-            client,
-            kubeconfig: lease.kubeconfig.clone(),
-            context: None,
-            namespace: run.namespace.clone(),
-            progress: run.progress.clone(),
-            node_selector: BTreeMap::from([("ingress-ready".to_string(), "true".to_string())]),
-        };
-        let mut installed = lease.installed.lock().await;
-        let result = install::install_all(&run.scenario.install, &ctx, &mut installed).await;
-        drop(installed);
-        let session = KindSession {
+        // The lease lives until the session is closed, on failure too.
+        let session = open_session(access, run, &lease.installed).await?;
+        Ok(Box::new(KindSession {
             inner: session,
             lease: Some(lease),
-        };
-        let lines = match result {
-            Ok(lines) => lines,
-            Err(e) => return Err(close_after_failed_install(Box::new(session), run, e).await),
-        };
-        for line in lines {
-            (run.progress)(&line);
-        }
-        Ok(Box::new(session))
+        }))
     }
 
     async fn shutdown(&self, keep: bool) -> Vec<String> {

@@ -249,7 +249,7 @@ impl ClusterPool {
         let release = kind
             .release()
             .await
-            .map_err(|e| StepError::broken(e.to_string()))?;
+            .map_err(|e| StepError::broken_by("", e))?;
         if release != rendered.image.kind_release {
             return Err(StepError::broken(format!(
                 "kind on PATH is {release}, but the node image for Kubernetes {} was built for kind {}: install that kind release",
@@ -270,7 +270,7 @@ impl ClusterPool {
         let existing = kind
             .clusters()
             .await
-            .map_err(|e| StepError::broken(e.to_string()))?;
+            .map_err(|e| StepError::broken_by("", e))?;
         let created = !existing.iter().any(|c| c == name);
         if created {
             // A cluster an earlier run left (`--keep`) holds its ports as
@@ -298,7 +298,7 @@ impl ClusterPool {
             }
             let config_path = private.join(format!("{name}.yaml"));
             std::fs::write(&config_path, &rendered.yaml).map_err(|e| {
-                StepError::broken(format!("writing {}: {e}", config_path.display()))
+                StepError::broken_by(format!("writing {}", config_path.display()), e)
             })?;
             progress(&format!(
                 "creating kind cluster {name} ({})",
@@ -310,9 +310,10 @@ impl ClusterPool {
             {
                 // kind may leave a half-made cluster behind.
                 let _ = kind.delete(name).await;
-                return Err(StepError::broken(format!(
-                    "kind could not create cluster {name}: {e}"
-                )));
+                return Err(StepError::broken_by(
+                    format!("kind could not create cluster {name}"),
+                    e,
+                ));
             }
             for image in images_to_load() {
                 progress(&format!("loading {image} into kind cluster {name}"));
@@ -333,7 +334,7 @@ impl ClusterPool {
             if created {
                 let _ = kind.delete(name).await;
             }
-            return Err(StepError::broken(e));
+            return Err(StepError::broken_by("", e));
         }
         Ok((kubeconfig, created))
     }

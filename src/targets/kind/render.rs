@@ -3,6 +3,7 @@
 //! Kubernetes version, checked again after the changes.
 
 use super::config::{KindConfig, Node, PortMapping, unlocated};
+use super::error::KindError;
 use super::versions::NodeImage;
 use crate::scenario::{ClusterSpec, Scenario};
 use crate::targets::cluster::tcp_service_ports;
@@ -57,9 +58,9 @@ pub fn render(
     scenario: &Scenario,
     project_root: &Path,
     image: NodeImage,
-) -> Result<RenderedConfig, String> {
+) -> Result<RenderedConfig, KindError> {
     let source = base_config_path(scenario, project_root);
-    let mut config = KindConfig::load(&source).map_err(|e| e.to_string())?;
+    let mut config = KindConfig::load(&source)?;
     let default_cluster = ClusterSpec::default();
     let cluster = scenario.cluster.as_ref().unwrap_or(&default_cluster);
     apply_cluster_spec(&mut config, cluster, &tcp_service_ports(&scenario.install));
@@ -79,7 +80,7 @@ pub fn render(
                 format!("{at}: {}: {}", p.path, p.message)
             })
             .collect();
-        return Err(lines.join("\n"));
+        return Err(KindError::Rendered(lines));
     }
     let yaml = config.to_yaml();
     let hash = stable_hash(&yaml);

@@ -116,6 +116,13 @@ const KINDS: &[Kind] = &[
         namespaced: true,
     },
     Kind {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        kind: "ClusterRole",
+        plural: "clusterroles",
+        namespaced: false,
+    },
+    Kind {
         group: "security.istio.io",
         version: "v1",
         kind: "PeerAuthentication",
