@@ -11,6 +11,7 @@ pub mod existing;
 pub mod kind;
 pub mod lab;
 pub mod options;
+pub mod plan_error;
 pub mod registry;
 pub mod step_error;
 
@@ -24,6 +25,7 @@ use std::time::Duration;
 
 pub use crate::manifest::{Manifest, ProgressFn};
 pub use options::TargetOptions;
+pub use plan_error::PlanError;
 pub use step_error::{Broken, StepError};
 
 /// Everything a target needs to run one scenario.
@@ -43,8 +45,6 @@ pub struct ScenarioRun {
     pub project_root: PathBuf,
     /// Certificates generated for this run, when the scenario asks for them.
     pub certificates: Option<Arc<CertificateSet>>,
-    /// Kubernetes version asked for (`--k8s-version`), if any.
-    pub k8s_version: Option<String>,
     /// Leave everything in place at the end (`--keep`).
     pub keep: bool,
     /// Live progress messages.
@@ -75,13 +75,10 @@ pub trait Target: Send + Sync {
     /// Decided without side effects (used by `plan` and `list`).
     fn unsupported_reason(&self, scenario: &Scenario, project_root: &Path) -> Option<String>;
 
-    /// What running the scenario here would do, without touching anything.
-    fn plan(
-        &self,
-        scenario: &Scenario,
-        project_root: &Path,
-        k8s_version: Option<&str>,
-    ) -> Result<TargetPlan, String>;
+    /// What running the scenario here would do, without touching anything
+    /// (on the Kubernetes version of the target's
+    /// [`TargetOptions::k8s_version`]).
+    fn plan(&self, scenario: &Scenario, project_root: &Path) -> Result<TargetPlan, PlanError>;
 
     /// Prepares everything the scenario needs (cluster, installs, lab
     /// processes) and opens a session. An `Err` is broken infrastructure.

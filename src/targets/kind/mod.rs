@@ -27,7 +27,7 @@ use crate::targets::cluster::{
     ClusterSession, SessionSetup, close_after_failed_install, install_sections,
     installs_unsupported, tcp_service_ports,
 };
-use crate::targets::{Manifest, ScenarioRun, Session, StepError, Target, TargetPlan};
+use crate::targets::{Manifest, PlanError, ScenarioRun, Session, StepError, Target, TargetPlan};
 use crate::tools::{self, KIND};
 use async_trait::async_trait;
 pub use pool::ClusterLease;
@@ -285,13 +285,8 @@ impl Target for KindTarget {
         installs_unsupported(&scenario.install, version)
     }
 
-    fn plan(
-        &self,
-        scenario: &Scenario,
-        project_root: &Path,
-        k8s_version: Option<&str>,
-    ) -> Result<TargetPlan, String> {
-        let rendered = self.rendered(scenario, project_root, k8s_version)?;
+    fn plan(&self, scenario: &Scenario, project_root: &Path) -> Result<TargetPlan, PlanError> {
+        let rendered = self.rendered(scenario, project_root, None)?;
         let name = cluster_name(&rendered);
         let host_ports: Vec<String> = pool::host_ports(&rendered)
             .iter()
@@ -328,7 +323,7 @@ impl Target for KindTarget {
 
     async fn open(&self, run: &ScenarioRun) -> Result<Box<dyn Session>, StepError> {
         let rendered = self
-            .rendered(&run.scenario, &run.project_root, run.k8s_version.as_deref())
+            .rendered(&run.scenario, &run.project_root, None)
             .map_err(StepError::broken)?;
         let lease = self
             .pool

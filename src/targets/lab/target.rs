@@ -8,7 +8,7 @@ use super::routes::{LocalHead, RoutingInput, compute};
 use super::session::{LabSession, LabSettings};
 use super::support::{planned_objects, unsupported_reason};
 use crate::scenario::{Scenario, TargetKind};
-use crate::targets::{ScenarioRun, Session, StepError, Target, TargetPlan};
+use crate::targets::{PlanError, ScenarioRun, Session, StepError, Target, TargetPlan};
 use crate::tools::{NGINX, PYTHON3};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
@@ -61,12 +61,7 @@ impl Target for LabTarget {
         unsupported_reason(scenario, project_root)
     }
 
-    fn plan(
-        &self,
-        scenario: &Scenario,
-        project_root: &Path,
-        _k8s_version: Option<&str>,
-    ) -> Result<TargetPlan, String> {
+    fn plan(&self, scenario: &Scenario, project_root: &Path) -> Result<TargetPlan, PlanError> {
         let placeholder = "<port chosen at run time>";
         let mut variables: BTreeMap<String, String> = [
             ("NAMESPACE", "<NAMESPACE>".to_string()),
