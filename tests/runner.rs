@@ -886,3 +886,71 @@ async fn a_failing_finally_after_a_failing_step_is_named_next_to_it_in_junit() {
         "{message}"
     );
 }
+
+/// The JUnit `type` of a scenario's failure or error.
+fn junit_problem_type(o: ScenarioOutcome, interrupted: bool) -> String {
+    let run = runner::RunOutcome {
+        run_id: "r".into(),
+        scenarios: vec![o],
+        interrupted,
+        duration: Duration::ZERO,
+        shutdown_problems: Vec::new(),
+    };
+    let xml = junit_report(&run).to_string().unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    doc.descendants()
+        .find(|n| n.has_tag_name("failure") || n.has_tag_name("error"))
+        .and_then(|n| n.attribute("type"))
+        .expect("a failure or error with a type")
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_signal_reaches_the_step_as_a_typed_reason_and_junit_says_interrupted() {
+    let f = fixture();
+    let s = scenario(
+        f.root.path(),
+        &[step("long", ", sleepMs: 10000", ""), step("next", "", "")],
+        &[],
+        false,
+    );
+    let cancel = Cancel::new();
+    let trigger = cancel.clone();
+    let reason = CancelReason::Interrupted {
+        signal: Some(runner::Signal::Terminate),
+    };
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        trigger.cancel(reason);
+    });
+    let o = run_one(&f, s, &cancel).await;
+    assert_eq!(
+        result_of(&o, "long"),
+        &StepResult::Cancelled { reason },
+        "{o:#?}"
+    );
+    assert_eq!(
+        result_of(&o, "next"),
+        &StepResult::NotRun {
+            reason: NotRunReason::Cancelled(reason)
+        }
+    );
+    assert!(o.interrupted && o.status == Status::Error, "{o:#?}");
+    assert!(o.message.contains("SIGTERM"), "{}", o.message);
+    assert_eq!(junit_problem_type(o, true), "interrupted");
+}
+
+#[tokio::test]
+async fn a_timed_out_step_is_a_failure_of_type_timed_out_in_junit() {
+    let (_f, o) = run_steps(
+        &[step("slow", ", sleepMs: 5000", "      timeout: 200ms\n")],
+        &[],
+        false,
+    )
+    .await;
+    assert_eq!(o.status, Status::Failed, "{o:#?}");
+    assert!(!o.interrupted);
+    assert_eq!(junit_problem_type(o, false), "timed-out");
+    let (_f, o) = run_steps(&[step("wrong", ", failTimes: 1", "")], &[], false).await;
+    assert_eq!(junit_problem_type(o, false), "wrong-verdict");
+}
