@@ -3,13 +3,12 @@
 //! target's own additions such as a rendered kind config), without touching
 //! anything.
 
-use crate::scenario::template::TemplateError;
-use crate::scenario::{Action, Scenario, Step, parse_manifests, template};
+use crate::scenario::{Action, Scenario, Step, manifests, template};
 use crate::targets::{Manifest, Target};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Why the scenario will not run on `target`, or `None` when it will: the
 /// one decision both `plan` and `run` use.
@@ -111,13 +110,13 @@ pub fn plan(
 fn plan_step(step: &Step, root: &Path, vars: &BTreeMap<String, String>) -> PlannedStep {
     let detail = match &step.action {
         Action::Apply(src) | Action::Delete(src) => {
-            match read_manifests(root, src.file.as_deref(), src.inline.as_deref(), vars) {
+            match manifests::read(root, src.file.as_deref(), src.inline.as_deref(), vars) {
                 Ok(docs) => to_yaml_documents(&docs),
                 Err(e) => format!("# cannot resolve: {e}"),
             }
         }
         Action::ExpectDenied(d) => {
-            match read_manifests(root, d.file.as_deref(), d.inline.as_deref(), vars) {
+            match manifests::read(root, d.file.as_deref(), d.inline.as_deref(), vars) {
                 Ok(docs) => format!(
                     "# must be refused with a message containing {:?}\n{}",
                     d.message_contains,
@@ -141,50 +140,6 @@ fn plan_step(step: &Step, root: &Path, vars: &BTreeMap<String, String>) -> Plann
         retries: step.retries,
         detail,
     }
-}
-
-/// Why a step's manifests cannot be had.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ManifestError {
-    /// The step names neither a file nor inline text.
-    #[error("no manifests given")]
-    NoSource,
-    /// The file cannot be read.
-    #[error("cannot read {}: {reason}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-    },
-    /// A `${VAR}` cannot be filled.
-    #[error(transparent)]
-    Template(#[from] TemplateError),
-    /// The filled text is not YAML manifests.
-    #[error("{0}")]
-    Parse(String),
-}
-
-/// Reads manifests from a file (relative to `root`) or inline text, fills
-/// templates with `vars`, and parses them: the one reader `plan` and the
-/// runner's steps share.
-pub fn read_manifests(
-    root: &Path,
-    file: Option<&str>,
-    inline: Option<&str>,
-    vars: &BTreeMap<String, String>,
-) -> Result<Vec<Manifest>, ManifestError> {
-    let text = match (file, inline) {
-        (Some(f), _) => {
-            let path = root.join(f);
-            crate::scenario::read_text(&path)
-                .map_err(|reason| ManifestError::Read { path, reason })?
-        }
-        (None, Some(text)) => text.to_string(),
-        (None, None) => return Err(ManifestError::NoSource),
-    };
-    let text = template::render(&text, vars)?;
-    parse_manifests(&text).map_err(ManifestError::Parse)
 }
 
 fn to_yaml(value: &serde_json::Value) -> String {

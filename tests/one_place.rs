@@ -179,3 +179,15 @@ async fn plan_and_run_skip_the_same_scenarios_on_every_target_for_the_same_reaso
         "both decisions are exercised: {skipped} skipped, {ran} run"
     );
 }
+
+#[test]
+fn manifests_are_read_in_one_place() {
+    // The loader parses manifest files to check them; every step's
+    // manifests (plan, run, the lab's planning) come from
+    // `scenario::manifests`.
+    let found = sites(
+        "parse_manifests(&",
+        &["scenario/load.rs", "scenario/manifests.rs"],
+    );
+    assert!(found.is_empty(), "manifests read again at {found:?}");
+}

@@ -1,7 +1,6 @@
 //! Carrying out one step: templating, then the session or a probe.
 
 use super::outcome::StepResult;
-use crate::plan::read_manifests;
 use crate::scenario::{Action, CommandSpec, Probe, Step, WaitSpec, template};
 use crate::targets::{Session, StepError};
 use crate::tls::CertificateSet;
@@ -95,7 +94,7 @@ fn manifests(
     file: Option<&str>,
     inline: Option<&str>,
 ) -> Result<Vec<crate::targets::Manifest>, StepError> {
-    read_manifests(ctx.project_root, file, inline, ctx.vars)
+    crate::scenario::manifests::read(ctx.project_root, file, inline, ctx.vars)
         .map_err(|e| StepError::broken_by("", e))
 }
 
