@@ -293,7 +293,7 @@ async fn run(root: &std::path::Path, args: RunArgs) -> i32 {
         run_id: runner::new_run_id(),
         project_root: root.to_path_buf(),
         reports_dir: root.join("reports"),
-        k8s_version: args.selection.k8s_version.clone(),
+        k8s_version: topts.k8s_version.clone(),
         keep: args.keep,
         jobs: args.jobs as usize,
         retry_backoff: Duration::from_secs(1),
