@@ -1,6 +1,13 @@
 //! The runner: executes scenarios on targets with per-step timeouts,
 //! retries with backoff, a cleanup stack that always unwinds (failure,
 //! panic, interrupt), and diagnostics collection on failure.
+//!
+//! [`run_all`] runs scenario × target pairs; [`run_scenario`] decides skip
+//! ([`crate::plan::skip_reason`], as `plan` does) and otherwise runs the
+//! phases of `scenario_run` (setup, try, catch, finally, cleanup), each
+//! step through `attempts` (timeout, retries, cancellation). A stop
+//! arrives as a [`Cancel`] carrying a typed [`CancelReason`]; a timeout is
+//! [`StepResult::TimedOut`]; the binary alone turns them into exit codes.
 
 mod attempts;
 mod cancel;
