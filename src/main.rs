@@ -3,11 +3,10 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use rayconform::plan::plan;
 use rayconform::report::{summary_text, write_junit};
-use rayconform::runner::{self, RunOptions, interrupt};
+use rayconform::runner::{self, Cancel, CancelReason, RunOptions, interrupt};
 use rayconform::scenario::{Scenario, TargetKind, load_all};
 use rayconform::targets::{TargetOptions, registry};
 use regex::Regex;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -234,6 +233,31 @@ fn k8s_version_ok(sel: &Selection) -> bool {
     }
 }
 
+/// Signals as the run sees them: the first SIGINT/SIGTERM cancels the run
+/// (it stops starting steps, unwinds and reports); a second one kills what
+/// we started, removes the private work dirs and exits at once.
+fn on_signals() -> std::io::Result<Cancel> {
+    let mut signals = interrupt::Signals::install()?;
+    let cancel = Cancel::new();
+    let first = cancel.clone();
+    tokio::spawn(async move {
+        let signal = signals.next().await;
+        eprintln!(
+            "\n{signal}: stopping — no new steps start; cleaning up and writing the report (signal again to exit now)"
+        );
+        first.cancel(CancelReason::Interrupted {
+            signal: Some(signal),
+        });
+        let signal = signals.next().await;
+        eprintln!("\n{signal} again: exiting now");
+        for line in interrupt::hard_stop() {
+            eprintln!("  {line}");
+        }
+        std::process::exit(interrupt::EXIT_INTERRUPTED);
+    });
+    Ok(cancel)
+}
+
 async fn run(root: &std::path::Path, args: RunArgs) -> i32 {
     if !k8s_version_ok(&args.selection) {
         return EXIT_BAD_INPUT;
@@ -250,8 +274,8 @@ async fn run(root: &std::path::Path, args: RunArgs) -> i32 {
         eprintln!("error: no scenario matches the selection");
         return EXIT_BAD_INPUT;
     }
-    let cancel = match interrupt::install() {
-        Ok(token) => token,
+    let cancel = match on_signals() {
+        Ok(cancel) => cancel,
         Err(e) => {
             eprintln!("error: cannot install signal handlers: {e}");
             return 2;
@@ -272,7 +296,7 @@ async fn run(root: &std::path::Path, args: RunArgs) -> i32 {
         run_id: runner::new_run_id(),
         project_root: root.to_path_buf(),
         reports_dir: root.join("reports"),
-        k8s_version: args.selection.k8s_version.clone(),
+        k8s_version: topts.k8s_version.clone(),
         keep: args.keep,
         jobs: args.jobs as usize,
         retry_backoff: Duration::from_secs(1),
@@ -330,21 +354,8 @@ fn plan_cmd(root: &std::path::Path, args: PlanArgs) -> i32 {
     let plans: Vec<_> = scenarios
         .iter()
         .map(|s| {
-            let vars = BTreeMap::from([
-                (
-                    "NAMESPACE".to_string(),
-                    runner::namespace_for(&s.name, &run_id),
-                ),
-                ("RUN_ID".to_string(), run_id.clone()),
-                ("SCENARIO".to_string(), s.name.clone()),
-            ]);
-            plan(
-                s,
-                target.as_ref(),
-                root,
-                args.selection.k8s_version.as_deref(),
-                &vars,
-            )
+            let vars = runner::run_variables(&s.name, &run_id);
+            plan(s, target.as_ref(), root, &vars)
         })
         .collect();
     match args.format {

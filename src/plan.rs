@@ -3,12 +3,33 @@
 //! target's own additions such as a rendered kind config), without touching
 //! anything.
 
-use crate::scenario::{Action, Scenario, Step, parse_manifests, template};
+use crate::scenario::{Action, Scenario, Step, manifests, template};
 use crate::targets::{Manifest, Target};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
+
+/// Why the scenario will not run on `target`, or `None` when it will: the
+/// one decision both `plan` and `run` use.
+///
+/// In order: the scenario does not list the target; the target cannot run
+/// on this machine; the target cannot stand in for something the scenario
+/// needs.
+pub fn skip_reason(
+    target: &dyn Target,
+    scenario: &Scenario,
+    project_root: &Path,
+) -> Option<String> {
+    let kind = target.kind();
+    if !kind.listed_in(&scenario.targets) {
+        return Some(format!("the scenario does not list target `{kind}`"));
+    }
+    target
+        .unavailable_reason()
+        .map(|r| format!("target `{kind}` unavailable: {r}"))
+        .or_else(|| target.unsupported_reason(scenario, project_root))
+}
 
 /// One scenario on one target.
 #[derive(Debug, Clone, Serialize)]
@@ -46,27 +67,22 @@ pub struct PlannedStep {
     pub detail: String,
 }
 
-/// Plans `scenario` on `target`. `namespace` and `run_id` are the values the
-/// run would use.
+/// Plans `scenario` on `target`. `run_vars` are the variables the run
+/// itself would set (`runner::run_variables`).
 pub fn plan(
     scenario: &Scenario,
     target: &dyn Target,
     project_root: &Path,
-    k8s_version: Option<&str>,
     run_vars: &BTreeMap<String, String>,
 ) -> Plan {
     let kind = target.kind();
-    let skip = if !kind.listed_in(&scenario.targets) {
-        Some(format!("the scenario does not list target `{kind}`"))
-    } else {
-        target
-            .unavailable_reason()
-            .map(|r| format!("target `{kind}` unavailable: {r}"))
-            .or_else(|| target.unsupported_reason(scenario, project_root))
-    };
-    let (mut variables, sections) = match target.plan(scenario, project_root, k8s_version) {
+    let skip = skip_reason(target, scenario, project_root);
+    let (mut variables, sections) = match target.plan(scenario, project_root) {
         Ok(p) => (p.variables, p.sections),
-        Err(e) => (BTreeMap::new(), vec![("target plan error".to_string(), e)]),
+        Err(e) => (
+            BTreeMap::new(),
+            vec![("target plan error".to_string(), e.to_string())],
+        ),
     };
     variables.extend(run_vars.clone());
     let steps = scenario
@@ -94,13 +110,13 @@ pub fn plan(
 fn plan_step(step: &Step, root: &Path, vars: &BTreeMap<String, String>) -> PlannedStep {
     let detail = match &step.action {
         Action::Apply(src) | Action::Delete(src) => {
-            match read_manifests(root, src.file.as_deref(), src.inline.as_deref(), vars) {
+            match manifests::read(root, src.file.as_deref(), src.inline.as_deref(), vars) {
                 Ok(docs) => to_yaml_documents(&docs),
                 Err(e) => format!("# cannot resolve: {e}"),
             }
         }
         Action::ExpectDenied(d) => {
-            match read_manifests(root, d.file.as_deref(), d.inline.as_deref(), vars) {
+            match manifests::read(root, d.file.as_deref(), d.inline.as_deref(), vars) {
                 Ok(docs) => format!(
                     "# must be refused with a message containing {:?}\n{}",
                     d.message_contains,
@@ -124,27 +140,6 @@ fn plan_step(step: &Step, root: &Path, vars: &BTreeMap<String, String>) -> Plann
         retries: step.retries,
         detail,
     }
-}
-
-/// Reads manifests from a file (relative to `root`) or inline text, fills
-/// templates with `vars`, and parses them.
-pub fn read_manifests(
-    root: &Path,
-    file: Option<&str>,
-    inline: Option<&str>,
-    vars: &BTreeMap<String, String>,
-) -> Result<Vec<Manifest>, String> {
-    let text = match (file, inline) {
-        (Some(f), _) => {
-            let path = root.join(f);
-            crate::scenario::read_text(&path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-        }
-        (None, Some(text)) => text.to_string(),
-        (None, None) => return Err("no manifests given".to_string()),
-    };
-    let text = template::render(&text, vars).map_err(|e| e.to_string())?;
-    parse_manifests(&text).map_err(|e| e.to_string())
 }
 
 fn to_yaml(value: &serde_json::Value) -> String {

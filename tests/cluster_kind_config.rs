@@ -85,11 +85,14 @@ fn the_kind_plan_shows_config_installs_and_variables() {
         "",
         "  install:\n    - ingressNginx: { sslPassthrough: true }\n    - kuberayOperator: { headClusterIpService: true }\n",
     );
-    let target = KindTarget::new(TargetOptions {
-        project_root: root(),
-        ..TargetOptions::default()
-    });
-    let plan = target.plan(&s, &root(), Some("1.35")).unwrap();
+    let on = |v: &str| {
+        KindTarget::new(TargetOptions {
+            project_root: root(),
+            k8s_version: Some(v.into()),
+            ..TargetOptions::default()
+        })
+    };
+    let plan = on("1.35").plan(&s, &root()).unwrap();
     let titles: Vec<&str> = plan.sections.iter().map(|(t, _)| t.as_str()).collect();
     assert_eq!(titles[0], "kind cluster");
     assert!(titles[1].starts_with("kind config (from "), "{titles:?}");
@@ -113,7 +116,7 @@ fn the_kind_plan_shows_config_installs_and_variables() {
     );
     assert_eq!(plan.variables["INGRESS_HTTPS"], "localhost:443");
     assert_eq!(plan.variables["KUBERAY_APISERVER"], "localhost:31888");
-    let err = target.plan(&s, &root(), Some("1.29")).unwrap_err();
+    let err = on("1.29").plan(&s, &root()).unwrap_err().to_string();
     assert!(err.contains("supported: 1.37, 1.36"), "{err}");
 }
 

@@ -136,7 +136,6 @@ fn scenario_run(root: &Path, run_id: &str, name: &str, work_dir: &Path) -> Scena
             .join(name),
         project_root: root.to_path_buf(),
         certificates: None,
-        k8s_version: std::env::var("RAYCONFORM_K8S_VERSION").ok(),
         keep: false,
         progress: Arc::new(|m| eprintln!("  {m}")),
     }

@@ -4,14 +4,15 @@
 
 use async_trait::async_trait;
 use rayconform::report::{junit_report, summary_text};
-use rayconform::runner::{self, Reproduction, RunOptions, Status};
+use rayconform::runner::{self, Cancel, Reproduction, RunOptions, Status};
 use rayconform::scenario::{Scenario, TargetKind, WaitSpec, load_str};
-use rayconform::targets::{Manifest, ScenarioRun, Session, StepError, Target, TargetPlan};
+use rayconform::targets::{
+    Manifest, PlanError, ScenarioRun, Session, StepError, Target, TargetPlan,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 /// A target whose every apply fails; its session reports `modelled`.
 struct FailingTarget {
@@ -33,7 +34,7 @@ impl Target for FailingTarget {
     fn unsupported_reason(&self, _: &Scenario, _: &Path) -> Option<String> {
         None
     }
-    fn plan(&self, _: &Scenario, _: &Path, _: Option<&str>) -> Result<TargetPlan, String> {
+    fn plan(&self, _: &Scenario, _: &Path) -> Result<TargetPlan, PlanError> {
         Ok(TargetPlan::default())
     }
     async fn open(&self, _: &ScenarioRun) -> Result<Box<dyn Session>, StepError> {
@@ -108,12 +109,7 @@ async fn run(modelled: &[&str], name: &str) -> runner::RunOutcome {
         retry_backoff: Duration::from_millis(10),
         events: Arc::new(|_| {}),
     };
-    runner::run_all(
-        vec![(target, Arc::new(scenario))],
-        &opts,
-        &CancellationToken::new(),
-    )
-    .await
+    runner::run_all(vec![(target, Arc::new(scenario))], &opts, &Cancel::new()).await
 }
 
 fn property(xml: &str, name: &str) -> Option<String> {

@@ -178,7 +178,7 @@ fn session_roles(how_to_reach: &str) -> BTreeMap<u16, String> {
 /// The plan's nginx.conf section (its lines are printed indented; the
 /// section itself is the config text).
 fn planned_config(target: &LabTarget, scenario: &rayconform::scenario::Scenario) -> String {
-    let plan = target.plan(scenario, &root(), None).unwrap();
+    let plan = target.plan(scenario, &root()).unwrap();
     plan.sections
         .into_iter()
         .find(|(title, _)| title == PLANNED_CONFIG_SECTION)
@@ -209,7 +209,6 @@ async fn session_config(
         artifacts_dir: dir.join("artifacts"),
         project_root: fake_root.to_path_buf(),
         certificates,
-        k8s_version: None,
         keep: false,
         progress: Arc::new(|_| {}),
     };

@@ -23,7 +23,6 @@ fn lab_run(scenario: Arc<rayconform::scenario::Scenario>, ns: &str, dir: &Path) 
         artifacts_dir: dir.join("artifacts"),
         project_root: root(),
         certificates: None,
-        k8s_version: None,
         keep: false,
         progress: Arc::new(|_| {}),
     }

@@ -124,9 +124,7 @@ fn supported_manifests_pass_and_the_plan_shows_processes_and_nginx_conf() {
         steps,
     );
     assert_eq!(reason(&s), None);
-    let plan = LabTarget::new(root())
-        .plan(&s, &root(), None)
-        .expect("plan");
+    let plan = LabTarget::new(root()).plan(&s, &root()).expect("plan");
     assert!(
         plan.variables.contains_key("INGRESS_TCP_6379"),
         "{:?}",

@@ -4,14 +4,18 @@
 
 use async_trait::async_trait;
 use rayconform::report::{junit_report, write_junit};
-use rayconform::runner::{self, Phase, RunOptions, ScenarioOutcome, Status, StepResult};
+use rayconform::runner::{
+    self, Cancel, CancelReason, NotRunReason, Phase, RunOptions, ScenarioOutcome, Status,
+    StepResult,
+};
 use rayconform::scenario::{Scenario, TargetKind, WaitSpec, load_str};
-use rayconform::targets::{Manifest, ScenarioRun, Session, StepError, Target, TargetPlan};
+use rayconform::targets::{
+    Manifest, PlanError, ScenarioRun, Session, StepError, Target, TargetPlan,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
 
 #[path = "support/procs.rs"]
 mod procs;
@@ -44,7 +48,7 @@ impl Target for ScriptedTarget {
     fn unsupported_reason(&self, _: &Scenario, _: &Path) -> Option<String> {
         self.unsupported.clone()
     }
-    fn plan(&self, _: &Scenario, _: &Path, _: Option<&str>) -> Result<TargetPlan, String> {
+    fn plan(&self, _: &Scenario, _: &Path) -> Result<TargetPlan, PlanError> {
         Ok(TargetPlan::default())
     }
     async fn open(&self, run: &ScenarioRun) -> Result<Box<dyn Session>, StepError> {
@@ -185,11 +189,11 @@ async fn run_steps(
 ) -> (Fixture, ScenarioOutcome) {
     let f = fixture();
     let s = scenario(f.root.path(), steps, finally, known_bug);
-    let o = run_one(&f, s, &CancellationToken::new()).await;
+    let o = run_one(&f, s, &Cancel::new()).await;
     (f, o)
 }
 
-async fn run_one(f: &Fixture, s: Scenario, cancel: &CancellationToken) -> ScenarioOutcome {
+async fn run_one(f: &Fixture, s: Scenario, cancel: &Cancel) -> ScenarioOutcome {
     runner::run_scenario(
         f.target.as_ref(),
         Arc::new(s),
@@ -220,16 +224,30 @@ async fn a_step_over_its_timeout_fails_and_later_steps_do_not_run() {
         false,
     );
     let started = Instant::now();
-    let o = run_one(&f, s, &CancellationToken::new()).await;
+    let o = run_one(&f, s, &Cancel::new()).await;
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "the timeout cut the step short"
     );
     assert_eq!(o.status, Status::Failed, "{o:#?}");
-    assert!(
-        matches!(result_of(&o, "slow"), StepResult::Failed { message, .. } if message.contains("timed out after 200ms"))
+    let slow = result_of(&o, "slow");
+    assert_eq!(
+        slow,
+        &StepResult::TimedOut {
+            after: Duration::from_millis(200)
+        },
+        "a timeout is its own result"
     );
-    assert!(matches!(result_of(&o, "after"), StepResult::NotRun { .. }));
+    assert_eq!(slow.to_string(), "timed out after 200ms");
+    assert!(
+        o.message.contains("timed out after 200ms"),
+        "the scenario says so: {}",
+        o.message
+    );
+    assert!(matches!(
+        result_of(&o, "after"),
+        StepResult::NotRun { reason: NotRunReason::EarlierStepDidNotPass { step } } if step == "slow"
+    ));
     let log = f.log.lock().unwrap().clone();
     assert!(
         log.contains(&"diagnostics".to_string()) && log.last().unwrap().starts_with("close"),
@@ -339,7 +357,7 @@ async fn known_bugs_are_strict_expected_failures() {
 
     let f = fixture();
     let s = scenario(f.root.path(), &[step("fixed", "", "")], &[], true);
-    let o = run_one(&f, s, &CancellationToken::new()).await;
+    let o = run_one(&f, s, &Cancel::new()).await;
     assert_eq!(o.status, Status::Failed);
     assert!(o.message.contains("may be fixed"), "{}", o.message);
 
@@ -355,7 +373,7 @@ async fn known_bugs_are_strict_expected_failures() {
         let known = s.known_bug.as_mut().unwrap();
         known.step = Some(bug_step.to_string());
         known.failure_contains = Some(contains.to_string());
-        let o = run_one(&f, s, &CancellationToken::new()).await;
+        let o = run_one(&f, s, &Cancel::new()).await;
         assert_eq!(
             o.status,
             Status::Failed,
@@ -375,7 +393,7 @@ async fn known_bugs_are_strict_expected_failures() {
     known.step = Some("bug".to_string());
     known.failure_contains = Some("saw X".to_string());
     assert_eq!(
-        run_one(&f, s, &CancellationToken::new()).await.status,
+        run_one(&f, s, &Cancel::new()).await.status,
         Status::Passed,
         "matching step and evidence"
     );
@@ -388,7 +406,7 @@ async fn known_bugs_are_strict_expected_failures() {
         true,
     );
     assert_eq!(
-        run_one(&f, s, &CancellationToken::new()).await.status,
+        run_one(&f, s, &Cancel::new()).await.status,
         Status::Error,
         "broken infrastructure is never an expected failure"
     );
@@ -403,11 +421,11 @@ async fn an_interrupt_stops_new_steps_and_unwinds() {
         &[step("tidy", "", "")],
         false,
     );
-    let cancel = CancellationToken::new();
+    let cancel = Cancel::new();
     let trigger = cancel.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        trigger.cancel();
+        trigger.interrupt();
     });
     let started = Instant::now();
     let o = run_one(&f, s, &cancel).await;
@@ -417,8 +435,18 @@ async fn an_interrupt_stops_new_steps_and_unwinds() {
     );
     assert!(o.interrupted);
     assert_eq!(o.status, Status::Error);
-    assert!(
-        matches!(result_of(&o, "next"), StepResult::NotRun { reason } if reason == "interrupted")
+    assert_eq!(
+        result_of(&o, "next"),
+        &StepResult::NotRun {
+            reason: NotRunReason::Cancelled(CancelReason::Interrupted { signal: None })
+        }
+    );
+    assert_eq!(
+        result_of(&o, "long"),
+        &StepResult::Cancelled {
+            reason: CancelReason::Interrupted { signal: None }
+        },
+        "the running step ends as cancelled, with the reason"
     );
     let log = f.log.lock().unwrap().clone();
     assert!(
@@ -437,7 +465,7 @@ async fn unsupported_scenarios_are_skipped_with_the_reason() {
         unsupported: Some("lab cannot stand in for Istio".into()),
     });
     let s = scenario(f.root.path(), &[step("x", "", "")], &[], false);
-    let o = run_one(&f, s, &CancellationToken::new()).await;
+    let o = run_one(&f, s, &Cancel::new()).await;
     assert_eq!(
         (o.status, o.message.as_str()),
         (Status::Skipped, "lab cannot stand in for Istio")
@@ -467,7 +495,7 @@ async fn junit_matches_what_happened_and_is_written_atomically() {
             (f.target.clone() as Arc<dyn Target>, Arc::new(s))
         })
         .collect();
-    let run = runner::run_all(work, &options(f.root.path()), &CancellationToken::new()).await;
+    let run = runner::run_all(work, &options(f.root.path()), &Cancel::new()).await;
     assert_eq!(run.totals(), (3, 1, 1, 0));
     assert!(!run.success());
     assert_eq!(f.log.lock().unwrap().last().unwrap(), "shutdown");
@@ -640,7 +668,7 @@ async fn jobs_run_scenarios_at_once_and_keep_report_order() {
         .collect();
     let mut opts = options(f.root.path());
     opts.jobs = 3;
-    let run = runner::run_all(work, &opts, &CancellationToken::new()).await;
+    let run = runner::run_all(work, &opts, &Cancel::new()).await;
     let finished: Vec<String> = f
         .log
         .lock()
@@ -675,7 +703,7 @@ async fn a_huge_timeout_built_in_code_does_not_overflow_the_clock() {
     s.timeout = Duration::MAX;
     s.steps[0].timeout = Duration::MAX;
     s.finally[0].timeout = Duration::MAX;
-    let o = run_one(&f, s, &CancellationToken::new()).await;
+    let o = run_one(&f, s, &Cancel::new()).await;
     assert_eq!(o.status, Status::Passed, "{o:#?}");
 }
 
@@ -750,7 +778,7 @@ async fn a_timed_out_command_ends_its_whole_process_group_and_keeps_its_output()
         false,
     );
     let started = Instant::now();
-    let o = run_one(&f, s, &CancellationToken::new()).await;
+    let o = run_one(&f, s, &Cancel::new()).await;
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "{:?}",
@@ -787,7 +815,7 @@ async fn an_interrupted_command_ends_its_whole_process_group() {
         &[],
         false,
     );
-    let cancel = CancellationToken::new();
+    let cancel = Cancel::new();
     let trigger = cancel.clone();
     let marker = pidfile.clone();
     tokio::spawn(async move {
@@ -795,7 +823,7 @@ async fn an_interrupted_command_ends_its_whole_process_group() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-        trigger.cancel();
+        trigger.interrupt();
     });
     let o = run_one(&f, s, &cancel).await;
     assert!(o.interrupted, "{o:#?}");
@@ -818,7 +846,7 @@ async fn a_command_that_exits_leaves_nothing_running_and_is_not_held_by_its_left
         false,
     );
     let started = Instant::now();
-    let o = run_one(&f, s, &CancellationToken::new()).await;
+    let o = run_one(&f, s, &Cancel::new()).await;
     assert_eq!(o.status, Status::Passed, "{o:#?}");
     assert!(
         started.elapsed() < Duration::from_secs(10),
@@ -857,4 +885,72 @@ async fn a_failing_finally_after_a_failing_step_is_named_next_to_it_in_junit() {
             && message.contains("finally `tidy`: tidy wrong on attempt 1"),
         "{message}"
     );
+}
+
+/// The JUnit `type` of a scenario's failure or error.
+fn junit_problem_type(o: ScenarioOutcome, interrupted: bool) -> String {
+    let run = runner::RunOutcome {
+        run_id: "r".into(),
+        scenarios: vec![o],
+        interrupted,
+        duration: Duration::ZERO,
+        shutdown_problems: Vec::new(),
+    };
+    let xml = junit_report(&run).to_string().unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    doc.descendants()
+        .find(|n| n.has_tag_name("failure") || n.has_tag_name("error"))
+        .and_then(|n| n.attribute("type"))
+        .expect("a failure or error with a type")
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_signal_reaches_the_step_as_a_typed_reason_and_junit_says_interrupted() {
+    let f = fixture();
+    let s = scenario(
+        f.root.path(),
+        &[step("long", ", sleepMs: 10000", ""), step("next", "", "")],
+        &[],
+        false,
+    );
+    let cancel = Cancel::new();
+    let trigger = cancel.clone();
+    let reason = CancelReason::Interrupted {
+        signal: Some(runner::Signal::Terminate),
+    };
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        trigger.cancel(reason);
+    });
+    let o = run_one(&f, s, &cancel).await;
+    assert_eq!(
+        result_of(&o, "long"),
+        &StepResult::Cancelled { reason },
+        "{o:#?}"
+    );
+    assert_eq!(
+        result_of(&o, "next"),
+        &StepResult::NotRun {
+            reason: NotRunReason::Cancelled(reason)
+        }
+    );
+    assert!(o.interrupted && o.status == Status::Error, "{o:#?}");
+    assert!(o.message.contains("SIGTERM"), "{}", o.message);
+    assert_eq!(junit_problem_type(o, true), "interrupted");
+}
+
+#[tokio::test]
+async fn a_timed_out_step_is_a_failure_of_type_timed_out_in_junit() {
+    let (_f, o) = run_steps(
+        &[step("slow", ", sleepMs: 5000", "      timeout: 200ms\n")],
+        &[],
+        false,
+    )
+    .await;
+    assert_eq!(o.status, Status::Failed, "{o:#?}");
+    assert!(!o.interrupted);
+    assert_eq!(junit_problem_type(o, false), "timed-out");
+    let (_f, o) = run_steps(&[step("wrong", ", failTimes: 1", "")], &[], false).await;
+    assert_eq!(junit_problem_type(o, false), "wrong-verdict");
 }

@@ -15,15 +15,16 @@ use rayconform::targets::{TargetOptions, registry};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Arguments::from_args();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let runtime = Arc::new(tokio::runtime::Runtime::new().expect("tokio runtime"));
+    let k8s_version = std::env::var("RAYCONFORM_K8S_VERSION").ok();
     let topts = TargetOptions {
         project_root: root.clone(),
+        k8s_version: k8s_version.clone(),
         ..TargetOptions::default()
     };
     let targets: Vec<Arc<dyn Target>> = TargetKind::ALL
@@ -34,7 +35,7 @@ fn main() {
         run_id: runner::new_run_id(),
         project_root: root.clone(),
         reports_dir: root.join("reports"),
-        k8s_version: std::env::var("RAYCONFORM_K8S_VERSION").ok(),
+        k8s_version,
         keep: false,
         jobs: 1,
         retry_backoff: Duration::from_secs(1),
@@ -77,7 +78,7 @@ fn main() {
                     target.as_ref(),
                     scenario,
                     &opts,
-                    &CancellationToken::new(),
+                    &runner::Cancel::new(),
                 ));
                 match outcome.status {
                     Status::Passed => Ok(Completion::Completed),

@@ -70,14 +70,42 @@ pub struct TlsArgs {
     pub tls_version: Option<String>,
 }
 
+/// Why a probe command cannot run (exit 2): nothing was probed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeCliError {
+    /// `--cert` without `--key` or the other way round.
+    #[error("--cert and --key go together")]
+    CertWithoutKey,
+    /// TLS without a CA to verify the server and without `--insecure`.
+    #[error(
+        "TLS needs --ca FILE to verify the server's certificate; to skip verification, say so with --insecure"
+    )]
+    NoCa,
+    /// A TLS setting that cannot be used (`--tls-version 1.1`), or a
+    /// foreign CA that could not be generated.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    /// No temporary folder for a generated foreign CA.
+    #[error("temp dir for a foreign CA: {0}")]
+    TempDir(#[source] std::io::Error),
+    /// `--header` not written `Name: value`.
+    #[error("header `{0}` is not `Name: value`")]
+    Header(String),
+    /// `--expect-json` not written `KEY=VALUE`.
+    #[error("--expect-json `{0}` is not KEY=VALUE")]
+    JsonField(String),
+    /// `--grpc` names no known call.
+    #[error("unknown --grpc call `{0}` (rayPing or gcsClusterId)")]
+    GrpcCall(String),
+}
+
 impl TlsArgs {
-    fn client_tls(&self) -> Result<ClientTls, String> {
+    fn client_tls(&self) -> Result<ClientTls, ProbeCliError> {
         let version = self
             .tls_version
             .as_deref()
             .map(TlsVersion::from_str)
-            .transpose()
-            .map_err(|e| e.to_string())?;
+            .transpose()?;
         let identity = match (&self.cert, &self.key) {
             (Some(cert), Some(key)) => Some(ClientIdentity {
                 cert: cert.clone(),
@@ -85,12 +113,10 @@ impl TlsArgs {
                 label: cert.display().to_string(),
             }),
             (None, None) => None,
-            _ => return Err("--cert and --key go together".into()),
+            _ => return Err(ProbeCliError::CertWithoutKey),
         };
         if self.ca.is_none() && !self.insecure {
-            return Err(
-                "TLS needs --ca FILE to verify the server's certificate; to skip verification, say so with --insecure".into(),
-            );
+            return Err(ProbeCliError::NoCa);
         }
         Ok(ClientTls {
             server_name: self.server_name.clone(),
@@ -268,7 +294,7 @@ pub async fn execute(cmd: ProbeCommand) -> i32 {
 }
 
 /// The verdict for a command, or a usage error.
-pub async fn verdict_for(cmd: ProbeCommand) -> Result<Verdict, String> {
+pub async fn verdict_for(cmd: ProbeCommand) -> Result<Verdict, ProbeCliError> {
     let timeout = cmd.timeout;
     Ok(match cmd.probe {
         ProbeKind::GrpcReady(a) => {
@@ -288,8 +314,7 @@ pub async fn verdict_for(cmd: ProbeCommand) -> Result<Verdict, String> {
                 .tls_version
                 .as_deref()
                 .map(TlsVersion::from_str)
-                .transpose()
-                .map_err(|e| e.to_string())?;
+                .transpose()?;
             // Kept alive until the probe is done when a foreign CA is generated.
             let mut generated = None;
             let foreign = match (a.foreign_cert, a.foreign_key) {
@@ -299,10 +324,8 @@ pub async fn verdict_for(cmd: ProbeCommand) -> Result<Verdict, String> {
                     key,
                 },
                 _ => {
-                    let dir = tempfile::tempdir()
-                        .map_err(|e| format!("temp dir for a foreign CA: {e}"))?;
-                    let set = crate::tls::generate(dir.path(), crate::tls::FOREIGN, &[])
-                        .map_err(|e| e.to_string())?;
+                    let dir = tempfile::tempdir().map_err(ProbeCliError::TempDir)?;
+                    let set = crate::tls::generate(dir.path(), crate::tls::FOREIGN, &[])?;
                     let a = set.get(crate::tls::FOREIGN).expect("generated").clone();
                     generated = Some(dir);
                     ClientIdentity {
@@ -367,9 +390,8 @@ pub async fn verdict_for(cmd: ProbeCommand) -> Result<Verdict, String> {
             };
             let follow_up = match (&a.grpc, a.tls_handshake) {
                 (Some(call), _) => {
-                    let call = GrpcCall::parse(call).ok_or_else(|| {
-                        format!("unknown --grpc call `{call}` (rayPing or gcsClusterId)")
-                    })?;
+                    let call = GrpcCall::parse(call)
+                        .ok_or_else(|| ProbeCliError::GrpcCall(call.clone()))?;
                     let tls = if a.tls.any() {
                         Some(a.tls.client_tls()?)
                     } else {
@@ -407,23 +429,23 @@ fn http_url(arg: &str) -> Result<String, String> {
     }
 }
 
-fn parse_headers(raw: &[String]) -> Result<BTreeMap<String, String>, String> {
+fn parse_headers(raw: &[String]) -> Result<BTreeMap<String, String>, ProbeCliError> {
     raw.iter()
         .map(|h| {
             let (name, value) = h
                 .split_once(':')
-                .ok_or_else(|| format!("header `{h}` is not `Name: value`"))?;
+                .ok_or_else(|| ProbeCliError::Header(h.clone()))?;
             Ok((name.trim().to_string(), value.trim().to_string()))
         })
         .collect()
 }
 
-fn parse_json_fields(raw: &[String]) -> Result<BTreeMap<String, serde_json::Value>, String> {
+fn parse_json_fields(raw: &[String]) -> Result<BTreeMap<String, serde_json::Value>, ProbeCliError> {
     raw.iter()
         .map(|field| {
             let (key, value) = field
                 .split_once('=')
-                .ok_or_else(|| format!("--expect-json `{field}` is not KEY=VALUE"))?;
+                .ok_or_else(|| ProbeCliError::JsonField(field.clone()))?;
             let value = serde_json::from_str(value)
                 .unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
             Ok((key.to_string(), value))

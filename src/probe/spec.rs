@@ -237,7 +237,84 @@ pub enum Probe {
     Tcp(TcpProbe),
 }
 
+/// Where a probe connects: a `host:port` address or an http(s) URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// `host:port`, in the named field (`tcp.address`).
+    Address(&'static str, &'a str),
+    /// An `http://` or `https://` URL, in the named field (`http.url`).
+    Url(&'static str, &'a str),
+}
+
+impl<'a> Target<'a> {
+    /// The address or URL.
+    pub fn value(self) -> &'a str {
+        match self {
+            Target::Address(_, value) | Target::Url(_, value) => value,
+        }
+    }
+}
+
+impl ProbeSpec {
+    /// The probe kinds a step may name, as written in scenarios.
+    pub const KINDS: &'static str = "grpcReady, mtls, http, page, tcp";
+
+    /// Every probe the spec sets (the loader requires exactly one).
+    pub fn into_probes(self) -> Vec<Probe> {
+        let ProbeSpec {
+            grpc_ready,
+            mtls,
+            http,
+            page,
+            tcp,
+        } = self;
+        let mut found = Vec::new();
+        found.extend(grpc_ready.map(Probe::GrpcReady));
+        found.extend(mtls.map(Probe::Mtls));
+        found.extend(http.map(Probe::Http));
+        found.extend(page.map(Probe::Page));
+        found.extend(tcp.map(Probe::Tcp));
+        found
+    }
+}
+
 impl Probe {
+    /// Where the probe connects, with the field that says so.
+    pub fn target(&self) -> Target<'_> {
+        match self {
+            Probe::GrpcReady(p) => Target::Address("grpcReady.address", &p.address),
+            Probe::Mtls(p) => Target::Address("mtls.address", &p.address),
+            Probe::Tcp(p) => Target::Address("tcp.address", &p.address),
+            Probe::Http(p) => Target::Url("http.url", &p.url),
+            Probe::Page(p) => Target::Url("page.url", &p.url),
+        }
+    }
+
+    /// Every TLS setting of the probe, with the field it is in
+    /// (`tcp.then.grpc.tls`).
+    pub fn tls_specs(&self) -> Vec<(&'static str, &TlsSpec)> {
+        let mut specs = Vec::new();
+        match self {
+            Probe::GrpcReady(p) => specs.extend(p.tls.as_ref().map(|t| ("grpcReady.tls", t))),
+            Probe::Mtls(_) => {}
+            Probe::Http(p) => specs.extend(p.tls.as_ref().map(|t| ("http.tls", t))),
+            Probe::Page(p) => specs.extend(p.tls.as_ref().map(|t| ("page.tls", t))),
+            Probe::Tcp(p) => {
+                let then = p.then.as_ref();
+                specs.extend(
+                    then.and_then(|t| t.tls.as_ref())
+                        .map(|t| ("tcp.then.tls", t)),
+                );
+                let grpc = then.and_then(|t| t.grpc.as_ref());
+                specs.extend(
+                    grpc.and_then(|g| g.tls.as_ref())
+                        .map(|t| ("tcp.then.grpc.tls", t)),
+                );
+            }
+        }
+        specs
+    }
+
     /// The probe's kind as written in scenarios (`grpcReady`, `mtls`, ...).
     pub fn kind(&self) -> &'static str {
         match self {

@@ -84,13 +84,7 @@ fn test_case(outcome: &ScenarioOutcome, interrupted_run: bool) -> TestCase {
             };
             let mut status = TestCaseStatus::non_success(kind);
             status.set_message(outcome.message.clone());
-            status.set_type(if outcome.interrupted {
-                "interrupted"
-            } else if outcome.status == Status::Failed {
-                "wrong-verdict"
-            } else {
-                "infrastructure"
-            });
+            status.set_type(problem_type(outcome));
             status.set_description(super::problem_log(outcome));
             status
         }
@@ -135,6 +129,26 @@ fn test_case(outcome: &ScenarioOutcome, interrupted_run: bool) -> TestCase {
     case
 }
 
+/// The `type` of a failure or error: what kind of problem decided it.
+fn problem_type(outcome: &ScenarioOutcome) -> &'static str {
+    let timed_out = || {
+        outcome
+            .steps
+            .iter()
+            .find(|s| s.result.failure().is_some())
+            .is_some_and(|s| matches!(s.result, StepResult::TimedOut { .. }))
+    };
+    if outcome.interrupted {
+        "interrupted"
+    } else if outcome.status == Status::Failed && timed_out() {
+        "timed-out"
+    } else if outcome.status == Status::Failed {
+        "wrong-verdict"
+    } else {
+        "infrastructure"
+    }
+}
+
 /// Writes the report atomically: a temporary file in the same folder,
 /// then a rename, so readers never see half a file.
 pub fn write_junit(run: &RunOutcome, path: &Path) -> std::io::Result<()> {
@@ -161,11 +175,11 @@ fn record_retries(outcome: &ScenarioOutcome, status: &mut TestCaseStatus) {
         .iter()
         .flat_map(|step| step.retried.iter().map(move |r| (step, r)))
         .map(|(step, result)| {
-            let (kind, message) = match result {
-                StepResult::Error { message } => (NonSuccessKind::Error, message.clone()),
-                StepResult::Failed { message, .. } => (NonSuccessKind::Failure, message.clone()),
-                other => (NonSuccessKind::Failure, format!("{other:?}")),
+            let kind = match result {
+                StepResult::Error { .. } => NonSuccessKind::Error,
+                _ => NonSuccessKind::Failure,
             };
+            let message = result.to_string();
             let mut rerun = TestRerun::new(kind);
             rerun.set_message(format!("step `{}`: {message}", step.name));
             rerun

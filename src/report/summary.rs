@@ -136,13 +136,11 @@ fn steps_text(o: &ScenarioOutcome, problems_only: bool) -> String {
             Phase::Finally => "finally",
             Phase::Cleanup => "cleanup",
         };
-        let (mark, text, evidence): (&str, String, &[String]) = match &s.result {
-            StepResult::Passed { summary, evidence } => ("ok", summary.clone(), evidence),
-            StepResult::Failed { message, evidence } => ("FAILED", message.clone(), evidence),
-            StepResult::Error { message } => ("ERROR", message.clone(), &[]),
-            StepResult::Skipped { reason } => ("skipped", reason.clone(), &[]),
-            StepResult::NotRun { reason } => ("not run", reason.clone(), &[]),
+        let evidence: &[String] = match &s.result {
+            StepResult::Passed { evidence, .. } | StepResult::Failed { evidence, .. } => evidence,
+            _ => &[],
         };
+        let (mark, text) = (mark(&s.result), s.result.to_string());
         let attempts = if s.attempts > 1 {
             format!(", {} attempts", s.attempts)
         } else {
@@ -165,12 +163,19 @@ fn steps_text(o: &ScenarioOutcome, problems_only: bool) -> String {
     out
 }
 
-fn brief(r: &StepResult) -> String {
+/// The step log's word for a result.
+fn mark(r: &StepResult) -> &'static str {
     match r {
-        StepResult::Passed { summary, .. } => format!("ok: {summary}"),
-        StepResult::Failed { message, .. } => format!("failed: {message}"),
-        StepResult::Error { message } => format!("error: {message}"),
-        StepResult::Skipped { reason } => format!("skipped: {reason}"),
-        StepResult::NotRun { reason } => format!("not run: {reason}"),
+        StepResult::Passed { .. } => "ok",
+        StepResult::Failed { .. } => "FAILED",
+        StepResult::TimedOut { .. } => "TIMED OUT",
+        StepResult::Error { .. } => "ERROR",
+        StepResult::Cancelled { .. } => "CANCELLED",
+        StepResult::Skipped { .. } => "skipped",
+        StepResult::NotRun { .. } => "not run",
     }
+}
+
+fn brief(r: &StepResult) -> String {
+    format!("{}: {r}", mark(r).to_lowercase())
 }

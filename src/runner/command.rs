@@ -93,7 +93,7 @@ pub async fn run_command(
         .kill_on_drop(true);
     let mut child = command
         .spawn()
-        .map_err(|e| StepError::broken(format!("cannot run `{}`: {e}", cmd.argv[0])))?;
+        .map_err(|e| StepError::broken_by(format!("cannot run `{}`", cmd.argv[0]), e))?;
     let group = child
         .id()
         .and_then(|pid| i32::try_from(pid).ok())
@@ -129,7 +129,7 @@ pub async fn run_command(
             });
         }
         Ok(Err(e)) => {
-            return Err(StepError::broken(format!("waiting for `{shown}`: {e}")));
+            return Err(StepError::broken_by(format!("waiting for `{shown}`"), e));
         }
         Ok(Ok(status)) => status,
     };

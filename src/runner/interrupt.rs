@@ -1,13 +1,15 @@
-//! SIGINT/SIGTERM handling: the first signal asks the run to stop starting
-//! new steps and unwind; the second kills every process group we started,
-//! removes the private work dirs (they hold private keys) and exits at once.
+//! SIGINT/SIGTERM as typed [`Signal`] events. The binary decides what they
+//! do: the first asks the run to stop starting new steps and unwind (a
+//! [`super::CancelReason`]); the second kills every process group we started
+//! and removes the private work dirs (they hold private keys) through
+//! [`hard_stop`], then exits at once.
 
+use super::cancel::Signal;
 use crate::process_groups::kill_registered_groups;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio_util::sync::CancellationToken;
 
 /// Exit code after an interrupt.
 pub const EXIT_INTERRUPTED: i32 = 130;
@@ -70,36 +72,43 @@ fn remove_dir_retrying(dir: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Installs the handlers; the returned token is cancelled on the first
-/// signal. Must be called inside a tokio runtime.
-pub fn install() -> std::io::Result<CancellationToken> {
-    let token = CancellationToken::new();
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    let first = token.clone();
-    tokio::spawn(async move {
-        for count in 1.. {
-            let name = tokio::select! {
-                _ = interrupt.recv() => "SIGINT",
-                _ = terminate.recv() => "SIGTERM",
-            };
-            if count == 1 {
-                eprintln!(
-                    "\n{name}: stopping — no new steps start; cleaning up and writing the report (signal again to exit now)"
-                );
-                first.cancel();
-            } else {
-                let killed = kill_registered_groups();
-                let dirs = remove_private_dirs();
-                eprintln!(
-                    "\n{name} again: exiting now; killed {killed} process group(s) we started, other cleanup skipped"
-                );
-                for line in dirs {
-                    eprintln!("  work dir {line}");
-                }
-                std::process::exit(EXIT_INTERRUPTED);
-            }
+/// SIGINT and SIGTERM as typed events, in the order they arrive.
+pub struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the handlers (from then on the signals no longer end the
+    /// process by default). Must be called inside a tokio runtime.
+    pub fn install() -> std::io::Result<Signals> {
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// The next signal.
+    pub async fn next(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.interrupt.recv() => Signal::Interrupt,
+            _ = self.terminate.recv() => Signal::Terminate,
         }
-    });
-    Ok(token)
+    }
+}
+
+/// What a second signal does before the process exits: kills every process
+/// group we started and removes the private work dirs (keys). Returns one
+/// line per thing done; the caller (the binary) prints them and exits.
+pub fn hard_stop() -> Vec<String> {
+    let killed = kill_registered_groups();
+    let mut lines = vec![format!(
+        "killed {killed} process group(s) we started, other cleanup skipped"
+    )];
+    lines.extend(
+        remove_private_dirs()
+            .into_iter()
+            .map(|line| format!("work dir {line}")),
+    );
+    lines
 }

@@ -1,4 +1,10 @@
-//! Names for runs and per-scenario namespaces.
+//! Names for runs and per-scenario namespaces, and the template variables
+//! a run sets itself (the one place both `plan` and `run` take them from).
+
+use std::collections::BTreeMap;
+
+/// The variable naming the scenario's namespace (a session may set its own).
+pub const NAMESPACE_VAR: &str = "NAMESPACE";
 
 /// A new run id: UTC time plus the process id, e.g. `20261121-194800-4242`.
 pub fn new_run_id() -> String {
@@ -16,6 +22,22 @@ pub fn namespace_for(scenario: &str, run_id: &str) -> String {
     });
     let name: String = scenario.chars().take(50).collect();
     format!("rc-{}-{:06x}", name.trim_end_matches('-'), hash & 0xff_ffff)
+}
+
+/// The variables a run sets for a scenario: `NAMESPACE`, `RUN_ID` and
+/// `SCENARIO`.
+///
+/// ```
+/// let vars = rayconform::runner::run_variables("dashboard", "20261121-194800-1");
+/// assert_eq!(vars["SCENARIO"], "dashboard");
+/// assert!(vars["NAMESPACE"].starts_with("rc-dashboard-"));
+/// ```
+pub fn run_variables(scenario: &str, run_id: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (NAMESPACE_VAR.to_string(), namespace_for(scenario, run_id)),
+        ("RUN_ID".to_string(), run_id.to_string()),
+        ("SCENARIO".to_string(), scenario.to_string()),
+    ])
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
 //! What happened: per step, per scenario, per run.
 
+use super::cancel::CancelReason;
 use crate::scenario::TargetKind;
+use crate::targets::StepError;
 use serde::Serialize;
+use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -73,21 +76,142 @@ pub enum StepResult {
         /// Supporting facts.
         evidence: Vec<String>,
     },
+    /// The step did not end within its timeout and was abandoned (a wrong
+    /// verdict, like [`StepResult::Failed`], reported as a timeout).
+    TimedOut {
+        /// The limit it was given.
+        #[serde(with = "millis")]
+        after: Duration,
+    },
     /// Broken infrastructure (including a timeout of a setup action).
     Error {
         /// What broke.
         message: String,
+    },
+    /// Stopped while it ran, or before it could start, for `reason`.
+    Cancelled {
+        /// Why.
+        reason: CancelReason,
     },
     /// The target cannot do this step.
     Skipped {
         /// Why.
         reason: String,
     },
-    /// Never started (an earlier step failed, or the run was interrupted).
+    /// Never started.
     NotRun {
         /// Why.
-        reason: String,
+        reason: NotRunReason,
     },
+}
+
+impl StepResult {
+    /// Whether the step did what it should.
+    pub fn passed(&self) -> bool {
+        matches!(self, StepResult::Passed { .. })
+    }
+
+    /// The interruption that stopped this step (or kept it from starting).
+    pub fn interruption(&self) -> Option<CancelReason> {
+        match self {
+            StepResult::Cancelled { reason }
+            | StepResult::NotRun {
+                reason: NotRunReason::Cancelled(reason),
+            } if reason.is_interruption() => Some(*reason),
+            _ => None,
+        }
+    }
+
+    /// Whether another attempt could end differently: a wrong verdict, a
+    /// timeout or broken infrastructure, never a cancellation or a skip.
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self,
+            StepResult::Failed { .. } | StepResult::TimedOut { .. } | StepResult::Error { .. }
+        )
+    }
+
+    /// The scenario status this result leads to, with its one-line text;
+    /// `None` for a result that changes nothing (passed, not run).
+    pub fn verdict(&self) -> Option<(Status, String)> {
+        match self {
+            StepResult::Passed { .. } | StepResult::NotRun { .. } => None,
+            StepResult::Failed { message, .. } => Some((Status::Failed, message.clone())),
+            StepResult::TimedOut { .. } => Some((Status::Failed, self.to_string())),
+            StepResult::Error { message } => Some((Status::Error, message.clone())),
+            StepResult::Cancelled { reason } => Some((Status::Error, reason.to_string())),
+            StepResult::Skipped { reason } => Some((Status::Skipped, reason.clone())),
+        }
+    }
+
+    /// The message and evidence of a wrong verdict (failed or timed out).
+    pub fn failure(&self) -> Option<(String, &[String])> {
+        match self {
+            StepResult::Failed { message, evidence } => Some((message.clone(), evidence)),
+            StepResult::TimedOut { .. } => Some((self.to_string(), &[])),
+            _ => None,
+        }
+    }
+}
+
+/// One line: the summary, message or reason.
+impl fmt::Display for StepResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StepResult::Passed { summary, .. } => f.write_str(summary),
+            StepResult::Failed { message, .. } | StepResult::Error { message } => {
+                f.write_str(message)
+            }
+            StepResult::TimedOut { after } => {
+                write!(f, "timed out after {}", humantime::format_duration(*after))
+            }
+            StepResult::Cancelled { reason } => write!(f, "{reason}"),
+            StepResult::Skipped { reason } => f.write_str(reason),
+            StepResult::NotRun { reason } => write!(f, "{reason}"),
+        }
+    }
+}
+
+/// The one place a target's [`StepError`] becomes a step's result.
+impl From<StepError> for StepResult {
+    fn from(error: StepError) -> Self {
+        match error {
+            StepError::Failed { message, evidence } => StepResult::Failed { message, evidence },
+            StepError::Broken(broken) => StepResult::Error {
+                message: broken.to_string(),
+            },
+            StepError::Unsupported(reason) => StepResult::Skipped { reason },
+        }
+    }
+}
+
+/// Why a step never started (reports show it as its one line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotRunReason {
+    /// An earlier step of the scenario did not pass.
+    EarlierStepDidNotPass {
+        /// That step's name.
+        step: String,
+    },
+    /// The run (or the scenario's time) was stopped first.
+    Cancelled(CancelReason),
+}
+
+impl fmt::Display for NotRunReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotRunReason::EarlierStepDidNotPass { step } => {
+                write!(f, "step `{step}` did not pass")
+            }
+            NotRunReason::Cancelled(reason) => write!(f, "{reason}"),
+        }
+    }
+}
+
+impl Serialize for NotRunReason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// One step's record.

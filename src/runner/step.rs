@@ -1,7 +1,6 @@
 //! Carrying out one step: templating, then the session or a probe.
 
 use super::outcome::StepResult;
-use crate::plan::read_manifests;
 use crate::scenario::{Action, CommandSpec, Probe, Step, WaitSpec, template};
 use crate::targets::{Session, StepError};
 use crate::tls::CertificateSet;
@@ -62,7 +61,7 @@ pub async fn execute(
                         }
                     }
                 }
-                Err(e) => into_result(Err(e)),
+                Err(e) => e.into(),
             };
         }
         Action::Command(cmd) => match rendered::<CommandSpec>(cmd, ctx.vars) {
@@ -70,20 +69,12 @@ pub async fn execute(
             Err(e) => Err(e),
         },
     };
-    into_result(result)
-}
-
-fn into_result(result: Result<String, StepError>) -> StepResult {
     match result {
         Ok(summary) => StepResult::Passed {
             summary,
             evidence: Vec::new(),
         },
-        Err(StepError::Failed { message, evidence }) => StepResult::Failed { message, evidence },
-        Err(StepError::Broken(broken)) => StepResult::Error {
-            message: broken.to_string(),
-        },
-        Err(StepError::Unsupported(reason)) => StepResult::Skipped { reason },
+        Err(error) => error.into(),
     }
 }
 
@@ -103,7 +94,8 @@ fn manifests(
     file: Option<&str>,
     inline: Option<&str>,
 ) -> Result<Vec<crate::targets::Manifest>, StepError> {
-    read_manifests(ctx.project_root, file, inline, ctx.vars).map_err(StepError::broken)
+    crate::scenario::manifests::read(ctx.project_root, file, inline, ctx.vars)
+        .map_err(|e| StepError::broken_by("", e))
 }
 
 /// Fills `${VAR}` templates in every string of `value`.
@@ -111,7 +103,7 @@ fn rendered<T: Serialize + DeserializeOwned>(
     value: &T,
     vars: &BTreeMap<String, String>,
 ) -> Result<T, StepError> {
-    let mut json = serde_json::to_value(value).map_err(|e| StepError::broken(e.to_string()))?;
-    template::render_json(&mut json, vars).map_err(|e| StepError::broken(e.to_string()))?;
-    serde_json::from_value(json).map_err(|e| StepError::broken(format!("after templating: {e}")))
+    let mut json = serde_json::to_value(value).map_err(|e| StepError::broken_by("", e))?;
+    template::render_json(&mut json, vars).map_err(|e| StepError::broken_by("", e))?;
+    serde_json::from_value(json).map_err(|e| StepError::broken_by("after templating", e))
 }

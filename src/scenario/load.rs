@@ -13,7 +13,7 @@ use super::raw::*;
 use super::read::{ReadError, read_capped};
 use super::structure::{self, Structural};
 use super::template;
-use crate::probe::spec::{ProbeSpec, TlsSpec};
+use crate::probe::spec::{ProbeSpec, Target as ProbeTarget};
 use serde_saphyr::{Location, Spanned};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -693,25 +693,14 @@ impl Checker<'_> {
 
     fn probe(&mut self, path: &str, raw: Spanned<ProbeSpec>) -> Option<Probe> {
         let at = raw.referenced;
-        let ProbeSpec {
-            grpc_ready,
-            mtls,
-            http,
-            page,
-            tcp,
-        } = raw.value;
-        let mut found: Vec<Probe> = Vec::new();
-        found.extend(grpc_ready.map(Probe::GrpcReady));
-        found.extend(mtls.map(Probe::Mtls));
-        found.extend(http.map(Probe::Http));
-        found.extend(page.map(Probe::Page));
-        found.extend(tcp.map(Probe::Tcp));
+        let mut found = raw.value.into_probes();
         if found.len() != 1 {
             self.error(
                 at,
                 path,
                 format!(
-                    "expected exactly one of grpcReady, mtls, http, page, tcp; found {}",
+                    "expected exactly one of {}; found {}",
+                    ProbeSpec::KINDS,
                     found.len()
                 ),
             );
@@ -719,35 +708,30 @@ impl Checker<'_> {
         }
         let probe = found.pop()?;
         self.check_probe_address(at, path, &probe);
-        let mut tls_specs: Vec<(&str, &TlsSpec)> = Vec::new();
+        let tls_specs = probe.tls_specs();
         let mut versions: Vec<(String, &Option<String>)> = Vec::new();
-        match &probe {
-            Probe::GrpcReady(p) => tls_specs.extend(p.tls.as_ref().map(|t| ("grpcReady.tls", t))),
-            Probe::Mtls(p) => versions.push(("mtls.tlsVersion".into(), &p.tls_version)),
-            Probe::Http(p) => tls_specs.extend(p.tls.as_ref().map(|t| ("http.tls", t))),
-            Probe::Page(p) => tls_specs.extend(p.tls.as_ref().map(|t| ("page.tls", t))),
-            Probe::Tcp(p) => {
-                if let Some(then) = &p.then {
-                    let count = usize::from(then.tls.is_some()) + usize::from(then.grpc.is_some());
-                    if count != 1 {
-                        self.error(
-                            at,
-                            format!("{path}.tcp.then"),
-                            format!("expected exactly one of tls, grpc; found {count}"),
-                        );
-                    }
-                    tls_specs.extend(then.tls.as_ref().map(|t| ("tcp.then.tls", t)));
-                    if let Some(grpc) = &then.grpc {
-                        tls_specs.extend(grpc.tls.as_ref().map(|t| ("tcp.then.grpc.tls", t)));
-                        if !["rayPing", "gcsClusterId"].contains(&grpc.call.as_str()) {
-                            self.error(
-                                at,
-                                format!("{path}.tcp.then.grpc.call"),
-                                format!("expected rayPing or gcsClusterId, found `{}`", grpc.call),
-                            );
-                        }
-                    }
-                }
+        if let Probe::Mtls(p) = &probe {
+            versions.push(("mtls.tlsVersion".into(), &p.tls_version));
+        }
+        if let Probe::Tcp(p) = &probe
+            && let Some(then) = &p.then
+        {
+            let count = usize::from(then.tls.is_some()) + usize::from(then.grpc.is_some());
+            if count != 1 {
+                self.error(
+                    at,
+                    format!("{path}.tcp.then"),
+                    format!("expected exactly one of tls, grpc; found {count}"),
+                );
+            }
+            if let Some(grpc) = &then.grpc
+                && !["rayPing", "gcsClusterId"].contains(&grpc.call.as_str())
+            {
+                self.error(
+                    at,
+                    format!("{path}.tcp.then.grpc.call"),
+                    format!("expected rayPing or gcsClusterId, found `{}`", grpc.call),
+                );
             }
         }
         let mut authorities: Vec<(String, &String)> = Vec::new();
@@ -795,12 +779,9 @@ impl Checker<'_> {
     /// A probe's address or URL that names no variable must already be
     /// well formed: a malformed one is bad input, not a failed probe.
     fn check_probe_address(&mut self, at: Location, path: &str, probe: &Probe) {
-        let (field, value, is_url) = match probe {
-            Probe::GrpcReady(p) => ("grpcReady.address", &p.address, false),
-            Probe::Mtls(p) => ("mtls.address", &p.address, false),
-            Probe::Tcp(p) => ("tcp.address", &p.address, false),
-            Probe::Http(p) => ("http.url", &p.url, true),
-            Probe::Page(p) => ("page.url", &p.url, true),
+        let (field, value, is_url) = match probe.target() {
+            ProbeTarget::Address(field, value) => (field, value, false),
+            ProbeTarget::Url(field, value) => (field, value, true),
         };
         if value.contains('$') {
             return;
@@ -905,14 +886,7 @@ fn default_step_name(action: &Action) -> String {
             }
         }
         Action::Probe(p) => {
-            let address = match p {
-                Probe::GrpcReady(g) => &g.address,
-                Probe::Mtls(m) => &m.address,
-                Probe::Http(h) => &h.url,
-                Probe::Page(pg) => &pg.url,
-                Probe::Tcp(t) => &t.address,
-            };
-            format!("probe {} {address}", p.kind())
+            format!("probe {} {}", p.kind(), p.target().value())
         }
         Action::ExpectDenied(d) => format!(
             "expectDenied {}",

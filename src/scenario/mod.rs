@@ -2,6 +2,7 @@
 
 mod error;
 mod load;
+pub mod manifests;
 mod model;
 pub mod raw;
 pub mod read;

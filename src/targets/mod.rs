@@ -12,6 +12,7 @@ pub mod k3s;
 pub mod kind;
 pub mod lab;
 pub mod options;
+pub mod plan_error;
 pub mod registry;
 pub mod step_error;
 
@@ -25,6 +26,7 @@ use std::time::Duration;
 
 pub use crate::manifest::{Manifest, ProgressFn};
 pub use options::TargetOptions;
+pub use plan_error::PlanError;
 pub use step_error::{Broken, StepError};
 
 /// Everything a target needs to run one scenario.
@@ -44,8 +46,6 @@ pub struct ScenarioRun {
     pub project_root: PathBuf,
     /// Certificates generated for this run, when the scenario asks for them.
     pub certificates: Option<Arc<CertificateSet>>,
-    /// Kubernetes version asked for (`--k8s-version`), if any.
-    pub k8s_version: Option<String>,
     /// Leave everything in place at the end (`--keep`).
     pub keep: bool,
     /// Live progress messages.
@@ -76,13 +76,10 @@ pub trait Target: Send + Sync {
     /// Decided without side effects (used by `plan` and `list`).
     fn unsupported_reason(&self, scenario: &Scenario, project_root: &Path) -> Option<String>;
 
-    /// What running the scenario here would do, without touching anything.
-    fn plan(
-        &self,
-        scenario: &Scenario,
-        project_root: &Path,
-        k8s_version: Option<&str>,
-    ) -> Result<TargetPlan, String>;
+    /// What running the scenario here would do, without touching anything
+    /// (on the Kubernetes version of the target's
+    /// [`TargetOptions::k8s_version`]).
+    fn plan(&self, scenario: &Scenario, project_root: &Path) -> Result<TargetPlan, PlanError>;
 
     /// Prepares everything the scenario needs (cluster, installs, lab
     /// processes) and opens a session. An `Err` is broken infrastructure.

@@ -44,7 +44,6 @@ pub fn run(
         artifacts_dir: dir.join("artifacts"),
         project_root: dir.to_path_buf(),
         certificates: certificates.map(Arc::new),
-        k8s_version: None,
         keep: false,
         progress: Arc::new(|_| {}),
     }

@@ -9,7 +9,7 @@ use crate::targets::TargetOptions;
 use crate::targets::cluster::{
     ClusterAccess, install_sections, installs_unsupported, open_session, tcp_service_ports,
 };
-use crate::targets::{ScenarioRun, Session, StepError, Target, TargetPlan};
+use crate::targets::{PlanError, ScenarioRun, Session, StepError, Target, TargetPlan};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -82,12 +82,7 @@ impl Target for ExistingTarget {
         installs_unsupported(&scenario.install, version)
     }
 
-    fn plan(
-        &self,
-        scenario: &Scenario,
-        _project_root: &Path,
-        _k8s: Option<&str>,
-    ) -> Result<TargetPlan, String> {
+    fn plan(&self, scenario: &Scenario, _project_root: &Path) -> Result<TargetPlan, PlanError> {
         let mut sections = vec![(
             "existing cluster".to_string(),
             format!(

@@ -28,9 +28,16 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The k3s server's command line.
 pub fn server_args() -> Vec<String> {
-    ["server", "--snapshotter=native", "--disable=traefik"]
-        .map(str::to_string)
-        .to_vec()
+    // servicelb would bind 80/443 on the node for ingress-nginx's
+    // LoadBalancer Service, colliding with the controller's own hostPorts.
+    [
+        "server",
+        "--snapshotter=native",
+        "--disable=traefik",
+        "--disable=servicelb",
+    ]
+    .map(str::to_string)
+    .to_vec()
 }
 
 /// Why a k3s cluster could not be had.

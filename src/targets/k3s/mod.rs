@@ -18,7 +18,7 @@ use crate::targets::cluster::{
     ClusterAccess, install_sections, installs_unsupported, mapped_port_variables, open_session,
     tcp_service_ports,
 };
-use crate::targets::{ScenarioRun, Session, StepError, Target, TargetPlan};
+use crate::targets::{PlanError, ScenarioRun, Session, StepError, Target, TargetPlan};
 use async_trait::async_trait;
 use cluster::K3sCluster;
 use std::collections::BTreeMap;
@@ -131,13 +131,10 @@ impl Target for K3sTarget {
         installs_unsupported(&scenario.install, image.minor())
     }
 
-    fn plan(
-        &self,
-        scenario: &Scenario,
-        _project_root: &Path,
-        k8s_version: Option<&str>,
-    ) -> Result<TargetPlan, String> {
-        let image = self.image(k8s_version).map_err(|e| e.to_string())?;
+    fn plan(&self, scenario: &Scenario, _project_root: &Path) -> Result<TargetPlan, PlanError> {
+        let image = self
+            .image(None)
+            .map_err(|e| PlanError::Unresolved(e.to_string()))?;
         let ports = ingress_ports(scenario);
         let shown: Vec<String> = ports.iter().map(u16::to_string).collect();
         let placeholders: BTreeMap<u16, u16> = BTreeMap::new();
@@ -172,7 +169,7 @@ impl Target for K3sTarget {
 
     async fn open(&self, run: &ScenarioRun) -> Result<Box<dyn Session>, StepError> {
         let image = self
-            .image(run.k8s_version.as_deref())
+            .image(None)
             .map_err(|e| StepError::broken_by("--k8s-version", e))?;
         let cluster = self
             .cluster(image, ingress_ports(&run.scenario), run)

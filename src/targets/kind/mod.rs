@@ -27,7 +27,7 @@ use crate::targets::cluster::{
     ClusterAccess, ClusterSession, install_sections, installs_unsupported, mapped_port_variables,
     open_session,
 };
-use crate::targets::{Manifest, ScenarioRun, Session, StepError, Target, TargetPlan};
+use crate::targets::{Manifest, PlanError, ScenarioRun, Session, StepError, Target, TargetPlan};
 use crate::tools::{self, KIND};
 use async_trait::async_trait;
 use error::KindError;
@@ -261,15 +261,10 @@ impl Target for KindTarget {
         installs_unsupported(&scenario.install, version)
     }
 
-    fn plan(
-        &self,
-        scenario: &Scenario,
-        project_root: &Path,
-        k8s_version: Option<&str>,
-    ) -> Result<TargetPlan, String> {
+    fn plan(&self, scenario: &Scenario, project_root: &Path) -> Result<TargetPlan, PlanError> {
         let rendered = self
-            .rendered(scenario, project_root, k8s_version)
-            .map_err(|e| e.to_string())?;
+            .rendered(scenario, project_root, None)
+            .map_err(|e| PlanError::Unresolved(e.to_string()))?;
         let name = cluster_name(&rendered);
         let host_ports: Vec<String> = pool::host_ports(&rendered)
             .iter()
@@ -306,7 +301,7 @@ impl Target for KindTarget {
 
     async fn open(&self, run: &ScenarioRun) -> Result<Box<dyn Session>, StepError> {
         let rendered = self
-            .rendered(&run.scenario, &run.project_root, run.k8s_version.as_deref())
+            .rendered(&run.scenario, &run.project_root, None)
             .map_err(|e| StepError::broken_by("", e))?;
         let lease = self
             .pool

@@ -4,10 +4,9 @@
 use super::model::objects::{LabObject, TranslateError, translate};
 use super::model::routes::parse_tcp_service;
 use crate::scenario::{
-    Action, IngressNginxInstall, Install, Scenario, Step, WaitTarget, parse_manifests, template,
+    Action, IngressNginxInstall, Install, Scenario, Step, WaitTarget, manifests,
 };
 use crate::targets::Manifest;
-use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Keys of the ingress-nginx controller ConfigMap the lab implements.
@@ -105,21 +104,7 @@ pub fn placeholder_manifests(
     file: Option<&str>,
     inline: Option<&str>,
 ) -> Option<Vec<Manifest>> {
-    let text = match (file, inline) {
-        (Some(f), _) => std::fs::read_to_string(root.join(f)).ok()?,
-        (None, Some(t)) => t.to_string(),
-        (None, None) => return None,
-    };
-    let vars: BTreeMap<String, String> = template::references(&text)
-        .ok()?
-        .into_iter()
-        .map(|name| {
-            let value = format!("<{name}>");
-            (name, value)
-        })
-        .collect();
-    let text = template::render(&text, &vars).ok()?;
-    parse_manifests(&text).ok()
+    manifests::read_with_placeholders(root, file, inline).ok()
 }
 
 /// Every object the scenario's apply steps create, in order (for plans).

@@ -9,7 +9,7 @@ use super::process::venv::RAY_VERSION;
 use super::session::LabSession;
 use super::support::{planned_objects, unsupported_reason};
 use crate::scenario::{Scenario, TargetKind};
-use crate::targets::{ScenarioRun, Session, StepError, Target, TargetPlan};
+use crate::targets::{PlanError, ScenarioRun, Session, StepError, Target, TargetPlan};
 use crate::tools::{NGINX, PYTHON3};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
@@ -66,12 +66,7 @@ impl Target for LabTarget {
         unsupported_reason(scenario, project_root)
     }
 
-    fn plan(
-        &self,
-        scenario: &Scenario,
-        project_root: &Path,
-        _k8s_version: Option<&str>,
-    ) -> Result<TargetPlan, String> {
+    fn plan(&self, scenario: &Scenario, project_root: &Path) -> Result<TargetPlan, PlanError> {
         let ports = IngressPorts::example(&tcp_service_ports(&scenario.install));
         let lab = LabModel::new(
             "<NAMESPACE>",
@@ -80,7 +75,7 @@ impl Target for LabTarget {
             PortText::Placeholder,
             ("<run dir>/server.crt".into(), "<run dir>/server.key".into()),
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| PlanError::Unresolved(e.to_string()))?;
         let objects = planned_objects(scenario, project_root);
         let mut processes = String::new();
         let _ = writeln!(
