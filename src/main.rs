@@ -1,5 +1,6 @@
 //! The `rayconform` command line.
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand, ValueEnum};
 use rayconform::plan::plan;
 use rayconform::report::{summary_text, write_junit};
@@ -44,18 +45,21 @@ struct PathsArgs {
     paths: Vec<PathBuf>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// `--target`: `auto` or a target by the name the registry gives it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum TargetChoice {
     /// kind when a Docker engine and kind are present, else lab.
     Auto,
-    /// Real Ray and nginx processes on loopback.
-    Lab,
-    /// A kind cluster created by rayconform.
-    Kind,
-    /// The cluster of KUBECONFIG.
-    Existing,
-    /// A k3s cluster in a container (needs a Docker engine).
-    K3s,
+    /// This target.
+    Named(TargetKind),
+}
+
+/// Accepts `auto` and every target name, so a new target needs no edit here.
+fn target_choice() -> impl TypedValueParser<Value = TargetChoice> {
+    let names = std::iter::once("auto").chain(TargetKind::ALL.iter().map(|k| k.as_str()));
+    PossibleValuesParser::new(names).map(|name: String| {
+        TargetKind::parse(&name).map_or(TargetChoice::Auto, TargetChoice::Named)
+    })
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -69,8 +73,9 @@ struct Selection {
     /// Scenario files or folders.
     #[arg(default_value = "scenarios")]
     paths: Vec<PathBuf>,
-    /// Where to run.
-    #[arg(long, value_enum, default_value = "auto")]
+    /// Where to run: a target, or auto (kind when a Docker engine and kind
+    /// are present, else lab).
+    #[arg(long, default_value = "auto", value_parser = target_choice())]
     target: TargetChoice,
     /// Kubernetes version (kind node image), e.g. 1.35.
     #[arg(long)]
@@ -202,10 +207,7 @@ fn target_options(root: &std::path::Path, sel: &Selection) -> TargetOptions {
 
 fn target_kind(sel: &Selection, opts: &TargetOptions) -> TargetKind {
     match sel.target {
-        TargetChoice::Lab => TargetKind::Lab,
-        TargetChoice::Kind => TargetKind::Kind,
-        TargetChoice::Existing => TargetKind::Existing,
-        TargetChoice::K3s => TargetKind::K3s,
+        TargetChoice::Named(kind) => kind,
         TargetChoice::Auto => {
             let (kind, why) = registry::auto(opts);
             match why {
