@@ -1,10 +1,9 @@
 //! What the cluster targets share about a scenario's installs: whether
-//! they can run on a Kubernetes version, their plan sections, the raw TCP
-//! ports they open, and closing a session whose install failed.
+//! they can run on a Kubernetes version, their plan sections and the raw
+//! TCP ports they open.
 
 use crate::install;
 use crate::scenario::{Install, Scenario};
-use crate::targets::{ScenarioRun, Session, StepError};
 
 pub use crate::install::kubernetes_support::is_component_support_reason;
 
@@ -26,24 +25,6 @@ pub fn installs_unsupported(installs: &[Install], k8s_version: &str) -> Option<S
         }
     }
     None
-}
-
-/// Closes the session of a scenario whose install failed (its namespace
-/// exists by then and would otherwise leak), and says what happened.
-pub async fn close_after_failed_install(
-    mut session: Box<dyn Session>,
-    run: &ScenarioRun,
-    error: install::InstallError,
-) -> StepError {
-    let problems = session.close(run.keep).await;
-    let mut message = format!("install failed: {error}");
-    if !problems.is_empty() {
-        message.push_str(&format!(
-            "; cleaning up after it also failed: {}",
-            problems.join("; ")
-        ));
-    }
-    StepError::broken(message)
 }
 
 /// Plan sections shared by the cluster targets: one per install.

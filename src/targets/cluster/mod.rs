@@ -11,9 +11,7 @@ pub mod session;
 pub mod tracked;
 pub mod variables;
 
-pub use installs::{
-    close_after_failed_install, install_sections, installs_unsupported, tcp_service_ports,
-};
+pub use installs::{install_sections, installs_unsupported, tcp_service_ports};
 pub use open::{ClusterAccess, open_session};
 pub use session::{ClusterSession, SessionSetup, ca_secret, namespace_manifest};
 pub use variables::mapped_port_variables;
