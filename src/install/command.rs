@@ -101,7 +101,7 @@ pub async fn run(
     }
 }
 
-/// The last [`KEEP_CHARS`] characters of `text`.
+/// The last `KEEP_CHARS` characters of `text`.
 pub fn tail(text: &str) -> String {
     let count = text.chars().count();
     if count <= KEEP_CHARS {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 /// Variables for a cluster whose node ports are mapped to host ports
 /// (`container port → host port`, as kind and k3s do): INGRESS_HOST,
-/// INGRESS_HTTP/HTTPS, INGRESS_TCP_<port>, and KUBERAY_APISERVER when
+/// INGRESS_HTTP/HTTPS, `INGRESS_TCP_<port>`, and KUBERAY_APISERVER when
 /// NodePort 31888 is mapped.
 pub fn mapped_port_variables(
     host_ports: &BTreeMap<u16, u16>,

@@ -150,7 +150,7 @@ impl ClusterPool {
         let wanted = host_ports(rendered);
         let _turn = self.turn.lock().await;
         let kind = KindCli {
-            path: KIND.find().map_err(StepError::broken)?,
+            path: KIND.locate().map_err(|e| StepError::broken_by("", e))?,
         };
         loop {
             // Registered before looking, so a release in between is not missed.

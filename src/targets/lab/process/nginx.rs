@@ -108,7 +108,7 @@ impl Nginx {
     /// Replaces the config: write, `nginx -t` (the running nginx keeps its
     /// old config if this fails), SIGHUP, then wait until the master has
     /// started new workers (the error log notes the reconfiguration), and
-    /// then (at most [`RELOAD_DRAIN_TIMEOUT`]) until the old workers exited:
+    /// then (at most `RELOAD_DRAIN_TIMEOUT`) until the old workers exited:
     /// until then they still accept connections with the old config, and
     /// the next step must see the new one.
     pub async fn reload(&mut self, config_text: &str) -> Result<Reload, LabError> {
