@@ -4,8 +4,10 @@
 //! job summary, the JUnit is uploaded and gated (a leg that ran nothing
 //! must say why), and a failed leg's diagnostics are uploaded. The k3s job
 //! does the same for every pinned k3s version. Read from the YAML, not run
-//! (that needs GitHub).
+//! (that needs GitHub). Every scenario runs on some leg: a scenario no leg
+//! can run is an error of the matrix.
 
+use rayconform::scenario::{Scenario, TargetKind};
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -174,5 +176,94 @@ fn step_limits_fit_and_reports_go_out(job: &Value, run_step: &str) {
             .iter()
             .any(|s| s["if"] == "failure()" && s["with"]["path"] == "reports/"),
         "a failed leg's diagnostics are uploaded"
+    );
+}
+
+/// The nightly's legs: (target, Kubernetes version) for every matrix entry
+/// of the kind and k3s jobs.
+fn nightly_legs() -> Vec<(TargetKind, String)> {
+    let kind = job_named("kind");
+    let k3s = job_named("k3s");
+    let kind_versions = kind["strategy"]["matrix"]["include"]
+        .as_array()
+        .expect("the kind job's matrix lists versions under include")
+        .iter()
+        .map(|e| e["k8s"].as_str().unwrap().to_string());
+    let k3s_versions = k3s["strategy"]["matrix"]["k8s"]
+        .as_array()
+        .expect("the k3s job's matrix lists versions under k8s")
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string());
+    kind_versions
+        .map(|v| (TargetKind::Kind, v))
+        .chain(k3s_versions.map(|v| (TargetKind::K3s, v)))
+        .collect()
+}
+
+/// The legs that would run `scenario`: the target runs what the scenario
+/// lists, and every install supports the leg's Kubernetes version. Tools
+/// are not checked: the nightly installs them.
+fn legs_running(scenario: &Scenario, legs: &[(TargetKind, String)]) -> Vec<String> {
+    legs.iter()
+        .filter(|(target, version)| {
+            target.listed_in(&scenario.targets)
+                && scenario
+                    .install
+                    .iter()
+                    .all(|i| i.component().unsupported_on(version).is_none())
+        })
+        .map(|(target, version)| format!("{target} {version}"))
+        .collect()
+}
+
+#[test]
+fn every_leg_names_a_version_its_target_pins() {
+    for (target, version) in nightly_legs() {
+        let pinned = match target {
+            TargetKind::Kind => rayconform::targets::kind::versions::node_image(&version).is_ok(),
+            TargetKind::K3s => rayconform::targets::k3s::versions::image_for(&version).is_ok(),
+            other => panic!("the nightly has a {other} leg, which this test does not know"),
+        };
+        assert!(pinned, "nightly leg {target} {version} has no pinned image");
+    }
+}
+
+#[test]
+fn every_scenario_runs_on_some_nightly_leg() {
+    let legs = nightly_legs();
+    let loaded = rayconform::scenario::load_all(&[root().join("scenarios")], &root());
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    assert!(!loaded.scenarios.is_empty());
+    let orphans: Vec<&str> = loaded
+        .scenarios
+        .iter()
+        .filter(|s| legs_running(s, &legs).is_empty())
+        .map(|s| s.name.as_str())
+        .collect();
+    assert!(
+        orphans.is_empty(),
+        "no nightly leg runs these scenarios: {orphans:?}"
+    );
+
+    // The check can say no: a scenario only for `existing`, or whose
+    // install no leg's Kubernetes supports, has no leg.
+    let mut only_existing = loaded.scenarios[0].clone();
+    only_existing.targets = vec![TargetKind::Existing];
+    assert_eq!(legs_running(&only_existing, &legs), Vec::<String>::new());
+    let with_ingress = loaded
+        .scenarios
+        .iter()
+        .find(|s| {
+            s.install
+                .iter()
+                .any(|i| i.component().name() == "ingressNginx")
+        })
+        .expect("a scenario installs ingress-nginx");
+    let running = legs_running(with_ingress, &legs);
+    assert!(
+        running
+            .iter()
+            .all(|l| !l.ends_with("1.36") && !l.ends_with("1.37")),
+        "ingress-nginx supports Kubernetes up to 1.35, yet runs on {running:?}"
     );
 }
