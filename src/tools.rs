@@ -60,21 +60,29 @@ impl Tool {
     }
 }
 
+/// The Docker engine's socket when it is missing: the `unix://` path of
+/// `DOCKER_HOST`, else `/var/run/docker.sock`. Any other `DOCKER_HOST`
+/// (`tcp://...`) is taken as given.
+pub fn missing_docker_socket() -> Option<PathBuf> {
+    let host = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty());
+    let socket = match host.as_deref() {
+        Some(h) => PathBuf::from(h.strip_prefix("unix://")?),
+        None => PathBuf::from("/var/run/docker.sock"),
+    };
+    (!socket.exists()).then_some(socket)
+}
+
 /// Whether a Docker engine answers (the CLI alone is not enough).
 pub fn docker_engine_reason() -> Option<String> {
     if let Err(missing) = DOCKER.locate() {
         return Some(missing.to_string());
     }
-    let socket = std::env::var("DOCKER_HOST")
-        .ok()
-        .and_then(|h| h.strip_prefix("unix://").map(str::to_string))
-        .unwrap_or_else(|| "/var/run/docker.sock".to_string());
-    if !std::path::Path::new(&socket).exists() {
-        return Some(format!(
-            "no Docker engine: socket {socket} not found (the docker CLI is there, the engine is not running)"
-        ));
-    }
-    None
+    missing_docker_socket().map(|socket| {
+        format!(
+            "no Docker engine: socket {} not found (the docker CLI is there, the engine is not running)",
+            socket.display()
+        )
+    })
 }
 
 #[cfg(test)]

@@ -95,24 +95,15 @@ pub fn ingress_ports(scenario: &Scenario) -> Vec<u16> {
     ports
 }
 
-/// Why no Docker engine can be reached: the socket of `DOCKER_HOST`
-/// (`unix://...`) or `/var/run/docker.sock` is missing. A `tcp://` host is
-/// taken as given.
+/// Why no Docker engine can be reached. testcontainers talks to the
+/// engine's socket itself, so unlike kind no `docker` CLI is needed.
 pub fn docker_engine_reason() -> Option<String> {
-    let host = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty());
-    let socket = match host.as_deref() {
-        Some(h) if h.starts_with("unix://") => PathBuf::from(&h["unix://".len()..]),
-        Some(_) => return None,
-        None => PathBuf::from("/var/run/docker.sock"),
-    };
-    if socket.exists() {
-        None
-    } else {
-        Some(format!(
+    crate::tools::missing_docker_socket().map(|socket| {
+        format!(
             "no Docker engine: socket {} not found (k3s runs in a container)",
             socket.display()
-        ))
-    }
+        )
+    })
 }
 
 #[async_trait]
