@@ -8,6 +8,7 @@
 //! Modules only use modules below them; `tests/layers.rs` holds the order
 //! and fails on a reference that points up.
 
+pub mod gateway_api;
 pub mod install;
 pub mod k8s;
 pub mod manifest;

@@ -31,6 +31,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "targets",
         &[
+            "gateway_api",
             "install",
             "k8s",
             "manifest",
@@ -57,9 +58,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "tls",
         ],
     ),
-    ("install", &["k8s", "manifest", "tools"]),
+    ("install", &["gateway_api", "k8s", "manifest", "tools"]),
     ("k8s", &["manifest"]),
     ("probe", &["tls", "verdict"]),
+    // Our typed Gateway API model: a leaf the install and the lab read.
+    ("gateway_api", &[]),
     ("tls", &[]),
     ("verdict", &[]),
     ("manifest", &[]),

@@ -23,6 +23,17 @@ use std::process::Command;
 const CRD_KINDS: &[(&str, &str)] = &[
     ("ray.io/v1", "RayCluster"),
     ("security.istio.io/v1", "PeerAuthentication"),
+    // kubernetes-validate has no schema for the Gateway API CRDs or Envoy
+    // Gateway's (it warns "Couldn't find schema" and passes them): they
+    // are checked by our typed model (`rayconform::gateway_api`) instead.
+    ("gateway.networking.k8s.io/v1", "GatewayClass"),
+    ("gateway.networking.k8s.io/v1", "Gateway"),
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"),
+    ("gateway.networking.k8s.io/v1", "GRPCRoute"),
+    ("gateway.networking.k8s.io/v1", "TLSRoute"),
+    ("gateway.networking.k8s.io/v1", "TCPRoute"),
+    ("gateway.envoyproxy.io/v1alpha1", "ClientTrafficPolicy"),
+    ("gateway.envoyproxy.io/v1alpha1", "EnvoyProxy"),
 ];
 
 /// KubeRay v1 RayCluster field names (ray-operator/apis/ray/v1).
@@ -170,6 +181,18 @@ fn generated() -> Vec<(String, Value)> {
             istio::strict_peer_authentication(ns),
         ),
     ];
+    for (i, doc) in rayconform::install::gateway_api::gateway_objects(
+        &rayconform::install::gateway_api::GatewayApiInstall {
+            allow_underscores_in_headers: true,
+            ..Default::default()
+        },
+        &BTreeMap::from([("ingress-ready".into(), "true".into())]),
+    )
+    .into_iter()
+    .enumerate()
+    {
+        out.push((format!("gateway-api install #{i}"), doc));
+    }
     let mut customized = ingress_nginx::customize(&upstream, &spec, ns).unwrap();
     ingress_nginx::pin_to_nodes(
         &mut customized,
@@ -251,6 +274,11 @@ fn validate_all(docs: &[(String, Value)]) {
             let mode = doc["spec"]["mtls"]["mode"].as_str().unwrap_or("");
             if !["UNSET", "DISABLE", "PERMISSIVE", "STRICT"].contains(&mode) {
                 problems.push(format!("{origin}: PeerAuthentication mode `{mode}`"));
+            }
+            schema_checked.clear();
+        } else if rayconform::gateway_api::owns(doc["apiVersion"].as_str().unwrap_or_default()) {
+            if let Err(e) = rayconform::gateway_api::from_value(doc) {
+                problems.push(format!("{origin}: {e}"));
             }
             schema_checked.clear();
         } else if is_crd(doc) {

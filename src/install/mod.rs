@@ -5,6 +5,7 @@
 
 pub mod command;
 pub mod component;
+pub mod gateway_api;
 pub mod ingress_nginx;
 pub mod istio;
 pub mod kuberay_apiserver;

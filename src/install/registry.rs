@@ -6,6 +6,7 @@
 //! name in [`Install::NAMES`] and its arms below.
 
 use super::component::Component;
+use super::gateway_api::GatewayApiInstall;
 use super::ingress_nginx::IngressNginxInstall;
 use super::istio::IstioInstall;
 use super::kuberay_apiserver::KuberayApiserverInstall;
@@ -24,6 +25,8 @@ pub enum Install {
     KuberayApiserver(KuberayApiserverInstall),
     /// Istio.
     Istio(IstioInstall),
+    /// Gateway API CRDs, an implementation and the shared Gateway.
+    GatewayApi(GatewayApiInstall),
 }
 
 /// One entry of a scenario's `install:` as written: exactly one field
@@ -39,6 +42,8 @@ pub struct RawInstall {
     pub kuberay_apiserver: Option<KuberayApiserverInstall>,
     /// `istio:`.
     pub istio: Option<IstioInstall>,
+    /// `gatewayApi:`.
+    pub gateway_api: Option<GatewayApiInstall>,
 }
 
 impl RawInstall {
@@ -49,12 +54,14 @@ impl RawInstall {
             kuberay_operator,
             kuberay_apiserver,
             istio,
+            gateway_api,
         } = self;
         let mut found = Vec::new();
         found.extend(ingress_nginx.map(Install::IngressNginx));
         found.extend(kuberay_operator.map(Install::KuberayOperator));
         found.extend(kuberay_apiserver.map(Install::KuberayApiserver));
         found.extend(istio.map(Install::Istio));
+        found.extend(gateway_api.map(Install::GatewayApi));
         found
     }
 }
@@ -66,6 +73,7 @@ impl Install {
         "kuberayOperator",
         "kuberayApiserver",
         "istio",
+        "gatewayApi",
     ];
 
     /// The component this entry installs: everything else asks it.
@@ -92,6 +100,7 @@ impl Install {
             Install::KuberayOperator(c) => c,
             Install::KuberayApiserver(c) => c,
             Install::Istio(c) => c,
+            Install::GatewayApi(c) => c,
         }
     }
 
@@ -101,6 +110,7 @@ impl Install {
             Install::KuberayOperator(c) => c,
             Install::KuberayApiserver(c) => c,
             Install::Istio(c) => c,
+            Install::GatewayApi(c) => c,
         }
     }
 
