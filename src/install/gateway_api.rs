@@ -355,8 +355,9 @@ pub fn plan(spec: &GatewayApiInstall) -> String {
             "ClientTrafficPolicy {GATEWAY_NAMESPACE}/{UNDERSCORES_POLICY_NAME}: headers.withUnderscoresAction Allow"
         )
     } else {
-        "headers with underscores: the implementation's default (Envoy Gateway v1.9.0: RejectRequest)"
-            .to_string()
+        format!(
+            "headers with underscores: the implementation's default (Envoy Gateway v1.9.0: RejectRequest); ClientTrafficPolicy {GATEWAY_NAMESPACE}/{UNDERSCORES_POLICY_NAME} deleted if an earlier install made it"
+        )
     });
     lines.push(format!(
         "wait for the Gateway's Envoy pods Ready ({})",
@@ -464,17 +465,23 @@ pub fn gateway_objects(
         }),
     ];
     if spec.allow_underscores_in_headers {
-        objects.push(json!({
-            "apiVersion": crate::gateway_api::ENVOY_GATEWAY_API_VERSION,
-            "kind": "ClientTrafficPolicy",
-            "metadata": {"name": UNDERSCORES_POLICY_NAME, "namespace": GATEWAY_NAMESPACE},
-            "spec": {
-                "targetRefs": [{"group": crate::gateway_api::GROUP, "kind": "Gateway", "name": GATEWAY_NAME}],
-                "headers": {"withUnderscoresAction": "Allow"}
-            }
-        }));
+        objects.push(underscores_policy());
     }
     objects
+}
+
+/// The ClientTrafficPolicy that lets header names with underscores through
+/// every listener of the shared Gateway.
+pub fn underscores_policy() -> Manifest {
+    json!({
+        "apiVersion": crate::gateway_api::ENVOY_GATEWAY_API_VERSION,
+        "kind": "ClientTrafficPolicy",
+        "metadata": {"name": UNDERSCORES_POLICY_NAME, "namespace": GATEWAY_NAMESPACE},
+        "spec": {
+            "targetRefs": [{"group": crate::gateway_api::GROUP, "kind": "Gateway", "name": GATEWAY_NAME}],
+            "headers": {"withUnderscoresAction": "Allow"}
+        }
+    })
 }
 
 /// Checks one CRD file's bytes against its pinned sha256.
@@ -586,6 +593,13 @@ pub async fn install(
     )
     .await?;
     apply_when_served(ctx, &gateway_objects(spec, &ctx.node_selector)).await?;
+    if !spec.allow_underscores_in_headers {
+        // An earlier install on this cluster may have allowed them: the
+        // implementation's default holds only without the policy.
+        Applier::new(ctx.client.clone())
+            .delete(1, &underscores_policy(), GATEWAY_NAMESPACE)
+            .await?;
+    }
     (ctx.progress)("waiting for the Gateway's Envoy pods");
     wait::pods_ready(
         &ctx.client,
