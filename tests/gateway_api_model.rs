@@ -77,7 +77,10 @@ fn a_good_route_passes_and_other_kinds_are_left_alone() {
 
 #[test]
 fn an_unknown_field_is_located_in_its_document() {
-    let text = ROUTE.replace("replacePrefixMatch: /}", "replacePrefixMatch: /, prefix: x}");
+    let text = ROUTE.replace(
+        "replacePrefixMatch: /}",
+        "replacePrefixMatch: /, prefix: x}",
+    );
     let problems = check_text(&text);
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert_eq!(problems[0].line, 18, "{problems:?}");
@@ -95,7 +98,9 @@ fn a_version_the_standard_channel_does_not_serve_is_named() {
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert_eq!(problems[0].line, 6);
     assert!(
-        problems[0].message.contains("v1alpha2 TLSRoute is not a kind"),
+        problems[0]
+            .message
+            .contains("v1alpha2 TLSRoute is not a kind"),
         "{problems:?}"
     );
 }

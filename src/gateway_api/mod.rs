@@ -251,6 +251,9 @@ fn documents(text: &str) -> Vec<(usize, String)> {
         current.push('\n');
     }
     docs.push((start, current));
-    docs.retain(|(_, d)| d.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')));
+    docs.retain(|(_, d)| {
+        d.lines()
+            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+    });
     docs
 }

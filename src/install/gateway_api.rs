@@ -34,8 +34,8 @@
 
 use super::command;
 use super::component::Component;
-use super::kubernetes_support::SupportWindow;
 use super::kuberay_operator::kube_flags;
+use super::kubernetes_support::SupportWindow;
 use super::{InstallContext, InstallError, Installed};
 use crate::k8s::apply::Applier;
 use crate::k8s::wait;
@@ -372,7 +372,11 @@ pub fn host_port_pairs() -> Vec<(u16, u16)> {
     LISTENERS
         .iter()
         .map(|l| {
-            let container = if l.port < 1024 { l.port + 10000 } else { l.port };
+            let container = if l.port < 1024 {
+                l.port + 10000
+            } else {
+                l.port
+            };
             (l.port, container)
         })
         .collect()
@@ -655,7 +659,12 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            [("http", 80), ("tls", 443), ("ray-client", 10001), ("gcs", 6379)]
+            [
+                ("http", 80),
+                ("tls", 443),
+                ("ray-client", 10001),
+                ("gcs", 6379)
+            ]
         );
         assert_eq!(
             host_port_pairs(),

@@ -14,9 +14,10 @@
 //! assert!(config.conf.contains("listen 127.0.0.1:18080 default_server;"));
 //! ```
 
+use super::gateway::{self, GatewayRouteObject};
 use super::nginx_conf::{NginxSettings, STREAM_MODULE, render};
 use super::objects::{LabObject, ServiceObject};
-use super::routes::{LocalHead, RoutingInput, compute};
+use super::routes::{LocalHead, Routes, RoutingInput, compute};
 use crate::scenario::template::TemplateError;
 use crate::scenario::{Install, template};
 use std::collections::BTreeMap;
@@ -51,6 +52,9 @@ pub struct LabSettings {
     pub tcp_services: BTreeMap<String, String>,
     /// Controller ConfigMap `enable-underscores-in-headers: "true"`.
     pub underscores_in_headers: bool,
+    /// A Gateway API install: its Gateway's routes become nginx config
+    /// with NGINX Gateway Fabric's semantics.
+    pub gateway_api: bool,
 }
 
 impl LabSettings {
@@ -77,6 +81,7 @@ impl LabSettings {
                 Install::KuberayOperator(k) => {
                     settings.head_cluster_ip_service = k.head_cluster_ip_service
                 }
+                Install::GatewayApi(_) => settings.gateway_api = true,
                 // Components the lab does not stand in for are refused
                 // earlier (`support`), with the reason.
                 _ => {}
@@ -110,6 +115,12 @@ pub fn tcp_service_ports(installs: &[Install]) -> Vec<String> {
         .iter()
         .filter_map(|i| match i {
             Install::IngressNginx(n) => Some(n.tcp_services.keys().cloned().collect::<Vec<_>>()),
+            Install::GatewayApi(g) => Some(
+                crate::install::Component::host_tcp_ports(g)
+                    .iter()
+                    .map(u16::to_string)
+                    .collect(),
+            ),
             _ => None,
         })
         .flatten()
@@ -201,10 +212,12 @@ impl LabModel {
     ) -> LabConfig {
         let mut services: Vec<&ServiceObject> = Vec::new();
         let mut ingresses = Vec::new();
+        let mut gateway_routes = Vec::new();
         for object in objects {
             match object {
                 LabObject::Service(s) => services.push(s),
                 LabObject::Ingress(i) => ingresses.push(i),
+                LabObject::GatewayRoute(r) => gateway_routes.push(r),
                 _ => {}
             }
         }
@@ -239,20 +252,22 @@ impl LabModel {
                     .map(|local| (port.clone(), (*local, value.clone())))
             })
             .collect();
-        let mut routes = compute(&RoutingInput {
+        let input = RoutingInput {
             services,
             ingresses,
             heads: heads.to_vec(),
             ssl_passthrough_enabled: self.settings.ssl_passthrough,
             tcp_services,
-        });
+        };
+        let mut routes = compute(&input);
         routes.notes.extend(notes);
+        self.add_gateway_routes(&input, &gateway_routes, &mut routes);
         let settings = NginxSettings {
             stream_module: STREAM_MODULE.into(),
             http_port: self.ports.http,
             https_port: self.ports.https,
             tls_internal_port: self.ports.tls_internal,
-            ssl_passthrough: self.settings.ssl_passthrough,
+            ssl_passthrough: self.settings.ssl_passthrough || self.settings.gateway_api,
             server_cert: self.server_cert.0.clone(),
             server_key: self.server_cert.1.clone(),
             underscores_in_headers: self.settings.underscores_in_headers,
@@ -262,5 +277,61 @@ impl LabModel {
             notes: routes.notes,
             modelled: routes.modelled,
         }
+    }
+}
+
+impl LabModel {
+    /// The local port of each listener of the install's Gateway: `http` on
+    /// the HTTP port, `tls` on the HTTPS port, the others on the TCP ports
+    /// chosen for them.
+    pub fn gateway_listener_ports(&self) -> BTreeMap<String, u16> {
+        crate::install::gateway_api::LISTENERS
+            .iter()
+            .filter_map(|l| {
+                let port = match l.port {
+                    80 => Some(self.ports.http),
+                    443 => Some(self.ports.https),
+                    other => self.ports.tcp.get(&other.to_string()).copied(),
+                };
+                port.map(|p| (l.name.to_string(), p))
+            })
+            .collect()
+    }
+
+    /// Renders the Gateway API routes into `routes` (NGINX Gateway
+    /// Fabric's semantics), or notes they have no effect without a
+    /// `gatewayApi` install. Every rendered route is recorded as modelled.
+    fn add_gateway_routes(
+        &self,
+        input: &RoutingInput<'_>,
+        objects: &[&GatewayRouteObject],
+        routes: &mut Routes,
+    ) {
+        if objects.is_empty() {
+            return;
+        }
+        if !self.settings.gateway_api {
+            for r in objects {
+                routes.notes.push(format!(
+                    "{} has no effect: the scenario installs no gatewayApi",
+                    r.key()
+                ));
+            }
+            return;
+        }
+        let mut gateway = gateway::compute(input, objects, &self.gateway_listener_ports());
+        routes.passthrough.append(&mut gateway.passthrough);
+        routes.notes.append(&mut gateway.notes);
+        routes.modelled.push(format!(
+            "Gateway API routes ({}) are served by the lab's nginx configured with {} semantics, \
+             not by the scenario's implementation (Envoy Gateway): a verdict here is modelled",
+            objects
+                .iter()
+                .map(|r| r.key().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            gateway::MODELLED_IMPLEMENTATION
+        ));
+        routes.gateway = gateway;
     }
 }

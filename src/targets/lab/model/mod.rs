@@ -8,6 +8,8 @@
 //! never the reverse (checked by `tests/lab_layers.rs`).
 
 pub mod config;
+pub mod gateway;
+pub mod gateway_conf;
 pub mod nginx_conf;
 pub mod objects;
 pub mod routes;

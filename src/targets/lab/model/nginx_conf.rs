@@ -118,6 +118,7 @@ pub fn render(settings: &NginxSettings, routes: &Routes) -> String {
         render_locations(&mut out, &host.routes, host.regex);
         let _ = writeln!(out, "    }}");
     }
+    super::gateway_conf::render_servers(&mut out, &routes.gateway);
     let _ = writeln!(out, "}}");
 
     let _ = writeln!(out, "stream {{");

@@ -55,6 +55,9 @@ pub enum LabObject {
     Service(ServiceObject),
     /// An Ingress: becomes nginx configuration.
     Ingress(IngressObject),
+    /// A Gateway API route (HTTPRoute, GRPCRoute, TLSRoute): becomes nginx
+    /// configuration with NGINX Gateway Fabric's semantics.
+    GatewayRoute(super::gateway::GatewayRouteObject),
     /// ConfigMaps, Secrets and Namespaces are accepted and have no effect.
     Inert(ObjectKey),
 }
@@ -66,6 +69,7 @@ impl LabObject {
             LabObject::RayCluster(c) => key("RayCluster", &c.namespace, &c.name),
             LabObject::Service(s) => key("Service", &s.namespace, &s.name),
             LabObject::Ingress(i) => key("Ingress", &i.namespace, &i.name),
+            LabObject::GatewayRoute(r) => r.key(),
             LabObject::Inert(k) => k.clone(),
         }
     }
@@ -329,11 +333,15 @@ pub fn translate(
         ("networking.k8s.io/v1", "Ingress") => {
             ingress(manifest, name, namespace).map(LabObject::Ingress)
         }
+        (api, _) if crate::gateway_api::owns(api) => {
+            super::gateway::translate(manifest, name, namespace).map(LabObject::GatewayRoute)
+        }
         ("v1", "ConfigMap") | ("v1", "Secret") => Ok(LabObject::Inert(key(kind, namespace, name))),
         ("v1", "Namespace") => Ok(LabObject::Inert(key(kind, "", name))),
         _ => Err(TranslateError::Unsupported(format!(
             "{api_version} {kind} `{name}` (the lab implements ray.io/v1 RayCluster, v1 Service, \
-             networking.k8s.io/v1 Ingress, ConfigMap, Secret, Namespace)"
+             networking.k8s.io/v1 Ingress, gateway.networking.k8s.io/v1 HTTPRoute, GRPCRoute and \
+             TLSRoute, ConfigMap, Secret, Namespace)"
         ))),
     }
 }

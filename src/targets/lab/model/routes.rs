@@ -127,6 +127,10 @@ pub struct Routes {
     /// of ingress-nginx, not by running the real controller: a failure they
     /// cause is modelled, and cannot show an upstream fix.
     pub modelled: Vec<String>,
+    /// HTTP and gRPC servers of Gateway API routes (NGINX Gateway Fabric's
+    /// semantics, `super::gateway`); their TLS passthrough routes are in
+    /// `passthrough`.
+    pub gateway: super::gateway::GatewayRoutes,
 }
 
 /// What routes are computed from.
@@ -393,6 +397,18 @@ fn resolve(
             notes,
         ),
     }
+}
+
+/// Service → endpoints → local port, as [`compute`] resolves Ingress
+/// backends (not the ClusterIP): for the Gateway API routes
+/// (`super::gateway`), whose implementations route to endpoints.
+pub fn resolve_endpoints(
+    input: &RoutingInput<'_>,
+    namespace: &str,
+    backend: &BackendRef,
+    notes: &mut Vec<String>,
+) -> Upstream {
+    resolve(input, namespace, backend, notes)
 }
 
 /// Splits `namespace/service:port` (an optional `:PROXY` suffix is not
