@@ -267,3 +267,50 @@ fn every_scenario_runs_on_some_nightly_leg() {
         "ingress-nginx supports Kubernetes up to 1.35, yet runs on {running:?}"
     );
 }
+
+/// Issue 9: the gateway-api scenarios run on every nightly leg whose
+/// Kubernetes version Envoy Gateway v1.9.0 supports (its compatibility
+/// matrix at the tag: 1.33–1.36), on kind and on k3s, and on no other.
+#[test]
+fn gateway_api_scenarios_run_on_every_leg_envoy_gateway_supports() {
+    let legs = nightly_legs();
+    let loaded = rayconform::scenario::load_all(&[root().join("scenarios")], &root());
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let gateway: Vec<&Scenario> = loaded
+        .scenarios
+        .iter()
+        .filter(|s| {
+            s.install
+                .iter()
+                .any(|i| i.component().name() == "gatewayApi")
+        })
+        .collect();
+    assert!(
+        gateway.len() >= 4,
+        "the gateway-api scenarios (issue 9 items 1-4) are missing: {}",
+        gateway.len()
+    );
+    let supported = ["1.33", "1.34", "1.35", "1.36"];
+    let expected: Vec<String> = legs
+        .iter()
+        .filter(|(_, v)| supported.contains(&v.as_str()))
+        .map(|(t, v)| format!("{t} {v}"))
+        .collect();
+    assert!(
+        expected.iter().any(|l| l == "kind 1.36") && expected.iter().any(|l| l == "k3s 1.36"),
+        "the nightly has no 1.36 leg for Gateway API: {expected:?}"
+    );
+    for scenario in gateway {
+        assert!(
+            scenario.name.starts_with("gateway-api-"),
+            "{} installs gatewayApi but is not named gateway-api-*",
+            scenario.name
+        );
+        assert_eq!(
+            legs_running(scenario, &legs),
+            expected,
+            "{} does not run on exactly the legs Envoy Gateway v1.9.0 supports",
+            scenario.name
+        );
+    }
+}
