@@ -199,3 +199,38 @@ fn tcproute_is_skipped_on_lab_with_ngf_reason() {
         "{err}"
     );
 }
+
+/// A gateway-api scenario that passes on lab says `[modelled]` on its
+/// summary line (real Ray behind real nginx, but NGF's semantics, not the
+/// scenario's Envoy Gateway), and its JUnit names the model.
+#[test]
+fn a_gateway_api_pass_on_lab_is_labelled_modelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rayconform"))
+        .current_dir(root())
+        .args(["run", "--target", "lab", "--junit"])
+        .arg(&junit)
+        .arg("scenarios/gateway-api-dashboard-rewrite-trailing-slash.yaml")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("gateway-api-dashboard-rewrite-trailing-slash ["))
+        .unwrap_or_else(|| panic!("no labelled summary line in\n{stdout}"));
+    assert!(
+        line.starts_with("PASS") && line.contains("[modelled]"),
+        "{line}"
+    );
+    let report = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        report.contains("modelled-by-target") && report.contains("NGINX Gateway Fabric v2.6.7"),
+        "{report}"
+    );
+}

@@ -31,6 +31,12 @@ const LAB_SCENARIOS: &[&str] = &[
     "dashboard-rewrite-no-trailing-slash",
     "ray-tcp-services",
     "ray-client-mtls-enforced",
+    // Gateway API, with NGINX Gateway Fabric's semantics (modelled).
+    "gateway-api-tlsroute-passthrough",
+    "gateway-api-tlsroute-passthrough-headless",
+    "gateway-api-grpcroute-underscores-default",
+    "gateway-api-dashboard-rewrite-trailing-slash",
+    "gateway-api-dashboard-rewrite-no-trailing-slash",
 ];
 
 #[test]

@@ -19,6 +19,10 @@ pub fn outcome_line(o: &ScenarioOutcome) -> String {
         .unwrap_or_default();
     let how = match o.reproduction {
         Some(Reproduction::Modelled) => " [modelled]",
+        // A pass that only the target's model of the software produced
+        // (e.g. Gateway API routes on lab, with NGINX Gateway Fabric's
+        // semantics) says so too.
+        None if o.status == Status::Passed && !o.modelled.is_empty() => " [modelled]",
         _ => "",
     };
     format!(
