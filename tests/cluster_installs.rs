@@ -196,6 +196,7 @@ fn every_registered_component_plans_under_its_name_and_pinned_version() {
             install::kuberay_apiserver::CHART_VERSION,
         ),
         ("istio", istio::VERSION),
+        ("gatewayApi", install::gateway_api::ENVOY_GATEWAY_VERSION),
     ];
     let components = every_component();
     assert_eq!(components.len(), pinned.len());
