@@ -1,5 +1,6 @@
 //! The Ray head pool: heads without TLS are shared and outlive their
-//! leases until shutdown; a TLS head serves one lease and stops with it.
+//! leases until shutdown; a TLS head serves one lease and stops with it, in
+//! the background.
 
 use rayconform::targets::lab::process::head_pool::{HeadKey, HeadPool};
 use rayconform::targets::lab::process::ray_head::RayTls;
@@ -64,8 +65,13 @@ async fn plain_heads_are_shared_until_shutdown_and_tls_heads_stop_with_their_lea
         "a released plain head stays up for the next scenario"
     );
     assert!(pool.release(tls_lease.id).await.is_empty());
-    assert!(!alive(tls_pid), "a released TLS head stops");
+    assert!(
+        alive(tls_pid),
+        "the release returns while the TLS head is still in Ray's teardown (the stop runs off the scenario's critical path)"
+    );
     assert_eq!(pool.running().await.len(), 1);
+    pool.stops_finished().await;
+    assert!(!alive(tls_pid), "a released TLS head stops");
 
     let third = pool.acquire(plain, timeout).await.expect("reuse");
     assert!(third.reused && third.id == first.id);

@@ -5,6 +5,11 @@
 //! head serves the certificates of one scenario run (each run generates its
 //! own CA), so it lives exactly as long as that scenario's lease. Shared
 //! heads stay up between scenarios and stop at [`HeadPool::shutdown`].
+//!
+//! A head's stop (SIGTERM, then Ray's own teardown: ~3 s) runs in the
+//! background, off the scenario's critical path: its verdict does not wait.
+//! [`HeadPool::shutdown`] stops what is left concurrently and waits for every
+//! stop, so nothing outlives the run.
 
 use super::managed::tail_of_file;
 use super::ray_head::{RayHead, RayHeadConfig, RayPorts, RayTls};
@@ -101,6 +106,7 @@ pub struct HeadPool {
     project_root: PathBuf,
     dir: Mutex<Option<PathBuf>>,
     entries: Mutex<Vec<Entry>>,
+    stopping: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     next_id: std::sync::atomic::AtomicU64,
 }
 
@@ -111,6 +117,7 @@ impl HeadPool {
             project_root: project_root.to_path_buf(),
             dir: Mutex::new(None),
             entries: Mutex::new(Vec::new()),
+            stopping: Mutex::new(Vec::new()),
             next_id: std::sync::atomic::AtomicU64::new(1),
         }
     }
@@ -157,8 +164,9 @@ impl HeadPool {
         Ok(lease(entries.last().expect("just pushed"), false))
     }
 
-    /// Ends a lease. A head nobody uses any more is stopped unless it is
-    /// shareable (then it waits for the next scenario or the shutdown).
+    /// Ends a lease. A head nobody uses any more is stopped in the
+    /// background unless it is shareable (then it waits for the next scenario
+    /// or the shutdown).
     pub async fn release(&self, id: u64) -> Vec<String> {
         let mut entries = self.entries.lock().await;
         let Some(pos) = entries.iter().position(|e| e.id == id) else {
@@ -170,23 +178,42 @@ impl HeadPool {
             return Vec::new();
         }
         let mut entry = entries.remove(pos);
-        stop(&mut entry).await;
+        drop(entries);
+        let handle = tokio::spawn(async move { stop(&mut entry).await });
+        let mut stopping = self.stopping.lock().await;
+        stopping.retain(|h| !h.is_finished());
+        stopping.push(handle);
         Vec::new()
+    }
+
+    /// Waits until every background stop has finished.
+    pub async fn stops_finished(&self) {
+        let handles: Vec<_> = self.stopping.lock().await.drain(..).collect();
+        for handle in handles {
+            // A stop that panicked dropped its head, whose Drop killed the
+            // process group: nothing is left either way.
+            let _ = handle.await;
+        }
     }
 
     /// Stops every head (or, with `keep`, leaves them running and says where).
     pub async fn shutdown(&self, keep: bool) -> Vec<String> {
-        let mut entries = self.entries.lock().await;
+        let drained: Vec<Entry> = self.entries.lock().await.drain(..).collect();
         let mut problems = Vec::new();
-        for mut entry in entries.drain(..) {
+        let mut stops = Vec::new();
+        for mut entry in drained {
             if keep {
                 tracing::info!(pid = ?entry.head.pid(), ports = ?entry.head.ports, "kept Ray head running (--keep)");
                 // Dropping would kill it: --keep asks for it to stay.
                 std::mem::forget(entry.head);
                 continue;
             }
-            stop(&mut entry).await;
+            stops.push(tokio::spawn(async move { stop(&mut entry).await }));
         }
+        for handle in stops {
+            let _ = handle.await;
+        }
+        self.stops_finished().await;
         if !keep
             && let Some(dir) = self.dir.lock().await.take()
             && let Err(e) = std::fs::remove_dir_all(&dir)
