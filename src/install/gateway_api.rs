@@ -531,9 +531,11 @@ async fn fetch_crd(file: &str) -> Result<String, InstallError> {
     String::from_utf8(bytes).map_err(|e| InstallError::Artifact(format!("{origin}: {e}")))
 }
 
-fn parse_documents(text: &str, origin: &str) -> Result<Vec<Manifest>, InstallError> {
+/// The YAML documents of `text`; the error is an [`InstallError::Artifact`]
+/// message.
+fn parse_documents(text: &str, origin: &str) -> Result<Vec<Manifest>, String> {
     let mut docs: Vec<Value> = serde_saphyr::from_str_multiple(text)
-        .map_err(|e| InstallError::Artifact(format!("{origin} does not parse: {e}")))?;
+        .map_err(|e| format!("{origin} does not parse: {e}"))?;
     docs.retain(|d| !d.is_null());
     Ok(docs)
 }
@@ -573,7 +575,9 @@ pub async fn install(
     let timeout = Duration::from_secs(600);
     let mut crds = Vec::new();
     for (file, _) in STANDARD_CRDS {
-        crds.extend(parse_documents(&fetch_crd(file).await?, file)?);
+        crds.extend(
+            parse_documents(&fetch_crd(file).await?, file).map_err(InstallError::Artifact)?,
+        );
     }
     (ctx.progress)("applying Gateway API v1.6.1 standard CRDs");
     apply_when_served(ctx, &crds).await?;
@@ -582,7 +586,8 @@ pub async fn install(
     let rendered = command::run(&helm, &args, &[], timeout).await?;
     apply_when_served(
         ctx,
-        &parse_documents(&rendered.stdout, "helm template gateway-crds-helm")?,
+        &parse_documents(&rendered.stdout, "helm template gateway-crds-helm")
+            .map_err(InstallError::Artifact)?,
     )
     .await?;
     let mut args = envoy_gateway_args();
