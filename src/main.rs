@@ -302,6 +302,7 @@ async fn run(root: &std::path::Path, args: RunArgs) -> i32 {
         keep: args.keep,
         jobs: args.jobs as usize,
         retry_backoff: Duration::from_secs(1),
+        certificates: Arc::new(runner::RunCertificates::new(args.keep)),
         events: rayconform::progress::terminal_progress(args.format == Format::Json),
     };
     let work = scenarios

@@ -107,6 +107,7 @@ async fn run(modelled: &[&str], name: &str) -> runner::RunOutcome {
         keep: false,
         jobs: 1,
         retry_backoff: Duration::from_millis(10),
+        certificates: std::sync::Arc::new(rayconform::runner::RunCertificates::new(false)),
         events: Arc::new(|_| {}),
     };
     runner::run_all(vec![(target, Arc::new(scenario))], &opts, &Cancel::new()).await

@@ -1,6 +1,6 @@
-//! The Ray head pool: heads without TLS are shared and outlive their
-//! leases until shutdown; a TLS head serves one lease and stops with it, in
-//! the background.
+//! The Ray head pool: heads with the same key (TLS files, CPUs) are shared
+//! and outlive their leases until shutdown; a head with other TLS files is
+//! another head; shutdown stops every one.
 
 use rayconform::targets::lab::process::head_pool::{HeadKey, HeadPool};
 use rayconform::targets::lab::process::ray_head::RayTls;
@@ -17,8 +17,21 @@ fn alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
+fn tls_key(dir: &std::path::Path, ca: &str) -> HeadKey {
+    let certs = rayconform::tls::generate(dir, ca, &[]).expect("certificates");
+    let a = certs.get(ca).unwrap();
+    HeadKey {
+        tls: Some(RayTls {
+            server_cert: a.server_cert.clone(),
+            server_key: a.server_key.clone(),
+            ca_cert: a.ca_cert.clone(),
+        }),
+        num_cpus: 1,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plain_heads_are_shared_until_shutdown_and_tls_heads_stop_with_their_lease() {
+async fn heads_with_the_same_key_are_shared_until_shutdown_and_other_tls_files_get_their_own() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let pool = HeadPool::new(&root);
     let timeout = Duration::from_secs(90);
@@ -41,42 +54,42 @@ async fn plain_heads_are_shared_until_shutdown_and_tls_heads_stop_with_their_lea
     let plain_pid = first.pid.expect("pid");
 
     let dir = tempfile::tempdir().unwrap();
-    let certs = rayconform::tls::generate(dir.path(), "ca-tls", &[]).expect("certificates");
-    let a = certs.get("ca-tls").unwrap();
-    let tls = HeadKey {
-        tls: Some(RayTls {
-            server_cert: a.server_cert.clone(),
-            server_key: a.server_key.clone(),
-            ca_cert: a.ca_cert.clone(),
-        }),
-        num_cpus: 1,
-    };
-    let tls_lease = pool.acquire(tls, timeout).await.expect("TLS head");
+    let tls = tls_key(&dir.path().join("run"), "ca-tls");
+    let tls_lease = pool.acquire(tls.clone(), timeout).await.expect("TLS head");
     assert_ne!(
         tls_lease.id, first.id,
         "a TLS head is never the shared plain one"
     );
     let tls_pid = tls_lease.pid.expect("pid");
-
-    assert!(pool.release(first.id).await.is_empty());
-    assert!(pool.release(second.id).await.is_empty());
-    assert!(
-        alive(plain_pid),
-        "a released plain head stays up for the next scenario"
-    );
     assert!(pool.release(tls_lease.id).await.is_empty());
+    let tls_again = pool.acquire(tls, timeout).await.expect("shared TLS head");
     assert!(
-        alive(tls_pid),
-        "the release returns while the TLS head is still in Ray's teardown (the stop runs off the scenario's critical path)"
+        tls_again.reused && tls_again.id == tls_lease.id,
+        "a scenario asking for the same TLS files gets the same head: {tls_again:?}"
     );
-    assert_eq!(pool.running().await.len(), 1);
-    pool.stops_finished().await;
-    assert!(!alive(tls_pid), "a released TLS head stops");
+    let own_ca = tls_key(&dir.path().join("own"), "ca-own");
+    let own = pool.acquire(own_ca, timeout).await.expect("own TLS head");
+    assert!(
+        !own.reused && own.id != tls_lease.id,
+        "other TLS files, another head: {own:?}"
+    );
+    let own_pid = own.pid.expect("pid");
+
+    for id in [first.id, second.id, tls_again.id, own.id] {
+        assert!(pool.release(id).await.is_empty());
+    }
+    assert!(
+        alive(plain_pid) && alive(tls_pid) && alive(own_pid),
+        "released heads stay up for the next scenario"
+    );
+    assert_eq!(pool.running().await.len(), 3);
 
     let third = pool.acquire(plain, timeout).await.expect("reuse");
     assert!(third.reused && third.id == first.id);
     assert!(pool.shutdown(false).await.is_empty());
-    assert!(!alive(plain_pid), "shutdown stops every head");
+    for pid in [plain_pid, tls_pid, own_pid] {
+        assert!(!alive(pid), "shutdown stops every head (pid {pid})");
+    }
     assert!(pool.running().await.is_empty());
 }
 

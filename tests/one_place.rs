@@ -143,6 +143,7 @@ async fn plan_and_run_skip_the_same_scenarios_on_every_target_for_the_same_reaso
         keep: false,
         jobs: 1,
         retry_backoff: Duration::from_millis(10),
+        certificates: std::sync::Arc::new(rayconform::runner::RunCertificates::new(false)),
         events: Arc::new(|_| {}),
     };
     let topts = TargetOptions {

@@ -30,11 +30,14 @@ struct ScriptedTarget {
     log: Log,
     attempts: Arc<Mutex<BTreeMap<String, u32>>>,
     unsupported: Option<String>,
+    /// What its sessions answer to `settles_on_return`.
+    settles: bool,
 }
 
 struct ScriptedSession {
     log: Log,
     attempts: Arc<Mutex<BTreeMap<String, u32>>>,
+    settles: bool,
 }
 
 #[async_trait]
@@ -59,6 +62,7 @@ impl Target for ScriptedTarget {
         Ok(Box::new(ScriptedSession {
             log: self.log.clone(),
             attempts: self.attempts.clone(),
+            settles: self.settles,
         }))
     }
     async fn shutdown(&self, _: bool) -> Vec<String> {
@@ -118,6 +122,9 @@ impl Session for ScriptedSession {
         self.log.lock().unwrap().push("diagnostics".into());
         vec![file]
     }
+    fn settles_on_return(&self) -> bool {
+        self.settles
+    }
     fn how_to_reach(&self) -> String {
         "nothing to reach".into()
     }
@@ -160,6 +167,7 @@ fn fixture() -> Fixture {
         log: log.clone(),
         attempts: Arc::default(),
         unsupported: None,
+        settles: false,
     });
     Fixture {
         root: tempfile::tempdir().unwrap(),
@@ -177,6 +185,7 @@ fn options(root: &Path) -> RunOptions {
         keep: false,
         jobs: 1,
         retry_backoff: Duration::from_millis(10),
+        certificates: std::sync::Arc::new(rayconform::runner::RunCertificates::new(false)),
         events: Arc::new(|_| {}),
     }
 }
@@ -412,6 +421,54 @@ async fn known_bugs_are_strict_expected_failures() {
     );
 }
 
+/// On a target that settles before a step returns, the known bug's step
+/// failing the way the bug fails is final at once; anywhere else, or with
+/// another failure, retries run to the limit.
+#[tokio::test]
+async fn a_known_bugs_failure_on_a_settled_target_is_not_retried() {
+    let run = |settles: bool, contains: &'static str| async move {
+        let mut f = fixture();
+        f.target = Arc::new(ScriptedTarget {
+            log: f.log.clone(),
+            attempts: Arc::default(),
+            unsupported: None,
+            settles,
+        });
+        let mut s = scenario(
+            f.root.path(),
+            &[step("bug", ", failTimes: 9", "      retries: 3\n")],
+            &[],
+            true,
+        );
+        let known = s.known_bug.as_mut().unwrap();
+        known.step = Some("bug".to_string());
+        known.failure_contains = Some(contains.to_string());
+        let o = run_one(&f, s, &Cancel::new()).await;
+        let rec = o.steps.iter().find(|r| r.name == "bug").unwrap().clone();
+        (o, rec)
+    };
+
+    let (o, rec) = run(true, "saw X").await;
+    assert_eq!(o.status, Status::Passed, "{}", o.message);
+    assert_eq!(rec.attempts, 1, "{rec:#?}");
+    let (_, evidence) = rec.result.failure().expect("a failure");
+    assert!(
+        evidence
+            .iter()
+            .any(|e| e.starts_with("not retried (3 retries allowed)")
+                && e.contains("https://example.invalid/issue/1")),
+        "{evidence:?}"
+    );
+
+    let (o, rec) = run(false, "saw X").await;
+    assert_eq!(o.status, Status::Passed, "{}", o.message);
+    assert_eq!(rec.attempts, 4, "a cluster converges: retried to the limit");
+
+    let (o, rec) = run(true, "something else").await;
+    assert_eq!(o.status, Status::Failed, "{}", o.message);
+    assert_eq!(rec.attempts, 4, "another failure is retried to the limit");
+}
+
 #[tokio::test]
 async fn an_interrupt_stops_new_steps_and_unwinds() {
     let f = fixture();
@@ -463,6 +520,7 @@ async fn unsupported_scenarios_are_skipped_with_the_reason() {
         log: f.log.clone(),
         attempts: Arc::default(),
         unsupported: Some("lab cannot stand in for Istio".into()),
+        settles: false,
     });
     let s = scenario(f.root.path(), &[step("x", "", "")], &[], false);
     let o = run_one(&f, s, &Cancel::new()).await;

@@ -39,6 +39,7 @@ fn main() {
         keep: false,
         jobs: 1,
         retry_backoff: Duration::from_secs(1),
+        certificates: std::sync::Arc::new(rayconform::runner::RunCertificates::new(false)),
         events: Arc::new(|_| {}),
     };
 

@@ -4,9 +4,10 @@
 
 use super::cancel::{Cancel, CancelReason};
 use super::cleanup::panic_message;
+use super::known_bug::failure_matches;
 use super::outcome::{Phase, StepRecord, StepResult};
 use super::step::{self, StepContext};
-use crate::scenario::Step;
+use crate::scenario::{KnownBug, Step};
 use crate::targets::Session;
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
@@ -26,6 +27,13 @@ const TIMEOUT_BACKSTOP: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(15);
 
 /// Runs `step` until it passes, runs out of retries, or is cancelled.
+///
+/// `final_known_bug`: the scenario's known bug when this is its step and the
+/// session settles on return ([`crate::targets::Session::settles_on_return`]):
+/// a failure the way that bug fails is then final on its first attempt (a
+/// retry would see the same configuration), so it is not retried, and the
+/// evidence says why.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_step(
     step: &Step,
     phase: Phase,
@@ -34,14 +42,25 @@ pub async fn run_step(
     retry_backoff: Duration,
     cancel: &Cancel,
     deadline: Instant,
+    final_known_bug: Option<&KnownBug>,
 ) -> StepRecord {
     let started = Instant::now();
     let mut retried = Vec::new();
     let mut attempts = 0;
     let result = loop {
         attempts += 1;
-        let result = attempt(step, session, ctx, cancel, deadline).await;
+        let mut result = attempt(step, session, ctx, cancel, deadline).await;
         if !result.retryable() || attempts > step.retries || cancel.is_cancelled() {
+            break result;
+        }
+        if let Some(bug) = final_known_bug
+            && let StepResult::Failed { message, evidence } = &mut result
+            && failure_matches(bug, message, evidence)
+        {
+            evidence.push(format!(
+                "not retried ({} retries allowed): this target settles before a step returns, so a retry sees the same configuration, and this failure is the one known bug {} describes",
+                step.retries, bug.url
+            ));
             break result;
         }
         retried.push(result);

@@ -60,11 +60,17 @@ fn known_bug_mismatch(bug: &KnownBug, outcome: &ScenarioOutcome) -> Option<Strin
             first.name
         ));
     }
-    if let Some(needle) = &bug.failure_contains
-        && !message.contains(needle.as_str())
-        && !evidence.iter().any(|e| e.contains(needle.as_str()))
-    {
+    if !failure_matches(bug, &message, evidence) {
+        let needle = bug.failure_contains.as_deref().unwrap_or_default();
         return Some(format!("the failure does not mention {needle:?}"));
     }
     None
+}
+
+/// Whether a failure's message or evidence says what `bug.failureContains`
+/// says the known bug's failure says (any failure, when it says nothing).
+pub(super) fn failure_matches(bug: &KnownBug, message: &str, evidence: &[String]) -> bool {
+    bug.failure_contains.as_ref().is_none_or(|needle| {
+        message.contains(needle.as_str()) || evidence.iter().any(|e| e.contains(needle.as_str()))
+    })
 }

@@ -17,6 +17,7 @@ pub mod interrupt;
 mod known_bug;
 mod naming;
 mod outcome;
+mod run_certificates;
 mod scenario_run;
 mod step;
 
@@ -24,6 +25,7 @@ pub use cancel::{Cancel, CancelReason, Signal};
 pub use cleanup::{CleanupStack, panic_message};
 pub use naming::{namespace_for, new_run_id, run_variables};
 pub use outcome::*;
+pub use run_certificates::RunCertificates;
 
 use crate::plan::skip_reason;
 use crate::scenario::Scenario;
@@ -80,6 +82,9 @@ pub struct RunOptions {
     pub jobs: usize,
     /// First retry delay; doubles per retry, capped at 15 s.
     pub retry_backoff: Duration,
+    /// The run's certificate authorities, shared by scenarios asking for the
+    /// same ones.
+    pub certificates: Arc<RunCertificates>,
     /// Live events.
     pub events: EventSink,
 }

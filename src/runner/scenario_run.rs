@@ -98,7 +98,7 @@ async fn setup(
             return None;
         }
     };
-    let certificates = match generate_certificates(ctx.scenario, &work_dir) {
+    let certificates = match certificates_for(ctx) {
         Ok(set) => set,
         Err(e) => {
             let message = format!("cannot generate certificates: {e}");
@@ -151,15 +151,14 @@ fn create_work_dir(keep: bool, cleanup: &mut CleanupStack) -> std::io::Result<Pa
     Ok(dir)
 }
 
-fn generate_certificates(
-    scenario: &Scenario,
-    work_dir: &Path,
+/// The scenario's certificates: the run's set for its `certificates:`.
+fn certificates_for(
+    ctx: &ScenarioContext<'_>,
 ) -> Result<Option<Arc<CertificateSet>>, crate::tls::TlsError> {
-    let Some(spec) = &scenario.certificates else {
+    let Some(spec) = &ctx.scenario.certificates else {
         return Ok(None);
     };
-    crate::tls::generate(&work_dir.join("certs"), &spec.ca, &spec.server_names)
-        .map(|set| Some(Arc::new(set)))
+    ctx.opts.certificates.get(spec).map(Some)
 }
 
 /// Long operations' messages, as events of this scenario.
@@ -270,6 +269,7 @@ async fn try_steps(
     outcome: &mut ScenarioOutcome,
 ) {
     let mut stopped: Option<NotRunReason> = None;
+    let settles = session.lock().await.settles_on_return();
     for step in &ctx.scenario.steps {
         if stopped.is_none()
             && let Some(reason) = ctx.cancel.reason()
@@ -284,6 +284,11 @@ async fn try_steps(
             continue;
         }
         ctx.started(&step.name);
+        let final_known_bug = ctx
+            .scenario
+            .known_bug
+            .as_ref()
+            .filter(|bug| bug.step.as_deref() == Some(step.name.as_str()) && settles);
         let record = run_step(
             step,
             Phase::Steps,
@@ -292,6 +297,7 @@ async fn try_steps(
             ctx.opts.retry_backoff,
             ctx.cancel,
             ctx.deadline,
+            final_known_bug,
         )
         .await;
         if let Some((status, text)) = record.result.verdict() {
@@ -336,6 +342,7 @@ async fn finally_steps(
             ctx.opts.retry_backoff,
             &never,
             deadline,
+            None,
         )
         .await;
         let problem = record

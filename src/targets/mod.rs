@@ -128,6 +128,14 @@ pub trait Session: Send {
         Vec::new()
     }
 
+    /// Whether every apply, delete and wait has taken its full effect when
+    /// it returns (the lab: nginx runs the new configuration before apply
+    /// returns), so a probe that fails now fails the same way on a retry.
+    /// On clusters, controllers converge after apply returns: false.
+    fn settles_on_return(&self) -> bool {
+        false
+    }
+
     /// How a person reaches what is left running with `--keep`.
     fn how_to_reach(&self) -> String;
 

@@ -501,6 +501,12 @@ impl Session for LabSession {
         self.modelled.clone()
     }
 
+    fn settles_on_return(&self) -> bool {
+        // apply/delete return after nginx's reload took effect (new worker
+        // up, old ones closed) and heads are started before wait passes.
+        true
+    }
+
     fn how_to_reach(&self) -> String {
         let mut lines = vec![format!(
             "lab nginx pid {}: http localhost:{}, https localhost:{}{} (config {})",

@@ -1,15 +1,12 @@
 //! Ray heads shared between scenarios.
 //!
 //! Starting a head costs ~5 s and ~0.7 GiB, so scenarios whose RayClusters
-//! ask for the same head share one. Only heads without TLS are shared: a TLS
-//! head serves the certificates of one scenario run (each run generates its
-//! own CA), so it lives exactly as long as that scenario's lease. Shared
-//! heads stay up between scenarios and stop at [`HeadPool::shutdown`].
-//!
-//! A head's stop (SIGTERM, then Ray's own teardown: ~3 s) runs in the
-//! background, off the scenario's critical path: its verdict does not wait.
-//! [`HeadPool::shutdown`] stops what is left concurrently and waits for every
-//! stop, so nothing outlives the run.
+//! ask for the same head share one: the same `--num-cpus` and the same TLS
+//! files (the runner gives scenarios that ask for the same certificates the
+//! same files, see `runner::RunCertificates`; a scenario with a CA of its own
+//! gets a head of its own). Heads stay up between scenarios and stop at
+//! [`HeadPool::shutdown`], concurrently, which waits for every stop so
+//! nothing outlives the run.
 
 use super::managed::tail_of_file;
 use super::ray_head::{RayHead, RayHeadConfig, RayPorts, RayTls};
@@ -27,13 +24,6 @@ pub struct HeadKey {
     pub tls: Option<RayTls>,
     /// `--num-cpus`.
     pub num_cpus: u32,
-}
-
-impl HeadKey {
-    /// Whether another scenario may use the same head.
-    pub fn shareable(&self) -> bool {
-        self.tls.is_none()
-    }
 }
 
 /// One scenario's use of a head.
@@ -106,7 +96,6 @@ pub struct HeadPool {
     project_root: PathBuf,
     dir: Mutex<Option<PathBuf>>,
     entries: Mutex<Vec<Entry>>,
-    stopping: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     next_id: std::sync::atomic::AtomicU64,
 }
 
@@ -117,30 +106,27 @@ impl HeadPool {
             project_root: project_root.to_path_buf(),
             dir: Mutex::new(None),
             entries: Mutex::new(Vec::new()),
-            stopping: Mutex::new(Vec::new()),
             next_id: std::sync::atomic::AtomicU64::new(1),
         }
     }
 
-    /// A running head for `key`: a shared idle or busy one when the key
-    /// allows, else a new one started within `timeout`.
+    /// A running head for `key`: a shared idle or busy one, else a new one
+    /// started within `timeout`.
     pub async fn acquire(&self, key: HeadKey, timeout: Duration) -> Result<HeadLease, LabError> {
         let mut entries = self.entries.lock().await;
-        if key.shareable() {
-            let mut dead = Vec::new();
-            for entry in entries.iter_mut().filter(|e| e.key == key) {
-                if client_port_open(entry.head.ports.client).await {
-                    entry.leases += 1;
-                    return Ok(lease(entry, true));
-                }
-                dead.push(entry.id);
+        let mut dead = Vec::new();
+        for entry in entries.iter_mut().filter(|e| e.key == key) {
+            if client_port_open(entry.head.ports.client).await {
+                entry.leases += 1;
+                return Ok(lease(entry, true));
             }
-            for id in dead {
-                if let Some(pos) = entries.iter().position(|e| e.id == id) {
-                    let mut entry = entries.remove(pos);
-                    tracing::warn!(id, "pooled Ray head stopped answering; replacing it");
-                    entry.head.stop().await;
-                }
+            dead.push(entry.id);
+        }
+        for id in dead {
+            if let Some(pos) = entries.iter().position(|e| e.id == id) {
+                let mut entry = entries.remove(pos);
+                tracing::warn!(id, "pooled Ray head stopped answering; replacing it");
+                entry.head.stop().await;
             }
         }
         let venv = RayVenv::ensure(&self.project_root)?;
@@ -164,36 +150,14 @@ impl HeadPool {
         Ok(lease(entries.last().expect("just pushed"), false))
     }
 
-    /// Ends a lease. A head nobody uses any more is stopped in the
-    /// background unless it is shareable (then it waits for the next scenario
-    /// or the shutdown).
+    /// Ends a lease. The head stays up for the next scenario until
+    /// [`HeadPool::shutdown`].
     pub async fn release(&self, id: u64) -> Vec<String> {
         let mut entries = self.entries.lock().await;
-        let Some(pos) = entries.iter().position(|e| e.id == id) else {
-            return Vec::new();
-        };
-        let entry = &mut entries[pos];
-        entry.leases = entry.leases.saturating_sub(1);
-        if entry.leases > 0 || entry.key.shareable() {
-            return Vec::new();
+        if let Some(entry) = entries.iter_mut().find(|e| e.id == id) {
+            entry.leases = entry.leases.saturating_sub(1);
         }
-        let mut entry = entries.remove(pos);
-        drop(entries);
-        let handle = tokio::spawn(async move { stop(&mut entry).await });
-        let mut stopping = self.stopping.lock().await;
-        stopping.retain(|h| !h.is_finished());
-        stopping.push(handle);
         Vec::new()
-    }
-
-    /// Waits until every background stop has finished.
-    pub async fn stops_finished(&self) {
-        let handles: Vec<_> = self.stopping.lock().await.drain(..).collect();
-        for handle in handles {
-            // A stop that panicked dropped its head, whose Drop killed the
-            // process group: nothing is left either way.
-            let _ = handle.await;
-        }
     }
 
     /// Stops every head (or, with `keep`, leaves them running and says where).
@@ -211,9 +175,10 @@ impl HeadPool {
             stops.push(tokio::spawn(async move { stop(&mut entry).await }));
         }
         for handle in stops {
+            // A stop that panicked dropped its head, whose Drop killed the
+            // process group: nothing is left either way.
             let _ = handle.await;
         }
-        self.stops_finished().await;
         if !keep
             && let Some(dir) = self.dir.lock().await.take()
             && let Err(e) = std::fs::remove_dir_all(&dir)
