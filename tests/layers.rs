@@ -59,7 +59,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("install", &["k8s", "manifest", "tools"]),
     ("k8s", &["manifest"]),
-    ("probe", &["tls", "verdict"]),
+    // The browser probe's Chromium runs in a process group a hard exit kills.
+    ("probe", &["process_groups", "tls", "verdict"]),
     ("tls", &[]),
     ("verdict", &[]),
     ("manifest", &[]),

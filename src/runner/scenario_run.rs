@@ -68,10 +68,12 @@ pub async fn run_opened(ctx: &ScenarioContext<'_>, outcome: &mut ScenarioOutcome
     let mut cleanup = CleanupStack::new();
     if let Some(opened) = setup(ctx, &mut cleanup, outcome).await {
         let vars = run_variables(ctx, &opened.session).await;
+        let artifacts_dir = ctx.artifacts_dir();
         let steps = StepContext {
             vars: &vars,
             project_root: &ctx.opts.project_root,
             certificates: opened.certificates.as_deref(),
+            artifacts_dir: Some(&artifacts_dir),
         };
         try_steps(ctx, &opened.session, &steps, outcome).await;
         finally_steps(ctx, &opened.session, &steps, outcome).await;
