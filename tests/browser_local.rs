@@ -94,6 +94,7 @@ fn probe(url: String, apis: &[&str]) -> BrowserProbe {
         selector: None,
         text: None,
         apis: apis.iter().map(|a| a.to_string()).collect(),
+        allow_failed: Vec::new(),
     }
 }
 

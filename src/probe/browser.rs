@@ -477,8 +477,20 @@ fn judge(
     screenshot: Option<PathBuf>,
     timeline: &mut Timeline,
 ) -> Verdict {
+    let base = state
+        .and_then(|s| Url::parse(&s.base).ok())
+        .or_else(|| Url::parse(&probe.url).ok());
+    let resolve = |path: &String| base.as_ref().and_then(|b| b.join(path).ok());
+    let allowed: Vec<Url> = probe.allow_failed.iter().filter_map(resolve).collect();
+    let failed = log.failed_requests(&allowed);
     for r in log.requests() {
-        let mark = if r.failed() { " FAILED" } else { "" };
+        let mark = if failed.contains(&r) {
+            " FAILED"
+        } else if r.failed() {
+            " (failure allowed)"
+        } else {
+            ""
+        };
         timeline.note(format!("request {}{mark}", r.describe()));
     }
     for e in &log.exceptions {
@@ -488,7 +500,6 @@ fn judge(
         timeline.note(format!("console error: {e}"));
     }
     let mut problems: Vec<(Stage, String)> = Vec::new();
-    let failed = log.failed_requests();
     if !failed.is_empty() {
         let list: Vec<String> = failed.iter().map(|r| r.describe()).collect();
         problems.push((
@@ -521,12 +532,8 @@ fn judge(
             "not inspected".into()
         }
     };
-    let base = state
-        .and_then(|s| Url::parse(&s.base).ok())
-        .or_else(|| Url::parse(&probe.url).ok());
     for api in &probe.apis {
-        let resolved = base.as_ref().and_then(|b| b.join(api).ok());
-        match resolved.map(|u| log.api_called(&u)) {
+        match resolve(api).map(|u| log.api_called(&u)) {
             Some(Ok(how)) => timeline.note(format!("api {api:?} called by the page: {how}")),
             Some(Err(why)) => problems.push((Stage::Asset, format!("api {api:?}: {why}"))),
             None => problems.push((Stage::Asset, format!("api {api:?} does not resolve"))),

@@ -108,25 +108,24 @@ impl PageLog {
         self.requests.iter().filter(|r| !r.done).count()
     }
 
-    /// The failed documents, scripts, stylesheets, XHRs and fetches.
-    pub fn failed_requests(&self) -> Vec<&PageRequest> {
+    /// The failed documents, scripts, stylesheets, XHRs and fetches,
+    /// except those at an `allowed` URL (path compared, query ignored).
+    pub fn failed_requests(&self, allowed: &[Url]) -> Vec<&PageRequest> {
         self.requests
             .iter()
             .filter(|r| r.failed() && MUST_LOAD.contains(&r.kind.as_str()))
+            .filter(|r| !allowed.iter().any(|a| same_path(&r.url, a)))
             .collect()
     }
 
     /// Whether the page itself requested `api` (its path, any query) and
     /// got a 2xx: `Ok` with what answered, `Err` with what happened.
     pub fn api_called(&self, api: &Url) -> Result<String, String> {
-        let same = |r: &&PageRequest| {
-            Url::parse(&r.url).is_ok_and(|u| {
-                u.origin() == api.origin()
-                    && u.path() == api.path()
-                    && (api.query().is_none() || u.query() == api.query())
-            })
-        };
-        let calls: Vec<&PageRequest> = self.requests.iter().filter(same).collect();
+        let calls: Vec<&PageRequest> = self
+            .requests
+            .iter()
+            .filter(|r| same_path(&r.url, api))
+            .collect();
         if let Some(ok) = calls
             .iter()
             .find(|r| r.status.is_some_and(|s| (200..300).contains(&s)))
@@ -138,6 +137,16 @@ impl PageLog {
             None => Err(format!("{api}: never requested by the page")),
         }
     }
+}
+
+/// Whether `url` is `target` (same origin and path; `target`'s query, if
+/// it has one, must match too).
+fn same_path(url: &str, target: &Url) -> bool {
+    Url::parse(url).is_ok_and(|u| {
+        u.origin() == target.origin()
+            && u.path() == target.path()
+            && (target.query().is_none() || u.query() == target.query())
+    })
 }
 
 #[cfg(test)]
@@ -159,7 +168,11 @@ mod tests {
         log.failed("4", "net::ERR_CONNECTION_REFUSED", false);
         log.sent("5", "http://h/api/gone", "Fetch");
         log.failed("5", "net::ERR_ABORTED", true);
-        let failed: Vec<String> = log.failed_requests().iter().map(|r| r.describe()).collect();
+        let failed: Vec<String> = log
+            .failed_requests(&[])
+            .iter()
+            .map(|r| r.describe())
+            .collect();
         assert_eq!(
             failed,
             [
@@ -168,6 +181,8 @@ mod tests {
             ]
         );
         assert_eq!(log.in_flight(), 1, "the image never finished");
+        let allowed = Url::parse("http://h/api/version").unwrap();
+        assert_eq!(log.failed_requests(&[allowed]).len(), 1);
     }
 
     #[test]

@@ -192,6 +192,12 @@ pub struct BrowserProbe {
     /// and got a 2xx answer for.
     #[serde(default)]
     pub apis: Vec<String>,
+    /// Page-relative paths (resolved like `apis`, query ignored) whose
+    /// failure is expected and not held against the page: optional
+    /// features the app asks about, e.g. the Ray dashboard's
+    /// `api/grafana_health` (500 without Grafana). Each is still listed.
+    #[serde(default)]
+    pub allow_failed: Vec<String>,
 }
 
 /// How a TCP connection is expected to end.

@@ -125,9 +125,22 @@ fn test_case(outcome: &ScenarioOutcome, interrupted_run: bool) -> TestCase {
             outcome.interrupted.to_string(),
         ));
     }
-    case.set_system_out(super::step_log(outcome));
+    let mut out = super::step_log(outcome);
+    for shot in outcome.steps.iter().flat_map(|s| s.screenshots()) {
+        case.add_property(Property::new("screenshot", shot.display().to_string()));
+        out.push_str(&format!(
+            "{ATTACHMENT_OPEN}{}{ATTACHMENT_CLOSE}\n",
+            shot.display()
+        ));
+    }
+    case.set_system_out(out);
     case
 }
+
+/// How `system-out` names an attached file: `[[ATTACHMENT|path]]`, the
+/// convention Jenkins (junit-attachments) and GitLab read.
+const ATTACHMENT_OPEN: &str = "[[ATTACHMENT|";
+const ATTACHMENT_CLOSE: &str = "]]";
 
 /// The `type` of a failure or error: what kind of problem decided it.
 fn problem_type(outcome: &ScenarioOutcome) -> &'static str {
