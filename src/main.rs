@@ -3,7 +3,7 @@
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand, ValueEnum};
 use rayconform::plan::plan;
-use rayconform::report::{summary_text, write_junit};
+use rayconform::report::{summary_text, write_html, write_junit};
 use rayconform::runner::{self, Cancel, CancelReason, RunOptions, interrupt};
 use rayconform::scenario::{Scenario, TargetKind, load_all};
 use rayconform::targets::{TargetOptions, registry};
@@ -316,10 +316,17 @@ async fn run(root: &std::path::Path, args: RunArgs) -> i32 {
             false
         }
     };
+    // Written for an interrupted run too: it says which scenarios finished.
+    let html = write_html(&outcome, &opts.reports_dir)
+        .inspect_err(|e| eprintln!("error: cannot write the HTML report: {e}"))
+        .ok();
     match args.format {
         Format::Human => {
             println!("{}", summary_text(&outcome));
             println!("JUnit: {}", args.junit.display());
+            if let Some(path) = &html {
+                println!("HTML: {}", path.display());
+            }
         }
         Format::Json => match serde_json::to_string_pretty(&outcome) {
             Ok(json) => println!("{json}"),

@@ -1,8 +1,10 @@
 //! Reports: JUnit XML, a human summary, JSON.
 
 pub mod coverage;
+mod html;
 mod junit;
 mod summary;
 
+pub use html::{HTML_FILE, LATEST_LINK, html_report, write_html};
 pub use junit::{junit_report, write_junit};
 pub use summary::{outcome_line, problem_log, step_log, summary_text};
