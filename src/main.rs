@@ -3,7 +3,9 @@
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand, ValueEnum};
 use rayconform::plan::plan;
-use rayconform::report::{summary_text, write_html, write_junit};
+use rayconform::report::{
+    STEP_SUMMARY_ENV, append_step_summary, summary_text, write_html, write_junit,
+};
 use rayconform::runner::{self, Cancel, CancelReason, RunOptions, interrupt};
 use rayconform::scenario::{Scenario, TargetKind, load_all};
 use rayconform::targets::{TargetOptions, registry};
@@ -320,6 +322,12 @@ async fn run(root: &std::path::Path, args: RunArgs) -> i32 {
     let html = write_html(&outcome, &opts.reports_dir)
         .inspect_err(|e| eprintln!("error: cannot write the HTML report: {e}"))
         .ok();
+    // In GitHub Actions: the matrix on the workflow run's page.
+    if let Some(path) = std::env::var_os(STEP_SUMMARY_ENV).filter(|p| !p.is_empty())
+        && let Err(e) = append_step_summary(&outcome, std::path::Path::new(&path))
+    {
+        eprintln!("error: cannot append to {STEP_SUMMARY_ENV}: {e}");
+    }
     match args.format {
         Format::Human => {
             println!("{}", summary_text(&outcome));
