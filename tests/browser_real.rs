@@ -72,6 +72,7 @@ async fn the_real_dashboard_renders_at_ray_slash_and_is_blank_at_ray_in_chromium
         reports_dir: reports.path().to_path_buf(),
         k8s_version: None,
         keep: false,
+        keep_failed: false,
         jobs: 1,
         retry_backoff: Duration::from_secs(1),
         events: Arc::new(|_| {}),

@@ -18,12 +18,14 @@ mod known_bug;
 mod naming;
 mod outcome;
 mod scenario_run;
+mod shard;
 mod step;
 
 pub use cancel::{Cancel, CancelReason, Signal};
 pub use cleanup::{CleanupStack, panic_message};
 pub use naming::{namespace_for, new_run_id, run_variables};
 pub use outcome::*;
+pub use shard::{Shard, ShardError};
 
 use crate::plan::skip_reason;
 use crate::scenario::Scenario;
@@ -76,6 +78,10 @@ pub struct RunOptions {
     pub k8s_version: Option<String>,
     /// `--keep`: leave everything in place.
     pub keep: bool,
+    /// `--keep on-failure`: leave in place what a scenario that did not
+    /// pass (failed, error, interrupted) used, and the shared resources
+    /// (clusters, Ray heads) when any scenario did not pass.
+    pub keep_failed: bool,
     /// Scenarios run at once.
     pub jobs: usize,
     /// First retry delay; doubles per retry, capped at 15 s.
@@ -109,9 +115,13 @@ pub async fn run_all(
             .collect()
             .await;
     indexed.sort_by_key(|(i, _)| *i);
+    let any_failed = indexed
+        .iter()
+        .any(|(_, o)| matches!(o.status, Status::Failed | Status::Error));
+    let keep_shared = opts.keep || (opts.keep_failed && any_failed);
     let mut shutdown_problems = Vec::new();
     for target in targets {
-        for problem in target.shutdown(opts.keep).await {
+        for problem in target.shutdown(keep_shared).await {
             shutdown_problems.push(format!("{}: {problem}", target.kind()));
         }
     }
