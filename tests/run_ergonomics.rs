@@ -225,6 +225,15 @@ fn junit_step_granularity_gives_one_testcase_per_step_with_its_own_verdict() {
         .to_string()
         .unwrap();
     assert_eq!(per_scenario.matches("<testcase ").count(), 3);
+    // Screenshots are named there too: a property and an attachment.
+    assert!(
+        per_scenario.contains("<property name=\"screenshot\" value=\"/r/shot.png\"/>"),
+        "{per_scenario}"
+    );
+    assert!(
+        per_scenario.contains("[[ATTACHMENT|/r/shot.png]]"),
+        "{per_scenario}"
+    );
 }
 
 /// Whether `pid` is a live process (not a zombie).
