@@ -3,7 +3,10 @@
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand, ValueEnum};
 use rayconform::plan::plan;
-use rayconform::report::{summary_text, write_junit};
+use rayconform::report::{
+    JunitGranularity, STEP_SUMMARY_ENV, append_step_summary, summary_text, write_html,
+    write_junit_with,
+};
 use rayconform::runner::{self, Cancel, CancelReason, RunOptions, interrupt};
 use rayconform::scenario::{Scenario, TargetKind, load_all};
 use rayconform::targets::{TargetOptions, registry};
@@ -89,6 +92,23 @@ struct Selection {
     /// Kube context for `--target existing`.
     #[arg(long)]
     context: Option<String>,
+    /// Only part k of n of the selected scenarios (k/n, e.g. 2/3):
+    /// deterministic by scenario name, the n parts disjoint and together
+    /// all of them.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<runner::Shard>,
+}
+
+/// `--keep`: what is left in place after a scenario.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
+enum KeepPolicy {
+    /// What a scenario that did not pass used, and the shared clusters and
+    /// Ray heads when any scenario did not pass.
+    OnFailure,
+    /// Everything.
+    Always,
+    /// Nothing (the default).
+    Never,
 }
 
 #[derive(clap::Args)]
@@ -101,9 +121,14 @@ struct RunArgs {
     /// Scenarios run at once (at least 1).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     jobs: u32,
-    /// Leave clusters, namespaces and processes in place, and say how to reach them.
-    #[arg(long)]
-    keep: bool,
+    /// Leave clusters, namespaces and processes in place, and say how to
+    /// reach them: always (also plain `--keep`), on-failure, never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "never", num_args = 0..=1, default_missing_value = "always")]
+    keep: KeepPolicy,
+    /// One JUnit testcase per scenario, or one per step (its own verdict,
+    /// evidence and screenshots).
+    #[arg(long, value_enum, default_value = "scenario")]
+    junit_granularity: JunitGranularity,
     /// Output format of the final summary.
     #[arg(long, value_enum, default_value = "human")]
     format: Format,
@@ -190,11 +215,16 @@ fn junit_path_ok(path: &std::path::Path) -> Result<(), String> {
 }
 
 fn select(scenarios: Vec<Scenario>, sel: &Selection) -> Vec<Scenario> {
-    scenarios
+    let chosen: Vec<Scenario> = scenarios
         .into_iter()
         .filter(|s| sel.filter.as_ref().is_none_or(|re| re.is_match(&s.name)))
         .filter(|s| sel.tags.is_empty() || s.tags.iter().any(|t| sel.tags.contains(t)))
-        .collect()
+        .collect();
+    // `--shard` splits what the other selections chose.
+    match sel.shard {
+        Some(shard) => shard.select(chosen, |s| s.name.as_str()),
+        None => chosen,
+    }
 }
 
 fn target_options(root: &std::path::Path, sel: &Selection) -> TargetOptions {
@@ -299,10 +329,13 @@ async fn run(root: &std::path::Path, args: RunArgs) -> i32 {
         project_root: root.to_path_buf(),
         reports_dir: root.join("reports"),
         k8s_version: topts.k8s_version.clone(),
-        keep: args.keep,
+        keep: args.keep == KeepPolicy::Always,
+        keep_failed: args.keep == KeepPolicy::OnFailure,
         jobs: args.jobs as usize,
         retry_backoff: Duration::from_secs(1),
-        certificates: Arc::new(runner::RunCertificates::new(args.keep)),
+        certificates: Arc::new(runner::RunCertificates::new(
+            args.keep == KeepPolicy::Always,
+        )),
         events: rayconform::progress::terminal_progress(args.format == Format::Json),
     };
     let work = scenarios
@@ -310,17 +343,30 @@ async fn run(root: &std::path::Path, args: RunArgs) -> i32 {
         .map(|s| (target.clone(), Arc::new(s)))
         .collect();
     let outcome = runner::run_all(work, &opts, &cancel).await;
-    let junit_ok = match write_junit(&outcome, &args.junit) {
+    let junit_ok = match write_junit_with(&outcome, &args.junit, args.junit_granularity) {
         Ok(()) => true,
         Err(e) => {
             eprintln!("error: cannot write {}: {e}", args.junit.display());
             false
         }
     };
+    // Written for an interrupted run too: it says which scenarios finished.
+    let html = write_html(&outcome, &opts.reports_dir)
+        .inspect_err(|e| eprintln!("error: cannot write the HTML report: {e}"))
+        .ok();
+    // In GitHub Actions: the matrix on the workflow run's page.
+    if let Some(path) = std::env::var_os(STEP_SUMMARY_ENV).filter(|p| !p.is_empty())
+        && let Err(e) = append_step_summary(&outcome, std::path::Path::new(&path))
+    {
+        eprintln!("error: cannot append to {STEP_SUMMARY_ENV}: {e}");
+    }
     match args.format {
         Format::Human => {
             println!("{}", summary_text(&outcome));
             println!("JUnit: {}", args.junit.display());
+            if let Some(path) = &html {
+                println!("HTML: {}", path.display());
+            }
         }
         Format::Json => match serde_json::to_string_pretty(&outcome) {
             Ok(json) => println!("{json}"),

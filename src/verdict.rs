@@ -30,6 +30,9 @@ pub enum Stage {
     Body,
     /// A sub-resource of a page (script, stylesheet, icon, image, API path).
     Asset,
+    /// What a real browser made of the page: scripts that threw, console
+    /// errors, nothing rendered (or the browser itself did not start).
+    Render,
 }
 
 impl fmt::Display for Stage {
@@ -45,6 +48,7 @@ impl fmt::Display for Stage {
             Stage::HttpStatus => "HTTP status",
             Stage::Body => "body",
             Stage::Asset => "asset",
+            Stage::Render => "render",
         };
         f.write_str(name)
     }

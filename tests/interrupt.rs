@@ -145,6 +145,18 @@ spec:
         |n| n.attribute("name") == Some("interrupted") && n.attribute("value") == Some("true")
     ));
 
+    // The HTML report too, saying the run was interrupted.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let html = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("HTML: "))
+        .unwrap_or_else(|| panic!("no HTML report after an interrupt:\n{stdout}"));
+    let page = std::fs::read_to_string(root.join(html)).unwrap();
+    assert!(
+        page.contains("This run was interrupted") && page.contains("interrupt-me"),
+        "{page}"
+    );
+
     let grace = Instant::now() + Duration::from_secs(10);
     loop {
         let left: Vec<u32> = before.iter().copied().filter(|p| alive(*p)).collect();

@@ -105,6 +105,7 @@ async fn run(modelled: &[&str], name: &str) -> runner::RunOutcome {
         reports_dir: root.path().join("reports"),
         k8s_version: None,
         keep: false,
+        keep_failed: false,
         jobs: 1,
         retry_backoff: Duration::from_millis(10),
         certificates: std::sync::Arc::new(rayconform::runner::RunCertificates::new(false)),

@@ -29,6 +29,7 @@ const LAB_SCENARIOS: &[&str] = &[
     "ray-client-passthrough-headless",
     "dashboard-rewrite-trailing-slash",
     "dashboard-rewrite-no-trailing-slash",
+    "dashboard-rewrite-no-trailing-slash-browser",
     "ray-tcp-services",
     "ray-client-mtls-enforced",
     // Gateway API, with NGINX Gateway Fabric's semantics (modelled).

@@ -141,6 +141,7 @@ async fn plan_and_run_skip_the_same_scenarios_on_every_target_for_the_same_reaso
         reports_dir: reports.path().to_path_buf(),
         k8s_version: None,
         keep: false,
+        keep_failed: false,
         jobs: 1,
         retry_backoff: Duration::from_millis(10),
         certificates: std::sync::Arc::new(rayconform::runner::RunCertificates::new(false)),

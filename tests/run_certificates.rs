@@ -52,6 +52,17 @@ fn kept_certificates_stay_after_the_run() {
 }
 
 #[test]
+fn certificates_kept_after_the_fact_stay_too() {
+    let certs = RunCertificates::new(false);
+    certs.get(&spec("ca-tls", &[])).unwrap();
+    let dir = certs.dir().unwrap();
+    certs.keep();
+    drop(certs);
+    assert!(dir.join("set-1/ca-tls/server.key").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn a_run_without_certificates_makes_no_folder() {
     assert!(RunCertificates::new(false).dir().is_none());
 }

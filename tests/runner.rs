@@ -183,6 +183,7 @@ fn options(root: &Path) -> RunOptions {
         reports_dir: root.join("reports"),
         k8s_version: None,
         keep: false,
+        keep_failed: false,
         jobs: 1,
         retry_backoff: Duration::from_millis(10),
         certificates: std::sync::Arc::new(rayconform::runner::RunCertificates::new(false)),

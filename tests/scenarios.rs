@@ -37,6 +37,7 @@ fn main() {
         reports_dir: root.join("reports"),
         k8s_version,
         keep: false,
+        keep_failed: false,
         jobs: 1,
         retry_backoff: Duration::from_secs(1),
         certificates: std::sync::Arc::new(rayconform::runner::RunCertificates::new(false)),

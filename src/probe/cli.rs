@@ -2,9 +2,9 @@
 //! command line, with credentials given as PEM files, so a user can point
 //! it at their own ingress when reporting a bug.
 
-use super::spec::{GrpcExpectation, HttpProbe, TcpExpectation};
+use super::spec::{BrowserProbe, GrpcExpectation, HttpProbe, TcpExpectation};
 use super::tcp::FollowUp;
-use super::{grpc_ready, grpc_session::GrpcCall, http, mtls, page, tcp};
+use super::{browser, grpc_ready, grpc_session::GrpcCall, http, mtls, page, tcp};
 use crate::tls::{ClientIdentity, ClientTls, TlsVersion};
 use crate::verdict::Verdict;
 use clap::{Args, Subcommand, ValueEnum};
@@ -44,6 +44,8 @@ pub enum ProbeKind {
     Page(PageArgs),
     /// A TCP connection, optionally with TLS or a gRPC call on top.
     Tcp(TcpArgs),
+    /// The page in headless Chromium: loads, calls its APIs, renders.
+    Browser(BrowserArgs),
 }
 
 /// TLS flags shared by the probes.
@@ -97,6 +99,9 @@ pub enum ProbeCliError {
     /// `--grpc` names no known call.
     #[error("unknown --grpc call `{0}` (rayPing or gcsClusterId)")]
     GrpcCall(String),
+    /// `browser` without a Chromium on this machine.
+    #[error(transparent)]
+    NoChromium(#[from] super::browser::ChromiumError),
 }
 
 impl TlsArgs {
@@ -244,6 +249,31 @@ pub struct PageArgs {
     pub tls: TlsArgs,
 }
 
+/// `browser` flags.
+#[derive(Debug, Clone, Args)]
+pub struct BrowserArgs {
+    /// The page URL.
+    #[arg(value_parser = http_url)]
+    pub url: String,
+    /// A CSS selector that must render with visible text (default: the
+    /// app's root, `#root` or `body`, with children and visible text).
+    #[arg(long)]
+    pub selector: Option<String>,
+    /// Text the rendered page must show.
+    #[arg(long)]
+    pub text: Option<String>,
+    /// Page-relative API path the page itself must call with a 2xx
+    /// (repeatable), e.g. api/version.
+    #[arg(long = "api", value_name = "PATH")]
+    pub apis: Vec<String>,
+    /// Page-relative path whose failure is expected (repeatable).
+    #[arg(long = "allow-failed", value_name = "PATH")]
+    pub allow_failed: Vec<String>,
+    /// Folder for the PNG screenshot (none without it).
+    #[arg(long, value_name = "DIR")]
+    pub screenshot_dir: Option<PathBuf>,
+}
+
 /// `tcp` flags.
 #[derive(Debug, Clone, Args)]
 pub struct TcpArgs {
@@ -382,6 +412,16 @@ pub async fn verdict_for(cmd: ProbeCommand) -> Result<Verdict, ProbeCliError> {
                 None
             };
             page::check(&a.url, &a.apis, tls.as_ref(), timeout).await
+        }
+        ProbeKind::Browser(a) => {
+            let probe = BrowserProbe {
+                url: a.url,
+                selector: a.selector,
+                text: a.text,
+                apis: a.apis,
+                allow_failed: a.allow_failed,
+            };
+            browser::run(&probe, timeout, a.screenshot_dir.as_deref()).await?
         }
         ProbeKind::Tcp(a) => {
             let expect = match a.expect {

@@ -1,6 +1,9 @@
 //! Probes: target-independent checks that take addresses, names and
 //! credentials and return a [`Verdict`] with evidence.
 
+pub mod browser;
+pub mod browser_log;
+pub mod browser_process;
 pub mod cli;
 pub mod connection;
 pub mod failure;
@@ -30,5 +33,29 @@ pub async fn run(probe: &Probe, certs: Option<&CertificateSet>, timeout: Duratio
         Probe::Http(p) => http::run(p, certs, timeout).await,
         Probe::Page(p) => page::run(p, certs, timeout).await,
         Probe::Tcp(p) => tcp::run(p, certs, timeout).await,
+        Probe::Browser(p) => browser::run(p, timeout, None)
+            .await
+            .unwrap_or_else(|missing| {
+                let why = missing.to_string();
+                Verdict::fail(crate::verdict::Stage::Render, why.clone(), "a browser", why)
+            }),
+    }
+}
+
+/// Runs one probe as a scenario step does: files it makes (screenshots)
+/// go into `artifacts`. `Err` says why the probe cannot run on this
+/// machine (no Chromium): the step is skipped with that reason, never
+/// passed.
+pub async fn run_step_probe(
+    probe: &Probe,
+    certs: Option<&CertificateSet>,
+    timeout: Duration,
+    artifacts: Option<&std::path::Path>,
+) -> Result<Verdict, String> {
+    match probe {
+        Probe::Browser(p) => browser::run(p, timeout, artifacts)
+            .await
+            .map_err(|missing| missing.to_string()),
+        other => Ok(run(other, certs, timeout).await),
     }
 }

@@ -22,6 +22,8 @@ pub struct ProbeSpec {
     pub page: Option<PageProbe>,
     /// A raw TCP connection, optionally with a protocol check on top.
     pub tcp: Option<TcpProbe>,
+    /// The page in a real (headless Chromium) browser.
+    pub browser: Option<BrowserProbe>,
 }
 
 /// TLS settings of a probe. Names refer to certificate authorities generated
@@ -168,6 +170,36 @@ pub struct PageProbe {
     pub tls: Option<TlsSpec>,
 }
 
+/// `probe.browser`: the page loaded and rendered by headless Chromium.
+///
+/// Passes when no script, stylesheet, XHR or fetch failed (status >= 400 or
+/// a network error), no uncaught exception or console error happened, the
+/// page rendered, and every API in `apis` was called by the page itself
+/// and answered 2xx. A screenshot is taken either way.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BrowserProbe {
+    /// The page URL (may carry a `#/route` fragment).
+    pub url: String,
+    /// A CSS selector that must match an element with visible text. When
+    /// unset, the app's root (`#root`, else `body`) must have rendered
+    /// child elements and visible text.
+    pub selector: Option<String>,
+    /// Text that must appear in the rendered page.
+    pub text: Option<String>,
+    /// Page-relative API paths (e.g. `api/cluster_status`), resolved
+    /// against the page's URL, that the page itself must have requested
+    /// and got a 2xx answer for.
+    #[serde(default)]
+    pub apis: Vec<String>,
+    /// Page-relative paths (resolved like `apis`, query ignored) whose
+    /// failure is expected and not held against the page: optional
+    /// features the app asks about, e.g. the Ray dashboard's
+    /// `api/grafana_health` (500 without Grafana). Each is still listed.
+    #[serde(default)]
+    pub allow_failed: Vec<String>,
+}
+
 /// How a TCP connection is expected to end.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -235,6 +267,8 @@ pub enum Probe {
     Page(PageProbe),
     /// See [`TcpProbe`].
     Tcp(TcpProbe),
+    /// See [`BrowserProbe`].
+    Browser(BrowserProbe),
 }
 
 /// Where a probe connects: a `host:port` address or an http(s) URL.
@@ -257,7 +291,7 @@ impl<'a> Target<'a> {
 
 impl ProbeSpec {
     /// The probe kinds a step may name, as written in scenarios.
-    pub const KINDS: &'static str = "grpcReady, mtls, http, page, tcp";
+    pub const KINDS: &'static str = "grpcReady, mtls, http, page, tcp, browser";
 
     /// Every probe the spec sets (the loader requires exactly one).
     pub fn into_probes(self) -> Vec<Probe> {
@@ -267,6 +301,7 @@ impl ProbeSpec {
             http,
             page,
             tcp,
+            browser,
         } = self;
         let mut found = Vec::new();
         found.extend(grpc_ready.map(Probe::GrpcReady));
@@ -274,6 +309,7 @@ impl ProbeSpec {
         found.extend(http.map(Probe::Http));
         found.extend(page.map(Probe::Page));
         found.extend(tcp.map(Probe::Tcp));
+        found.extend(browser.map(Probe::Browser));
         found
     }
 }
@@ -287,6 +323,7 @@ impl Probe {
             Probe::Tcp(p) => Target::Address("tcp.address", &p.address),
             Probe::Http(p) => Target::Url("http.url", &p.url),
             Probe::Page(p) => Target::Url("page.url", &p.url),
+            Probe::Browser(p) => Target::Url("browser.url", &p.url),
         }
     }
 
@@ -297,6 +334,7 @@ impl Probe {
         match self {
             Probe::GrpcReady(p) => specs.extend(p.tls.as_ref().map(|t| ("grpcReady.tls", t))),
             Probe::Mtls(_) => {}
+            Probe::Browser(_) => {}
             Probe::Http(p) => specs.extend(p.tls.as_ref().map(|t| ("http.tls", t))),
             Probe::Page(p) => specs.extend(p.tls.as_ref().map(|t| ("page.tls", t))),
             Probe::Tcp(p) => {
@@ -323,6 +361,7 @@ impl Probe {
             Probe::Http(_) => "http",
             Probe::Page(_) => "page",
             Probe::Tcp(_) => "tcp",
+            Probe::Browser(_) => "browser",
         }
     }
 }

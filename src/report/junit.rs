@@ -1,15 +1,32 @@
-//! JUnit XML: one testcase per scenario × target (× Kubernetes version).
+//! JUnit XML: one testcase per scenario × target (× Kubernetes version),
+//! or, with [`JunitGranularity::Step`], one per step of each.
 
 use crate::runner::StepResult;
-use crate::runner::{RunOutcome, ScenarioOutcome, Status};
+use crate::runner::{Phase, RunOutcome, ScenarioOutcome, Status, StepRecord};
 use quick_junit::{
     NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
 };
 use std::io::Write;
 use std::path::Path;
 
+/// How many testcases a scenario gives (`--junit-granularity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum JunitGranularity {
+    /// One per scenario × target (× version), its steps in `system-out`.
+    #[default]
+    Scenario,
+    /// One per step (setup, steps, finally, cleanup), each with its own
+    /// verdict and evidence, for readers that want step-level failures.
+    Step,
+}
+
 /// Builds the JUnit report: a test suite per target (and Kubernetes version).
 pub fn junit_report(run: &RunOutcome) -> Report {
+    junit_report_with(run, JunitGranularity::Scenario)
+}
+
+/// [`junit_report`] with one testcase per scenario or per step.
+pub fn junit_report_with(run: &RunOutcome, granularity: JunitGranularity) -> Report {
     let mut report = Report::new("rayconform");
     report.set_time(run.duration);
     let mut suites: Vec<TestSuite> = Vec::new();
@@ -27,7 +44,14 @@ pub fn junit_report(run: &RunOutcome) -> Report {
                 suites.len() - 1
             }
         };
-        suites[index].add_test_case(test_case(outcome, run.interrupted));
+        match granularity {
+            JunitGranularity::Scenario => {
+                suites[index].add_test_case(test_case(outcome, run.interrupted));
+            }
+            JunitGranularity::Step => {
+                suites[index].add_test_cases(step_cases(outcome));
+            }
+        }
     }
     if !run.shutdown_problems.is_empty() {
         let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
@@ -125,9 +149,22 @@ fn test_case(outcome: &ScenarioOutcome, interrupted_run: bool) -> TestCase {
             outcome.interrupted.to_string(),
         ));
     }
-    case.set_system_out(super::step_log(outcome));
+    let mut out = super::step_log(outcome);
+    for shot in outcome.steps.iter().flat_map(|s| s.screenshots()) {
+        case.add_property(Property::new("screenshot", shot.display().to_string()));
+        out.push_str(&format!(
+            "{ATTACHMENT_OPEN}{}{ATTACHMENT_CLOSE}\n",
+            shot.display()
+        ));
+    }
+    case.set_system_out(out);
     case
 }
+
+/// How `system-out` names an attached file: `[[ATTACHMENT|path]]`, the
+/// convention Jenkins (junit-attachments) and GitLab read.
+const ATTACHMENT_OPEN: &str = "[[ATTACHMENT|";
+const ATTACHMENT_CLOSE: &str = "]]";
 
 /// The `type` of a failure or error: what kind of problem decided it.
 fn problem_type(outcome: &ScenarioOutcome) -> &'static str {
@@ -149,15 +186,142 @@ fn problem_type(outcome: &ScenarioOutcome) -> &'static str {
     }
 }
 
+/// One testcase per step: named `<scenario> / [<phase>] <step>`, with its
+/// own status, evidence, retries and screenshots. A failure the scenario
+/// expects (its known bug still reproducing) is a success that says so; a
+/// scenario that failed with no failing step (a known bug that did not
+/// reproduce) adds a testcase with the scenario's own failure.
+fn step_cases(outcome: &ScenarioOutcome) -> Vec<TestCase> {
+    let expected_failure = outcome.status == Status::Passed && outcome.known_bug.is_some();
+    let mut cases: Vec<TestCase> = outcome
+        .steps
+        .iter()
+        .map(|step| step_case(outcome, step, expected_failure))
+        .collect();
+    let shown = cases
+        .iter()
+        .any(|c| matches!(c.status, TestCaseStatus::NonSuccess { .. }));
+    if matches!(outcome.status, Status::Failed | Status::Error) && !shown {
+        let mut case = test_case(outcome, false);
+        case.name = format!("{} / scenario verdict", outcome.scenario).into();
+        case.set_classname(format!("{}.{}", suite_name(outcome), outcome.scenario));
+        cases.push(case);
+    }
+    cases
+}
+
+fn step_case(outcome: &ScenarioOutcome, step: &StepRecord, expected_failure: bool) -> TestCase {
+    let phase = match step.phase {
+        Phase::Setup => "setup",
+        Phase::Steps => "step",
+        Phase::Finally => "finally",
+        Phase::Cleanup => "cleanup",
+    };
+    let mut known_bug_failure = false;
+    let mut status = match &step.result {
+        StepResult::Passed { .. } => TestCaseStatus::success(),
+        StepResult::Failed { .. } | StepResult::TimedOut { .. } if expected_failure => {
+            known_bug_failure = true;
+            TestCaseStatus::success()
+        }
+        StepResult::Failed { .. } | StepResult::TimedOut { .. } => {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            s.set_message(step.result.to_string());
+            s.set_type(if matches!(step.result, StepResult::TimedOut { .. }) {
+                "timed-out"
+            } else {
+                "wrong-verdict"
+            });
+            s
+        }
+        StepResult::Error { .. } | StepResult::Cancelled { .. } => {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+            s.set_message(step.result.to_string());
+            s.set_type(if step.result.interruption().is_some() {
+                "interrupted"
+            } else {
+                "infrastructure"
+            });
+            s
+        }
+        StepResult::Skipped { .. } | StepResult::NotRun { .. } => {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(step.result.to_string());
+            s
+        }
+    };
+    let reruns: Vec<TestRerun> = step
+        .retried
+        .iter()
+        .map(|r| {
+            let kind = match r {
+                StepResult::Error { .. } => NonSuccessKind::Error,
+                _ => NonSuccessKind::Failure,
+            };
+            let mut rerun = TestRerun::new(kind);
+            rerun.set_message(r.to_string());
+            rerun
+        })
+        .collect();
+    match &mut status {
+        TestCaseStatus::Success { flaky_runs } => flaky_runs.extend(reruns),
+        TestCaseStatus::NonSuccess { .. } => {
+            status.add_reruns(reruns);
+        }
+        TestCaseStatus::Skipped { .. } => {}
+    }
+    let name = format!("{} / [{phase}] {}", outcome.scenario, step.name);
+    let mut case = TestCase::new(name, status);
+    case.set_classname(format!("{}.{}", suite_name(outcome), outcome.scenario));
+    case.set_time(step.duration);
+    case.add_property(Property::new("file", outcome.file.display().to_string()));
+    case.add_property(Property::new("target", outcome.target.to_string()));
+    case.add_property(Property::new("kind", step.kind.clone()));
+    case.add_property(Property::new("attempts", step.attempts.to_string()));
+    if known_bug_failure {
+        if let Some(bug) = &outcome.known_bug {
+            case.add_property(Property::new("known-bug", bug.clone()));
+        }
+        if let Some(how) = outcome.reproduction {
+            case.add_property(Property::new("known-bug-reproduced", how.as_str()));
+        }
+    }
+    let mut out = format!("{}\n", step.result);
+    if let StepResult::Passed { evidence, .. } | StepResult::Failed { evidence, .. } = &step.result
+    {
+        for line in evidence {
+            out.push_str(&format!("    | {line}\n"));
+        }
+    }
+    for shot in step.screenshots() {
+        case.add_property(Property::new("screenshot", shot.display().to_string()));
+        out.push_str(&format!(
+            "{ATTACHMENT_OPEN}{}{ATTACHMENT_CLOSE}\n",
+            shot.display()
+        ));
+    }
+    case.set_system_out(out);
+    case
+}
+
 /// Writes the report atomically: a temporary file in the same folder,
 /// then a rename, so readers never see half a file.
 pub fn write_junit(run: &RunOutcome, path: &Path) -> std::io::Result<()> {
+    write_junit_with(run, path, JunitGranularity::Scenario)
+}
+
+/// [`write_junit`] with one testcase per scenario or per step.
+pub fn write_junit_with(
+    run: &RunOutcome,
+    path: &Path,
+    granularity: JunitGranularity,
+) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let xml = junit_report(run)
+    let xml = junit_report_with(run, granularity)
         .to_string()
         .map_err(std::io::Error::other)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;

@@ -19,6 +19,7 @@ mod naming;
 mod outcome;
 mod run_certificates;
 mod scenario_run;
+mod shard;
 mod step;
 
 pub use cancel::{Cancel, CancelReason, Signal};
@@ -26,6 +27,7 @@ pub use cleanup::{CleanupStack, panic_message};
 pub use naming::{namespace_for, new_run_id, run_variables};
 pub use outcome::*;
 pub use run_certificates::RunCertificates;
+pub use shard::{Shard, ShardError};
 
 use crate::plan::skip_reason;
 use crate::scenario::Scenario;
@@ -78,6 +80,10 @@ pub struct RunOptions {
     pub k8s_version: Option<String>,
     /// `--keep`: leave everything in place.
     pub keep: bool,
+    /// `--keep on-failure`: leave in place what a scenario that did not
+    /// pass (failed, error, interrupted) used, and the shared resources
+    /// (clusters, Ray heads) when any scenario did not pass.
+    pub keep_failed: bool,
     /// Scenarios run at once.
     pub jobs: usize,
     /// First retry delay; doubles per retry, capped at 15 s.
@@ -114,9 +120,17 @@ pub async fn run_all(
             .collect()
             .await;
     indexed.sort_by_key(|(i, _)| *i);
+    let any_failed = indexed
+        .iter()
+        .any(|(_, o)| matches!(o.status, Status::Failed | Status::Error));
+    let keep_shared = opts.keep || (opts.keep_failed && any_failed);
+    if keep_shared {
+        // Kept Ray heads and clusters serve these certificates.
+        opts.certificates.keep();
+    }
     let mut shutdown_problems = Vec::new();
     for target in targets {
-        for problem in target.shutdown(opts.keep).await {
+        for problem in target.shutdown(keep_shared).await {
             shutdown_problems.push(format!("{}: {problem}", target.kind()));
         }
     }

@@ -254,6 +254,16 @@ impl StepRecord {
             retried: Vec::new(),
         }
     }
+
+    /// The screenshots (browser probes) the last attempt's evidence names.
+    pub fn screenshots(&self) -> Vec<PathBuf> {
+        match &self.result {
+            StepResult::Passed { evidence, .. } | StepResult::Failed { evidence, .. } => {
+                crate::probe::browser::screenshots_in(evidence)
+            }
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// One scenario on one target.

@@ -13,11 +13,12 @@ use crate::scenario::CertificatesSpec;
 use crate::tls::{CertificateSet, TlsError};
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The run's generated certificate sets, by what scenarios asked for.
 pub struct RunCertificates {
-    keep: bool,
+    keep: AtomicBool,
     state: Mutex<State>,
 }
 
@@ -31,7 +32,7 @@ impl RunCertificates {
     /// No certificates yet; with `keep` the folder outlives the run.
     pub fn new(keep: bool) -> Self {
         RunCertificates {
-            keep,
+            keep: AtomicBool::new(keep),
             state: Mutex::new(State::default()),
         }
     }
@@ -55,7 +56,7 @@ impl RunCertificates {
                         source: e,
                     })?
                     .keep();
-                interrupt::register_private_dir(&dir, !self.keep);
+                interrupt::register_private_dir(&dir, !self.keep.load(Ordering::SeqCst));
                 state.dir = Some(dir.clone());
                 dir
             }
@@ -67,6 +68,15 @@ impl RunCertificates {
         )?);
         state.sets.insert(key, set.clone());
         Ok(set)
+    }
+
+    /// Keeps the files after the run after all (`--keep on-failure` when a
+    /// scenario did not pass).
+    pub fn keep(&self) {
+        self.keep.store(true, Ordering::SeqCst);
+        if let Some(dir) = self.dir() {
+            interrupt::register_private_dir(&dir, false);
+        }
     }
 
     /// The run's certificate folder, once one was needed.
@@ -85,7 +95,7 @@ impl Drop for RunCertificates {
         let Some(dir) = state.dir.take() else {
             return;
         };
-        if self.keep {
+        if self.keep.load(Ordering::SeqCst) {
             tracing::info!(dir = %dir.display(), "kept the run's certificates (--keep)");
             return;
         }

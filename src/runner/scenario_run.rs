@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
@@ -61,6 +62,10 @@ struct Opened {
     session: SharedSession,
     work_dir: PathBuf,
     certificates: Option<Arc<CertificateSet>>,
+    /// Whether the cleanup leaves the session and work dir in place:
+    /// `--keep`, or `--keep on-failure` once the scenario did not pass
+    /// (decided in `conclude`, read when the cleanup runs).
+    kept: Arc<AtomicBool>,
 }
 
 /// Runs the scenario on its target: every phase, whatever happens.
@@ -68,10 +73,12 @@ pub async fn run_opened(ctx: &ScenarioContext<'_>, outcome: &mut ScenarioOutcome
     let mut cleanup = CleanupStack::new();
     if let Some(opened) = setup(ctx, &mut cleanup, outcome).await {
         let vars = run_variables(ctx, &opened.session).await;
+        let artifacts_dir = ctx.artifacts_dir();
         let steps = StepContext {
             vars: &vars,
             project_root: &ctx.opts.project_root,
             certificates: opened.certificates.as_deref(),
+            artifacts_dir: Some(&artifacts_dir),
         };
         try_steps(ctx, &opened.session, &steps, outcome).await;
         finally_steps(ctx, &opened.session, &steps, outcome).await;
@@ -90,7 +97,8 @@ async fn setup(
     cleanup: &mut CleanupStack,
     outcome: &mut ScenarioOutcome,
 ) -> Option<Opened> {
-    let work_dir = match create_work_dir(ctx.opts.keep, cleanup) {
+    let kept = Arc::new(AtomicBool::new(ctx.opts.keep));
+    let work_dir = match create_work_dir(ctx.opts, &kept, cleanup) {
         Ok(dir) => dir,
         Err(e) => {
             let message = format!("cannot create a work dir: {e}");
@@ -118,28 +126,42 @@ async fn setup(
         progress: progress_messages(ctx),
     };
     let session = open_session(ctx, &run, outcome).await?;
-    register_close(cleanup, &session, ctx.opts.keep);
+    register_close(cleanup, &session, &kept);
     Some(Opened {
         session,
         work_dir,
         certificates,
+        kept,
     })
 }
 
 /// A private (0700) work dir: the one place for this run's private keys.
-/// Removed by the cleanup stack (unless `keep`); a hard exit (second
-/// signal) still removes it, or names it under `keep`.
-fn create_work_dir(keep: bool, cleanup: &mut CleanupStack) -> std::io::Result<PathBuf> {
+/// Removed by the cleanup stack (unless `kept`); a hard exit (second
+/// signal) still removes it, or names it under `--keep` (any policy).
+fn create_work_dir(
+    opts: &RunOptions,
+    kept: &Arc<AtomicBool>,
+    cleanup: &mut CleanupStack,
+) -> std::io::Result<PathBuf> {
     let dir = tempfile::Builder::new()
         .prefix("rayconform-")
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .tempdir()?
         .keep();
-    interrupt::register_private_dir(&dir, !keep);
-    if !keep {
+    interrupt::register_private_dir(&dir, !(opts.keep || opts.keep_failed));
+    if !opts.keep {
         let removed = dir.clone();
-        cleanup.push(format!("remove {}", dir.display()), move || {
+        let kept = kept.clone();
+        let name = if opts.keep_failed {
+            format!("remove {} (unless kept)", dir.display())
+        } else {
+            format!("remove {}", dir.display())
+        };
+        cleanup.push(name, move || {
             async move {
+                if kept.load(Ordering::SeqCst) {
+                    return Ok(());
+                }
                 std::fs::remove_dir_all(&removed)
                     .map_err(|e| format!("cannot remove {}: {e}", removed.display()))?;
                 interrupt::unregister_private_dir(&removed);
@@ -225,10 +247,12 @@ async fn open_session(
     None
 }
 
-fn register_close(cleanup: &mut CleanupStack, session: &SharedSession, keep: bool) {
+fn register_close(cleanup: &mut CleanupStack, session: &SharedSession, kept: &Arc<AtomicBool>) {
     let session = session.clone();
+    let kept = kept.clone();
     cleanup.push("close session", move || {
         async move {
+            let keep = kept.load(Ordering::SeqCst);
             let problems = session.lock().await.close(keep).await;
             if problems.is_empty() {
                 Ok(())
@@ -373,11 +397,20 @@ async fn conclude(ctx: &ScenarioContext<'_>, opened: &Opened, outcome: &mut Scen
         set_status(outcome, Status::Error, reason.to_string());
     }
     outcome.modelled = opened.session.lock().await.modelled_defects();
-    if ctx.opts.keep {
+    let did_not_pass = matches!(outcome.status, Status::Failed | Status::Error);
+    if ctx.opts.keep_failed && did_not_pass {
+        opened.kept.store(true, Ordering::SeqCst);
+    }
+    if opened.kept.load(Ordering::SeqCst) {
         let how = opened.session.lock().await.how_to_reach();
+        let policy = if ctx.opts.keep {
+            "--keep"
+        } else {
+            "--keep on-failure"
+        };
         let kept = StepResult::Skipped {
             reason: format!(
-                "--keep: left in place; {how}; work dir {}",
+                "{policy}: left in place; {how}; work dir {}",
                 opened.work_dir.display()
             ),
         };

@@ -18,6 +18,9 @@ pub struct StepContext<'a> {
     pub project_root: &'a Path,
     /// Certificates of this scenario run.
     pub certificates: Option<&'a CertificateSet>,
+    /// The scenario's artifacts folder: files a step makes (a browser
+    /// probe's screenshot) go into a sub-folder named after the step.
+    pub artifacts_dir: Option<&'a Path>,
 }
 
 /// Runs one attempt of `step`; the action bounds itself by `limit` (so a
@@ -48,7 +51,17 @@ pub async fn execute(
         Action::Probe(probe) => {
             return match rendered::<Probe>(probe, ctx.vars) {
                 Ok(probe) => {
-                    let verdict = crate::probe::run(&probe, ctx.certificates, limit).await;
+                    let artifacts = ctx.artifacts_dir.map(|d| d.join(step_folder(&step.name)));
+                    let run = crate::probe::run_step_probe(
+                        &probe,
+                        ctx.certificates,
+                        limit,
+                        artifacts.as_deref(),
+                    );
+                    let verdict = match run.await {
+                        Ok(verdict) => verdict,
+                        Err(reason) => return StepResult::Skipped { reason },
+                    };
                     if verdict.passed {
                         StepResult::Passed {
                             summary: verdict.summary.clone(),
@@ -76,6 +89,22 @@ pub async fn execute(
         },
         Err(error) => error.into(),
     }
+}
+
+/// A step's artifacts sub-folder: its name with anything but letters,
+/// digits, `.` and `-` turned into `-`.
+pub fn step_folder(name: &str) -> String {
+    let folder: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    folder.trim_matches('-').to_string()
 }
 
 fn verdict_lines(v: &crate::verdict::Verdict) -> Vec<String> {
