@@ -76,6 +76,7 @@ fn grpc(address: &str, tls: Option<TlsSpec>, expect: GrpcExpectation) -> Probe {
         tls,
         ray_ping: true,
         expect,
+        expect_alive_nodes: None,
     })
 }
 
@@ -481,6 +482,7 @@ async fn run_checks(
             tls: Some(t),
             ray_ping: false,
             expect: GrpcExpectation::Ready,
+            expect_alive_nodes: None,
         })
     };
     let v = run(settings_only(good())).await;

@@ -148,6 +148,10 @@ pub struct GrpcReadyArgs {
     /// Only wait for READY (the server's SETTINGS); skip the Ray PING.
     #[arg(long)]
     pub no_ray_ping: bool,
+    /// After PING, open a Ray client session and require this many alive
+    /// nodes in the head's node list (`ClusterInfo(NODES)`).
+    #[arg(long, conflicts_with = "no_ray_ping")]
+    pub expect_alive_nodes: Option<u32>,
     /// ready (default) or not-ready.
     #[arg(long, value_enum, default_value = "ready")]
     pub expect: ReadyExpectation,
@@ -307,7 +311,12 @@ pub async fn verdict_for(cmd: ProbeCommand) -> Result<Verdict, ProbeCliError> {
                 ReadyExpectation::Ready => GrpcExpectation::Ready,
                 ReadyExpectation::NotReady => GrpcExpectation::NotReady,
             };
-            grpc_ready::check(&a.address, tls.as_ref(), !a.no_ray_ping, expect, timeout).await
+            let call = match (a.no_ray_ping, a.expect_alive_nodes) {
+                (true, _) => GrpcCall::None,
+                (false, Some(nodes)) => GrpcCall::RayPingAliveNodes(nodes),
+                (false, None) => GrpcCall::RayPing,
+            };
+            grpc_ready::check_call(&a.address, tls.as_ref(), call, expect, timeout).await
         }
         ProbeKind::Mtls(a) => {
             let version = a

@@ -11,6 +11,7 @@ pub mod http_answer;
 pub mod http_client;
 pub mod mtls;
 pub mod page;
+pub mod ray_nodes;
 pub mod ray_proto;
 pub mod recorder;
 pub mod spec;

@@ -108,6 +108,11 @@ pub struct GrpcReadyProbe {
     /// Ready (default) or notReady.
     #[serde(default)]
     pub expect: GrpcExpectation,
+    /// After PING, open a Ray client session and ask the head for its node
+    /// list (`ClusterInfo(NODES)`): exactly this many must be alive. Needs
+    /// `rayPing` (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_alive_nodes: Option<u32>,
 }
 
 /// `probe.mtls`: the four-cell matrix against one endpoint.

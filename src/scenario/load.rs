@@ -734,6 +734,16 @@ impl Checker<'_> {
                 );
             }
         }
+        if let Probe::GrpcReady(p) = &probe
+            && p.expect_alive_nodes.is_some()
+            && !p.ray_ping
+        {
+            self.error(
+                at,
+                format!("{path}.grpcReady.expectAliveNodes"),
+                "expectAliveNodes asks the head through a Ray client session: it needs rayPing: true",
+            );
+        }
         let mut authorities: Vec<(String, &String)> = Vec::new();
         for (field, tls) in &tls_specs {
             versions.push((format!("{field}.version"), &tls.version));
