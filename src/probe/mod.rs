@@ -11,8 +11,11 @@ pub mod http_answer;
 pub mod http_client;
 pub mod mtls;
 pub mod page;
+pub mod prometheus;
+pub mod prometheus_text;
 pub mod ray_nodes;
 pub mod ray_proto;
+pub mod reachability;
 pub mod recorder;
 pub mod spec;
 pub mod tcp;
@@ -31,5 +34,7 @@ pub async fn run(probe: &Probe, certs: Option<&CertificateSet>, timeout: Duratio
         Probe::Http(p) => http::run(p, certs, timeout).await,
         Probe::Page(p) => page::run(p, certs, timeout).await,
         Probe::Tcp(p) => tcp::run(p, certs, timeout).await,
+        Probe::Reachability(p) => reachability::run(p, timeout).await,
+        Probe::Prometheus(p) => prometheus::run(p, timeout).await,
     }
 }

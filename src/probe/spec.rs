@@ -22,6 +22,12 @@ pub struct ProbeSpec {
     pub page: Option<PageProbe>,
     /// A raw TCP connection, optionally with a protocol check on top.
     pub tcp: Option<TcpProbe>,
+    /// A source × port matrix of calls, each expected ok or refused,
+    /// printed as a table.
+    pub reachability: Option<ReachabilityProbe>,
+    /// Series in a Prometheus text exposition (an Envoy sidecar's
+    /// `/stats/prometheus`) matched by name and labels, with bounds.
+    pub prometheus: Option<PrometheusProbe>,
 }
 
 /// TLS settings of a probe. Names refer to certificate authorities generated
@@ -218,6 +224,84 @@ pub struct GrpcFollowUp {
     pub call: String,
 }
 
+/// What a reachability cell calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ReachabilityCall {
+    /// The Ray client's PING plus its session check (port 10001).
+    RayPing,
+    /// The GCS's `GetClusterId` (port 6379).
+    GcsClusterId,
+    /// An HTTP GET of `path` that must answer 2xx (dashboard, Serve).
+    Http,
+}
+
+/// How a reachability cell is expected to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CellExpectation {
+    /// The call is answered.
+    Ok,
+    /// The call is not answered (reset, refused, closed, timed out).
+    Refused,
+}
+
+/// One cell of a reachability matrix: from `source` to `port`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReachabilityCell {
+    /// The row: who calls (e.g. `mesh`, `naked`).
+    pub source: String,
+    /// The column: the destination port the cell stands for.
+    pub port: u16,
+    /// `host:port` where this source's traffic to that port starts.
+    pub address: String,
+    /// What is called.
+    pub call: ReachabilityCall,
+    /// The HTTP path for `call: http` (default `/`).
+    pub path: Option<String>,
+    /// ok or refused.
+    pub expect: CellExpectation,
+}
+
+/// `probe.reachability`: every cell is called; the probe passes when each
+/// ends as expected. Upstream Istio's reachability tests have this shape
+/// (sources × destinations × ports, per mTLS mode).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReachabilityProbe {
+    /// A title for the table, e.g. the mTLS mode in force (`STRICT`).
+    pub title: Option<String>,
+    /// The cells, in any order; rows and columns are taken in first-seen order.
+    pub cells: Vec<ReachabilityCell>,
+}
+
+/// One expectation on a Prometheus exposition: the series of any of
+/// `metrics` whose labels include every pair of `labels`, summed.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SeriesExpectation {
+    /// Metric names; a series of any of them counts.
+    pub metrics: Vec<String>,
+    /// Labels every counted series must carry with exactly these values.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// The sum of the counted series must be at least this (default 1).
+    pub at_least: Option<f64>,
+    /// ... and at most this (`atMost: 0` asserts absence).
+    pub at_most: Option<f64>,
+}
+
+/// `probe.prometheus`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PrometheusProbe {
+    /// The exposition URL (e.g. `http://HOST:PORT/stats/prometheus`).
+    pub url: String,
+    /// Every expectation must hold.
+    pub expect: Vec<SeriesExpectation>,
+}
+
 fn yes() -> bool {
     true
 }
@@ -240,6 +324,10 @@ pub enum Probe {
     Page(PageProbe),
     /// See [`TcpProbe`].
     Tcp(TcpProbe),
+    /// See [`ReachabilityProbe`].
+    Reachability(ReachabilityProbe),
+    /// See [`PrometheusProbe`].
+    Prometheus(PrometheusProbe),
 }
 
 /// Where a probe connects: a `host:port` address or an http(s) URL.
@@ -262,7 +350,7 @@ impl<'a> Target<'a> {
 
 impl ProbeSpec {
     /// The probe kinds a step may name, as written in scenarios.
-    pub const KINDS: &'static str = "grpcReady, mtls, http, page, tcp";
+    pub const KINDS: &'static str = "grpcReady, mtls, http, page, tcp, reachability, prometheus";
 
     /// Every probe the spec sets (the loader requires exactly one).
     pub fn into_probes(self) -> Vec<Probe> {
@@ -272,6 +360,8 @@ impl ProbeSpec {
             http,
             page,
             tcp,
+            reachability,
+            prometheus,
         } = self;
         let mut found = Vec::new();
         found.extend(grpc_ready.map(Probe::GrpcReady));
@@ -279,6 +369,8 @@ impl ProbeSpec {
         found.extend(http.map(Probe::Http));
         found.extend(page.map(Probe::Page));
         found.extend(tcp.map(Probe::Tcp));
+        found.extend(reachability.map(Probe::Reachability));
+        found.extend(prometheus.map(Probe::Prometheus));
         found
     }
 }
@@ -292,6 +384,12 @@ impl Probe {
             Probe::Tcp(p) => Target::Address("tcp.address", &p.address),
             Probe::Http(p) => Target::Url("http.url", &p.url),
             Probe::Page(p) => Target::Url("page.url", &p.url),
+            // Every cell's address is checked by `problems`.
+            Probe::Reachability(p) => Target::Address(
+                "reachability.cells[0].address",
+                p.cells.first().map_or("", |c| c.address.as_str()),
+            ),
+            Probe::Prometheus(p) => Target::Url("prometheus.url", &p.url),
         }
     }
 
@@ -301,7 +399,7 @@ impl Probe {
         let mut specs = Vec::new();
         match self {
             Probe::GrpcReady(p) => specs.extend(p.tls.as_ref().map(|t| ("grpcReady.tls", t))),
-            Probe::Mtls(_) => {}
+            Probe::Mtls(_) | Probe::Reachability(_) | Probe::Prometheus(_) => {}
             Probe::Http(p) => specs.extend(p.tls.as_ref().map(|t| ("http.tls", t))),
             Probe::Page(p) => specs.extend(p.tls.as_ref().map(|t| ("page.tls", t))),
             Probe::Tcp(p) => {
@@ -328,6 +426,88 @@ impl Probe {
             Probe::Http(_) => "http",
             Probe::Page(_) => "page",
             Probe::Tcp(_) => "tcp",
+            Probe::Reachability(_) => "reachability",
+            Probe::Prometheus(_) => "prometheus",
         }
+    }
+
+    /// Problems with the probe's own fields that its shape cannot rule out,
+    /// as (field below the probe, message); the loader reports each.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut found = Vec::new();
+        match self {
+            Probe::GrpcReady(p) if p.expect_alive_nodes.is_some() && !p.ray_ping => {
+                found.push((
+                    "grpcReady.expectAliveNodes".to_string(),
+                    "expectAliveNodes asks the head through a Ray client session: it needs rayPing: true"
+                        .to_string(),
+                ));
+            }
+            Probe::Reachability(p) => {
+                if p.cells.is_empty() {
+                    found.push((
+                        "reachability.cells".to_string(),
+                        "expected at least one cell".to_string(),
+                    ));
+                }
+                for (i, cell) in p.cells.iter().enumerate() {
+                    // The first cell's address is the probe's target, which
+                    // the loader checks already.
+                    if i > 0
+                        && !cell.address.contains('$')
+                        && crate::probe::connection::split_address(&cell.address).is_err()
+                    {
+                        found.push((
+                            format!("reachability.cells[{i}].address"),
+                            format!("expected host:port, found `{}`", cell.address),
+                        ));
+                    }
+                    if cell.path.is_some() && cell.call != ReachabilityCall::Http {
+                        found.push((
+                            format!("reachability.cells[{i}].path"),
+                            "path is only used by call: http".to_string(),
+                        ));
+                    }
+                    let twin = p.cells[..i]
+                        .iter()
+                        .any(|c| c.source == cell.source && c.port == cell.port);
+                    if twin {
+                        found.push((
+                            format!("reachability.cells[{i}]"),
+                            format!(
+                                "a second cell for source `{}` and port {}",
+                                cell.source, cell.port
+                            ),
+                        ));
+                    }
+                }
+            }
+            Probe::Prometheus(p) => {
+                if p.expect.is_empty() {
+                    found.push((
+                        "prometheus.expect".to_string(),
+                        "expected at least one expectation".to_string(),
+                    ));
+                }
+                for (i, e) in p.expect.iter().enumerate() {
+                    if e.metrics.is_empty() {
+                        found.push((
+                            format!("prometheus.expect[{i}].metrics"),
+                            "expected at least one metric name".to_string(),
+                        ));
+                    }
+                    if let (Some(low), Some(high)) = (e.at_least, e.at_most)
+                        && low > high
+                    {
+                        found.push((
+                            format!("prometheus.expect[{i}]"),
+                            format!("atLeast {low} is above atMost {high}"),
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+        found
     }
 }

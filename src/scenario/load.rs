@@ -734,15 +734,8 @@ impl Checker<'_> {
                 );
             }
         }
-        if let Probe::GrpcReady(p) = &probe
-            && p.expect_alive_nodes.is_some()
-            && !p.ray_ping
-        {
-            self.error(
-                at,
-                format!("{path}.grpcReady.expectAliveNodes"),
-                "expectAliveNodes asks the head through a Ray client session: it needs rayPing: true",
-            );
+        for (field, message) in probe.problems() {
+            self.error(at, format!("{path}.{field}"), message);
         }
         let mut authorities: Vec<(String, &String)> = Vec::new();
         for (field, tls) in &tls_specs {
