@@ -9,6 +9,7 @@
 //! and fails on a reference that points up.
 
 pub mod install;
+pub mod json_match;
 pub mod k8s;
 pub mod manifest;
 pub mod plan;

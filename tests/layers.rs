@@ -51,6 +51,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "scenario",
         &[
             "install",
+            "json_match",
+            "k8s::select_spec",
             "k8s::wait_spec",
             "probe::spec",
             "probe::connection",
@@ -58,11 +60,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("install", &["k8s", "manifest", "tools"]),
-    ("k8s", &["manifest"]),
-    ("probe", &["tls", "verdict"]),
+    ("k8s", &["json_match", "manifest"]),
+    ("probe", &["json_match", "tls", "verdict"]),
     ("tls", &[]),
     ("verdict", &[]),
     ("manifest", &[]),
+    ("json_match", &[]),
     ("tools", &[]),
     ("process_groups", &[]),
 ];

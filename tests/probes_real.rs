@@ -91,6 +91,8 @@ fn http_probe(url: String) -> HttpProbe {
         expect_content_type: None,
         body_contains: None,
         expect_json: Default::default(),
+        body: None,
+        json: None,
         tls: None,
     }
 }

@@ -379,7 +379,9 @@ pub async fn verdict_for(cmd: ProbeCommand) -> Result<Verdict, ProbeCliError> {
                 expect_location: a.expect_location,
                 expect_content_type: a.expect_content_type,
                 body_contains: a.body_contains,
-                expect_json: parse_json_fields(&a.expect_json)?,
+                expect_json: parse_json_fields(&a.expect_json)?.into(),
+                body: None,
+                json: None,
                 tls: None,
             };
             http::check(&probe, tls.as_ref(), timeout).await

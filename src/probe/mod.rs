@@ -9,6 +9,7 @@ pub mod grpc_session;
 pub mod http;
 pub mod http_answer;
 pub mod http_client;
+pub mod http_expect;
 pub mod mtls;
 pub mod page;
 pub mod prometheus;

@@ -3,6 +3,7 @@
 //! Every string field may contain `${VAR}` templates; they are resolved by
 //! the runner before a probe runs, so probes only ever see final values.
 
+pub use super::http_expect::ExpectJson;
 use crate::tls::{CertificateSet, ClientIdentity, ClientTls, TlsError, TlsVersion};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -157,10 +158,18 @@ pub struct HttpProbe {
     pub expect_content_type: Option<String>,
     /// Substring the body must contain.
     pub body_contains: Option<String>,
-    /// JSON fields the body must have: keys are JSON pointers (`/ray_version`)
-    /// or top-level names; values are compared exactly.
-    #[serde(default)]
-    pub expect_json: BTreeMap<String, serde_json::Value>,
+    /// JSON fields the body must have: a list of matchers
+    /// (`{path, equals|contains|exists}`, RFC 9535 JSONPath), or a map whose
+    /// keys are JSON pointers (`/ray_version`) or top-level names and whose
+    /// values are compared exactly.
+    #[serde(default, skip_serializing_if = "ExpectJson::is_empty")]
+    pub expect_json: ExpectJson,
+    /// A request body sent as is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// A request body: any value, sent as `application/json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<serde_json::Value>,
     /// TLS settings for https URLs.
     pub tls: Option<TlsSpec>,
 }
@@ -509,5 +518,45 @@ impl Probe {
             _ => {}
         }
         found
+    }
+}
+
+/// A problem with a probe's own request fields: which field, the text to
+/// point at in the file (empty: the probe itself), and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldProblem {
+    /// The field, relative to the probe (`http.expectJson[0]`).
+    pub field: String,
+    /// The text the error points at when found in the file.
+    pub near: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Probe {
+    /// Problems of an `http` probe's body and JSON matchers (at most one of
+    /// `body` and `json`; every `expectJson` matcher well formed).
+    pub fn request_problems(&self) -> Vec<FieldProblem> {
+        let Probe::Http(http) = self else {
+            return Vec::new();
+        };
+        let mut problems = Vec::new();
+        if http.body.is_some() && http.json.is_some() {
+            problems.push(FieldProblem {
+                field: "http".into(),
+                near: String::new(),
+                message: "expected at most one of body, json".into(),
+            });
+        }
+        for (i, matcher) in http.expect_json.iter().enumerate() {
+            if let Err(e) = matcher.validate() {
+                problems.push(FieldProblem {
+                    field: format!("http.expectJson[{i}]"),
+                    near: matcher.path.clone(),
+                    message: e.to_string(),
+                });
+            }
+        }
+        problems
     }
 }

@@ -6,14 +6,15 @@
 use super::tracked::{Tracked, manifest_of};
 use crate::k8s::apply::{Applier, ApplyError};
 use crate::k8s::object::ObjectRef;
+use crate::k8s::{assert, logs, query};
 use crate::k8s::{diagnostics, namespace, wait};
-use crate::scenario::WaitSpec;
-use crate::targets::{Manifest, ScenarioRun, Session, StepError};
+use crate::scenario::{AssertSpec, LogsSince, LogsSpec, ObjectSelector, WaitSpec};
+use crate::targets::{Manifest, Observed, ScenarioRun, Session, StepError};
 use async_trait::async_trait;
 use kube::Client;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// What a target decides about a session before opening it.
 #[derive(Debug, Clone, Default)]
@@ -38,6 +39,9 @@ pub struct ClusterSession {
     /// Every object applied and not deleted since (the namespace first).
     tracked: Tracked,
     closed: bool,
+    /// When the session opened: where `logs` steps with `since: scenario`
+    /// start reading.
+    opened_at: SystemTime,
 }
 
 /// The namespace object for a scenario.
@@ -84,6 +88,7 @@ impl ClusterSession {
             deletion_timeout: namespace::DELETION_TIMEOUT,
             tracked: Tracked::default(),
             closed: false,
+            opened_at: SystemTime::now(),
         };
         let created = session
             .applier
@@ -294,6 +299,77 @@ impl Session for ClusterSession {
 
     async fn collect_diagnostics(&mut self, dir: &Path) -> Vec<PathBuf> {
         diagnostics::collect(&self.client, &self.namespace, dir).await
+    }
+
+    async fn assert(
+        &mut self,
+        spec: &AssertSpec,
+        timeout: Duration,
+    ) -> Result<Observed, StepError> {
+        match assert::run(&self.client, &self.namespace, spec, timeout).await {
+            Ok(judgement) => Ok(Observed {
+                summary: judgement.summary,
+                evidence: judgement.evidence,
+            }),
+            Err(assert::AssertError::TimedOut { waited, last }) => Err(StepError::Failed {
+                message: format!(
+                    "timed out after {:.1}s waiting for {}: {}",
+                    waited.as_secs_f64(),
+                    spec.object,
+                    last.summary
+                ),
+                evidence: std::iter::once("last observed:".to_string())
+                    .chain(last.evidence)
+                    .collect(),
+            }),
+            Err(e) => Err(StepError::broken_by("assert", e)),
+        }
+    }
+
+    async fn logs(&mut self, spec: &LogsSpec, timeout: Duration) -> Result<Observed, StepError> {
+        let wanted = spec
+            .line_match()
+            .map_err(|e| StepError::broken_by("logs", e))?;
+        let since = match spec.since {
+            LogsSince::Scenario => self.opened_at,
+            LogsSince::Step => SystemTime::now(),
+        };
+        match logs::run(
+            &self.client,
+            &self.namespace,
+            &spec.pods,
+            spec.container.as_deref(),
+            &wanted,
+            since,
+            timeout,
+        )
+        .await
+        {
+            Ok(found) => Ok(Observed {
+                summary: format!("{} logged {wanted}", found.pod),
+                evidence: vec![format!("{}: {}", found.pod, found.line)],
+            }),
+            Err(e @ logs::LogsError::TimedOut { .. }) => {
+                let logs::LogsError::TimedOut { ref last, .. } = e;
+                Err(StepError::Failed {
+                    message: e.to_string(),
+                    evidence: std::iter::once("last read:".to_string())
+                        .chain(last.lines.iter().cloned())
+                        .collect(),
+                })
+            }
+        }
+    }
+
+    async fn delete_selected(&mut self, selector: &ObjectSelector) -> Result<String, StepError> {
+        let deleted = query::delete(&self.client, selector, &self.namespace)
+            .await
+            .map_err(|e| StepError::broken_by("delete", e))?;
+        for object in &deleted {
+            self.tracked.forget(object);
+        }
+        let names: Vec<String> = deleted.iter().map(ToString::to_string).collect();
+        Ok(summarize("deleted", &names))
     }
 
     fn how_to_reach(&self) -> String {

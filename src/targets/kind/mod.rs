@@ -371,6 +371,29 @@ impl Session for KindSession {
         self.inner.collect_diagnostics(dir).await
     }
 
+    async fn assert(
+        &mut self,
+        spec: &crate::scenario::AssertSpec,
+        timeout: Duration,
+    ) -> Result<crate::targets::Observed, StepError> {
+        self.inner.assert(spec, timeout).await
+    }
+
+    async fn logs(
+        &mut self,
+        spec: &crate::scenario::LogsSpec,
+        timeout: Duration,
+    ) -> Result<crate::targets::Observed, StepError> {
+        self.inner.logs(spec, timeout).await
+    }
+
+    async fn delete_selected(
+        &mut self,
+        selector: &crate::scenario::ObjectSelector,
+    ) -> Result<String, StepError> {
+        self.inner.delete_selected(selector).await
+    }
+
     fn how_to_reach(&self) -> String {
         self.inner.how_to_reach()
     }
