@@ -170,6 +170,18 @@ fn generated() -> Vec<(String, Value)> {
             istio::strict_peer_authentication(ns),
         ),
     ];
+    let mesh_client = rayconform::install::mesh_client::MeshClientInstall {
+        service: "raycluster-guide-head-svc".into(),
+        ports: vec![10001, 6379, 8265, 8000],
+        destination_metrics: None,
+        image: None,
+    };
+    for (i, doc) in rayconform::install::Component::namespace_manifests(&mesh_client, ns)
+        .into_iter()
+        .enumerate()
+    {
+        out.push((format!("mesh client #{i}"), doc));
+    }
     let mut customized = ingress_nginx::customize(&upstream, &spec, ns).unwrap();
     ingress_nginx::pin_to_nodes(
         &mut customized,

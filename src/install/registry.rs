@@ -10,6 +10,7 @@ use super::ingress_nginx::IngressNginxInstall;
 use super::istio::IstioInstall;
 use super::kuberay_apiserver::KuberayApiserverInstall;
 use super::kuberay_operator::KuberayOperatorInstall;
+use super::mesh_client::MeshClientInstall;
 use serde::{Deserialize, Serialize};
 
 /// One component to install.
@@ -24,6 +25,8 @@ pub enum Install {
     KuberayApiserver(KuberayApiserverInstall),
     /// Istio.
     Istio(IstioInstall),
+    /// Relay pods in and outside the mesh, reached by port-forward.
+    MeshClient(MeshClientInstall),
 }
 
 /// One entry of a scenario's `install:` as written: exactly one field
@@ -39,6 +42,8 @@ pub struct RawInstall {
     pub kuberay_apiserver: Option<KuberayApiserverInstall>,
     /// `istio:`.
     pub istio: Option<IstioInstall>,
+    /// `meshClient:`.
+    pub mesh_client: Option<MeshClientInstall>,
 }
 
 impl RawInstall {
@@ -49,12 +54,14 @@ impl RawInstall {
             kuberay_operator,
             kuberay_apiserver,
             istio,
+            mesh_client,
         } = self;
         let mut found = Vec::new();
         found.extend(ingress_nginx.map(Install::IngressNginx));
         found.extend(kuberay_operator.map(Install::KuberayOperator));
         found.extend(kuberay_apiserver.map(Install::KuberayApiserver));
         found.extend(istio.map(Install::Istio));
+        found.extend(mesh_client.map(Install::MeshClient));
         found
     }
 }
@@ -66,6 +73,7 @@ impl Install {
         "kuberayOperator",
         "kuberayApiserver",
         "istio",
+        "meshClient",
     ];
 
     /// The component this entry installs: everything else asks it.
@@ -92,6 +100,7 @@ impl Install {
             Install::KuberayOperator(c) => c,
             Install::KuberayApiserver(c) => c,
             Install::Istio(c) => c,
+            Install::MeshClient(c) => c,
         }
     }
 
@@ -101,6 +110,7 @@ impl Install {
             Install::KuberayOperator(c) => c,
             Install::KuberayApiserver(c) => c,
             Install::Istio(c) => c,
+            Install::MeshClient(c) => c,
         }
     }
 

@@ -195,6 +195,7 @@ fn load_located(
             .map(|c| vec![c.ca.clone(), crate::tls::FOREIGN.to_string()])
             .unwrap_or_default(),
         errors: Vec::new(),
+        install_variables: Vec::new(),
     };
     let name_at = (
         raw.metadata.name.referenced.line(),
@@ -252,6 +253,8 @@ struct Checker<'a> {
     /// `foreign`, or none when the scenario generates no certificates.
     authorities: Vec<String>,
     errors: Vec<LoadError>,
+    /// Template variables the scenario's installs publish (port-forwards).
+    install_variables: Vec<String>,
 }
 
 impl Checker<'_> {
@@ -312,6 +315,10 @@ impl Checker<'_> {
             .enumerate()
             .filter_map(|(i, entry)| self.install(i, entry))
             .collect::<Vec<_>>();
+        self.install_variables = crate::install::port_forwards(&install)
+            .into_iter()
+            .map(|f| f.variable)
+            .collect();
         let cluster = spec.cluster.map(|raw| {
             if let Some(config) = &raw.config
                 && !self.root.join(&config.value).is_file()
@@ -905,7 +912,11 @@ impl Checker<'_> {
         for text in strings {
             match template::references(&text) {
                 Ok(names) => {
-                    for name in names.iter().filter(|n| !template::is_known(n)) {
+                    let unknown: Vec<&String> = names
+                        .iter()
+                        .filter(|n| !template::is_known(n) && !self.install_variables.contains(n))
+                        .collect();
+                    for name in unknown {
                         let known = template::RUN_VARIABLES.join(", ");
                         self.error(at, path, format!("unknown variable ${{{name}}} (the run provides {known}, INGRESS_TCP_<port>; anything else must be set in the environment)"));
                     }

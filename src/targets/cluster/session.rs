@@ -4,8 +4,10 @@
 //! applied is deleted, last first, then the namespace ([`super::tracked`]).
 
 use super::tracked::{Tracked, manifest_of};
+use crate::install::component::PortForwardRequest;
 use crate::k8s::apply::{Applier, ApplyError};
 use crate::k8s::object::ObjectRef;
+use crate::k8s::reach::{ForwardTo, PortForward};
 use crate::k8s::{assert, logs, query};
 use crate::k8s::{diagnostics, namespace, wait};
 use crate::scenario::{AssertSpec, LogsSince, LogsSpec, ObjectSelector, WaitSpec};
@@ -42,6 +44,8 @@ pub struct ClusterSession {
     /// When the session opened: where `logs` steps with `since: scenario`
     /// start reading.
     opened_at: SystemTime,
+    /// Port-forwards the installs asked for, open until the session closes.
+    forwards: Vec<PortForward>,
 }
 
 /// The namespace object for a scenario.
@@ -89,6 +93,7 @@ impl ClusterSession {
             tracked: Tracked::default(),
             closed: false,
             opened_at: SystemTime::now(),
+            forwards: Vec::new(),
         };
         let created = session
             .applier
@@ -128,6 +133,29 @@ impl ClusterSession {
             .await
             .map_err(|e| StepError::broken_by("creating the CA Secret", e))?;
         self.tracked.record(&created.object);
+        Ok(())
+    }
+
+    /// Starts a loopback port-forward for each request (to a pod of the
+    /// scenario namespace, looked up per connection) and publishes its
+    /// address (`127.0.0.1:<port>`) as the request's template variable.
+    pub async fn start_port_forwards(
+        &mut self,
+        requests: &[PortForwardRequest],
+    ) -> Result<(), StepError> {
+        for request in requests {
+            let forward = PortForward::start_to(
+                &self.client,
+                &self.namespace,
+                ForwardTo::Selected(request.label_selector.clone()),
+                request.port,
+            )
+            .await
+            .map_err(|e| StepError::broken_by(format!("port-forward {}", request.variable), e))?;
+            self.variables
+                .insert(request.variable.clone(), forward.local.to_string());
+            self.forwards.push(forward);
+        }
         Ok(())
     }
 
@@ -386,6 +414,7 @@ impl Session for ClusterSession {
     /// path is refused by ingress-nginx's webhook while this one
     /// terminates). Past the bound, the problems name what is left.
     async fn close(&mut self, keep: bool) -> Vec<String> {
+        self.forwards.clear();
         if keep || self.closed {
             return Vec::new();
         }
