@@ -240,3 +240,40 @@ async fn the_session_publishes_each_install_forward_as_a_variable() {
     );
     session.close(false).await;
 }
+
+/// `INGRESS_NODE_IP` comes from the node the ingress is pinned to: the
+/// `InternalIP` of the node carrying the selector's labels, not another
+/// node's, not another address type; no matching node, no address.
+#[tokio::test]
+async fn the_ingress_node_ip_is_the_labelled_nodes_internal_ip() {
+    use rayconform::k8s::reach::node_internal_ip;
+    let double = ApiDouble::start().await;
+    let node = |name: &str, labelled: bool, ip: &str| {
+        let labels = if labelled {
+            json!({"ingress-ready": "true"})
+        } else {
+            json!({})
+        };
+        json!({"apiVersion": "v1", "kind": "Node",
+               "metadata": {"name": name, "labels": labels},
+               "status": {"addresses": [
+                   {"type": "Hostname", "address": name},
+                   {"type": "InternalIP", "address": ip}]}})
+    };
+    let client = double.client();
+    assert_eq!(
+        node_internal_ip(&client, "ingress-ready=true")
+            .await
+            .unwrap(),
+        None
+    );
+    double.put("nodes", node("kind-worker", false, "172.18.0.3"));
+    double.put("nodes", node("kind-control-plane", true, "172.18.0.2"));
+    assert_eq!(
+        node_internal_ip(&client, "ingress-ready=true")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("172.18.0.2")
+    );
+}

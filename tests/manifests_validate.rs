@@ -134,6 +134,7 @@ fn generated() -> Vec<(String, Value)> {
         ssl_passthrough: true,
         tcp_services: BTreeMap::from([("6379".into(), "${NAMESPACE}/svc:6379".into())]),
         config: BTreeMap::new(),
+        ..Default::default()
     };
     let mut out = vec![
         (
@@ -189,6 +190,16 @@ fn generated() -> Vec<(String, Value)> {
     );
     for (i, doc) in customized.into_iter().enumerate() {
         out.push((format!("ingress-nginx customized #{i}"), doc));
+    }
+    let pinned = rayconform::scenario::IngressNginxInstall {
+        host_network: true,
+        node_selector: BTreeMap::from([("ingress-ready".into(), "true".into())]),
+        ..Default::default()
+    };
+    for doc in ingress_nginx::customize(&upstream, &pinned, ns).unwrap() {
+        if doc["kind"] == "Deployment" {
+            out.push(("ingress-nginx pinned gateway Deployment".to_string(), doc));
+        }
     }
     out
 }

@@ -82,10 +82,12 @@ asyncio.run(main())
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MeshClientInstall {
     /// The Service (in the scenario namespace) the relays dial.
+    #[serde(default)]
     pub service: String,
     /// The ports relayed: each is the relay's loopback port and the
     /// Service port; published as `MESH_CLIENT_<port>` and
     /// `NAKED_CLIENT_<port>`.
+    #[serde(default)]
     pub ports: Vec<u16>,
     /// Label selector of the destination pod whose sidecar metrics
     /// (`:15090`) are forwarded as `DESTINATION_SIDECAR_METRICS`.

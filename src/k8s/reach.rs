@@ -118,6 +118,27 @@ async fn pod_to_reach(pods: &Api<Pod>, to: &ForwardTo) -> Option<String> {
     }
 }
 
+/// The `InternalIP` of the first node (by name) carrying every label of
+/// `selector` (`key=value,...`), or `None` when no node matches.
+pub async fn node_internal_ip(
+    client: &Client,
+    selector: &str,
+) -> Result<Option<String>, kube::Error> {
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    let mut listed = nodes
+        .list(&kube::api::ListParams::default().labels(selector))
+        .await?
+        .items;
+    listed.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    Ok(listed.into_iter().find_map(|node| {
+        node.status?
+            .addresses?
+            .into_iter()
+            .find(|a| a.type_ == "InternalIP")
+            .map(|a| a.address)
+    }))
+}
+
 impl Drop for PortForward {
     fn drop(&mut self) {
         self.task.abort();

@@ -52,6 +52,7 @@ pub async fn open_session(
         let problems = session.close(run.keep).await;
         return Err(with_cleanup_problems(e, problems));
     }
+    session.publish_ingress_node_ip(&access.node_selector).await;
     let ctx = InstallContext {
         client: access.client,
         kubeconfig: access.kubeconfig,

@@ -18,6 +18,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+/// The variable holding the ingress node's `InternalIP`.
+pub const INGRESS_NODE_IP: &str = "INGRESS_NODE_IP";
+
 /// What a target decides about a session before opening it.
 #[derive(Debug, Clone, Default)]
 pub struct SessionSetup {
@@ -157,6 +160,25 @@ impl ClusterSession {
             self.forwards.push(forward);
         }
         Ok(())
+    }
+
+    /// Publishes `INGRESS_NODE_IP`: the `InternalIP` of the node the
+    /// ingress controller is pinned to (`node_selector`, e.g. kind's
+    /// `ingress-ready=true`). Nothing is published when no node matches or
+    /// the nodes cannot be listed: only scenarios that use the variable
+    /// need it, and they fail on it by name.
+    pub async fn publish_ingress_node_ip(&mut self, node_selector: &BTreeMap<String, String>) {
+        if node_selector.is_empty() {
+            return;
+        }
+        let selector = node_selector
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        if let Ok(Some(ip)) = crate::k8s::reach::node_internal_ip(&self.client, &selector).await {
+            self.variables.insert(INGRESS_NODE_IP.to_string(), ip);
+        }
     }
 
     /// How long [`Session::close`] waits for the namespace to be gone

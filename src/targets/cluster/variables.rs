@@ -32,6 +32,10 @@ pub fn mapped_port_variables(
         vars.insert("KUBERAY_APISERVER".into(), a);
     }
     vars.extend(port_forward_placeholders(installs));
+    vars.insert(
+        super::session::INGRESS_NODE_IP.into(),
+        "<InternalIP of the ingress-ready node, read at run time>".into(),
+    );
     vars
 }
 

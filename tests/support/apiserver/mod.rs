@@ -129,6 +129,13 @@ const KINDS: &[Kind] = &[
         plural: "peerauthentications",
         namespaced: true,
     },
+    Kind {
+        group: "",
+        version: "v1",
+        kind: "Node",
+        plural: "nodes",
+        namespaced: false,
+    },
 ];
 
 fn api_version(k: &Kind) -> String {
