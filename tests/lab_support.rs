@@ -31,6 +31,7 @@ const LAB_SCENARIOS: &[&str] = &[
     "dashboard-rewrite-no-trailing-slash",
     "ray-tcp-services",
     "ray-client-mtls-enforced",
+    "istio-mtls-ray-guide-without-mesh",
 ];
 
 #[test]

@@ -332,3 +332,77 @@ fn the_loader_checks_the_mesh_probe_fields() {
         assert!(joined.contains(wanted), "missing `{wanted}` in:\n{joined}");
     }
 }
+
+/// `rayconform probe prometheus` and `rayconform probe reachability`: the
+/// same probes from the command line, with their usage errors.
+#[tokio::test]
+async fn the_mesh_probes_run_from_the_command_line() {
+    use rayconform::probe::cli::{
+        ProbeCliError, ProbeCommand, ProbeKind, PrometheusArgs, ReachabilityArgs, verdict_for,
+    };
+    let mutual = http_server(MUTUAL).await;
+    let closed = closed_port().await;
+    let prometheus = |labels: &[&str], at_least: Option<f64>| ProbeCommand {
+        probe: ProbeKind::Prometheus(PrometheusArgs {
+            url: format!("http://{mutual}/stats/prometheus"),
+            metrics: vec![
+                "istio_tcp_connections_opened_total".into(),
+                "istio_requests_total".into(),
+            ],
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            at_least,
+            at_most: None,
+        }),
+        timeout: TIMEOUT,
+    };
+    let v = verdict_for(prometheus(&["connection_security_policy=mutual_tls"], None))
+        .await
+        .unwrap();
+    assert!(v.passed, "{v}");
+    assert!(v.actual.contains("sum 9 over 3 series"), "{v}");
+    let v = verdict_for(prometheus(&["connection_security_policy=none"], None))
+        .await
+        .unwrap();
+    assert!(!v.passed, "no plaintext series in this exposition: {v}");
+    let err = verdict_for(prometheus(&["no-equals-sign"], None))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProbeCliError::Label(_)), "{err}");
+
+    let reach = |cells: &[String]| ProbeCommand {
+        probe: ProbeKind::Reachability(ReachabilityArgs {
+            title: Some("STRICT".into()),
+            cells: cells.to_vec(),
+        }),
+        timeout: TIMEOUT,
+    };
+    let cells = [
+        format!("mesh,8265,{mutual},http,ok,/api/version"),
+        format!("naked,8265,{closed},http,refused,/api/version"),
+    ];
+    let v = verdict_for(reach(&cells)).await.unwrap();
+    assert!(v.passed, "{v}");
+    assert!(
+        v.evidence
+            .iter()
+            .any(|l| l.starts_with("STRICT (source × port")),
+        "{v}"
+    );
+    let wrong = [format!("naked,8265,{mutual},http,refused,/api/version")];
+    let v = verdict_for(reach(&wrong)).await.unwrap();
+    assert!(!v.passed, "an answered cell expected refused: {v}");
+    for bad in [
+        "mesh,8265,no-port,http,ok".to_string(),
+        format!("mesh,8265,{mutual},ftp,ok"),
+        format!("mesh,8265,{mutual},http,maybe"),
+    ] {
+        let err = verdict_for(reach(&[bad.clone()])).await.unwrap_err();
+        assert!(matches!(err, ProbeCliError::Cell(_)), "{bad}: {err}");
+    }
+    let duplicate = [
+        format!("mesh,8265,{mutual},http,ok"),
+        format!("mesh,8265,{mutual},http,ok"),
+    ];
+    let err = verdict_for(reach(&duplicate)).await.unwrap_err();
+    assert!(matches!(err, ProbeCliError::Invalid(_)), "{err}");
+}

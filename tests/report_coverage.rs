@@ -90,12 +90,12 @@ fn check(junit: &Path) -> (i32, String) {
 
 #[test]
 fn a_version_no_scenario_supports_says_so_in_summary_and_junit() {
-    let outcomes = leg("1.36");
+    let outcomes = leg("1.37");
     let total = outcomes.len();
     let run = run_of(outcomes);
     let summary = summary_text(&run);
     let expected = format!(
-        "kind k8s 1.36: 0 of {total} scenario(s) ran; {total} skipped because a component does not support it (ingressNginx v1.15.1 supports Kubernetes 1.31–1.35 only, not 1.36) — NO scenario ran: none is supported on this version"
+        "kind k8s 1.37: 0 of {total} scenario(s) ran; {total} skipped because a component does not support it (ingressNginx v1.15.1 supports Kubernetes 1.31–1.35 only, not 1.37; istio 1.30.4 supports Kubernetes 1.32–1.36 only, not 1.37) — NO scenario ran: none is supported on this version"
     );
     assert!(summary.contains(&expected), "{summary}");
 
@@ -131,17 +131,17 @@ fn a_version_no_scenario_supports_says_so_in_summary_and_junit() {
     assert!(out.status.success(), "{table}");
     let rows = table
         .lines()
-        .filter(|l| l.starts_with("| rayconform.kind.k8s-1.36 |"))
+        .filter(|l| l.starts_with("| rayconform.kind.k8s-1.37 |"))
         .count();
     assert_eq!(rows, total, "{table}");
     assert!(
         table.contains(
-            "| SKIP | 0.0 | ingressNginx v1.15.1 supports Kubernetes 1.31–1.35 only, not 1.36 |"
+            "| SKIP | 0.0 | ingressNginx v1.15.1 supports Kubernetes 1.31–1.35 only, not 1.37 |"
         ),
         "{table}"
     );
     assert!(
-        table.contains("- **rayconform.kind.k8s-1.36**: kind k8s 1.36: 0 of"),
+        table.contains("- **rayconform.kind.k8s-1.37**: kind k8s 1.37: 0 of"),
         "{table}"
     );
 }
@@ -149,7 +149,7 @@ fn a_version_no_scenario_supports_says_so_in_summary_and_junit() {
 #[test]
 fn a_leg_that_ran_nothing_for_another_reason_fails_the_gate() {
     let missing_tool = "kuberayOperator needs `helm` not found on PATH: install helm 3";
-    let mut outcomes = leg("1.36");
+    let mut outcomes = leg("1.37");
     outcomes[0].message = missing_tool.into();
     let run = run_of(outcomes);
     let summary = summary_text(&run);

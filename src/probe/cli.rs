@@ -2,9 +2,12 @@
 //! command line, with credentials given as PEM files, so a user can point
 //! it at their own ingress when reporting a bug.
 
-use super::spec::{GrpcExpectation, HttpProbe, TcpExpectation};
+use super::spec::{
+    CellExpectation, GrpcExpectation, HttpProbe, Probe, PrometheusProbe, ReachabilityCall,
+    ReachabilityCell, ReachabilityProbe, SeriesExpectation, TcpExpectation,
+};
 use super::tcp::FollowUp;
-use super::{grpc_ready, grpc_session::GrpcCall, http, mtls, page, tcp};
+use super::{grpc_ready, grpc_session::GrpcCall, http, mtls, page, prometheus, reachability, tcp};
 use crate::tls::{ClientIdentity, ClientTls, TlsVersion};
 use crate::verdict::Verdict;
 use clap::{Args, Subcommand, ValueEnum};
@@ -44,6 +47,44 @@ pub enum ProbeKind {
     Page(PageArgs),
     /// A TCP connection, optionally with TLS or a gRPC call on top.
     Tcp(TcpArgs),
+    /// A Prometheus exposition (e.g. an Envoy sidecar's
+    /// :15090/stats/prometheus): the named series, summed, within bounds.
+    Prometheus(PrometheusArgs),
+    /// A reachability matrix: every cell called, printed as a source × port
+    /// table.
+    Reachability(ReachabilityArgs),
+}
+
+/// `prometheus` flags: one expectation.
+#[derive(Debug, Clone, Args)]
+pub struct PrometheusArgs {
+    /// The exposition URL.
+    #[arg(value_parser = http_url)]
+    pub url: String,
+    /// A metric name whose series count (repeatable: any of them).
+    #[arg(long = "metric", value_name = "NAME", required = true)]
+    pub metrics: Vec<String>,
+    /// A label every counted series carries (repeatable), `KEY=VALUE`.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// The sum must be at least this (default 1 unless --at-most is given).
+    #[arg(long)]
+    pub at_least: Option<f64>,
+    /// The sum must be at most this (0 = absence).
+    #[arg(long)]
+    pub at_most: Option<f64>,
+}
+
+/// `reachability` flags.
+#[derive(Debug, Clone, Args)]
+pub struct ReachabilityArgs {
+    /// The table's title (e.g. the mTLS mode).
+    #[arg(long)]
+    pub title: Option<String>,
+    /// A cell (repeatable): `SOURCE,PORT,HOST:PORT,CALL,EXPECT[,PATH]` with
+    /// CALL rayPing, gcsClusterId or http and EXPECT ok or refused.
+    #[arg(long = "cell", value_name = "CELL", required = true)]
+    pub cells: Vec<String>,
 }
 
 /// TLS flags shared by the probes.
@@ -97,6 +138,17 @@ pub enum ProbeCliError {
     /// `--grpc` names no known call.
     #[error("unknown --grpc call `{0}` (rayPing or gcsClusterId)")]
     GrpcCall(String),
+    /// `--label` not written `KEY=VALUE`.
+    #[error("--label `{0}` is not KEY=VALUE")]
+    Label(String),
+    /// `--cell` not written as documented.
+    #[error(
+        "--cell `{0}` is not SOURCE,PORT,HOST:PORT,CALL,EXPECT[,PATH] (CALL rayPing|gcsClusterId|http, EXPECT ok|refused)"
+    )]
+    Cell(String),
+    /// The probe's own checks (bounds, duplicate cells...).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl TlsArgs {
@@ -415,6 +467,83 @@ pub async fn verdict_for(cmd: ProbeCommand) -> Result<Verdict, ProbeCliError> {
             };
             tcp::check(&a.address, expect, &follow_up, timeout).await
         }
+        ProbeKind::Prometheus(a) => {
+            let labels = a
+                .labels
+                .iter()
+                .map(|l| {
+                    l.split_once('=')
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .ok_or_else(|| ProbeCliError::Label(l.clone()))
+                })
+                .collect::<Result<BTreeMap<_, _>, _>>()?;
+            let probe = PrometheusProbe {
+                url: a.url,
+                expect: vec![SeriesExpectation {
+                    metrics: a.metrics,
+                    labels,
+                    at_least: a.at_least,
+                    at_most: a.at_most,
+                }],
+            };
+            checked(Probe::Prometheus(probe.clone()))?;
+            prometheus::run(&probe, timeout).await
+        }
+        ProbeKind::Reachability(a) => {
+            let cells = a
+                .cells
+                .iter()
+                .map(|c| parse_cell(c).ok_or_else(|| ProbeCliError::Cell(c.clone())))
+                .collect::<Result<Vec<_>, _>>()?;
+            let probe = ReachabilityProbe {
+                title: a.title,
+                cells,
+            };
+            checked(Probe::Reachability(probe.clone()))?;
+            reachability::run(&probe, timeout).await
+        }
+    })
+}
+
+/// The probe's own checks, as the loader makes them, as a usage error.
+fn checked(probe: Probe) -> Result<(), ProbeCliError> {
+    let problems: Vec<String> = probe
+        .problems()
+        .into_iter()
+        .map(|(field, message)| format!("{field}: {message}"))
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ProbeCliError::Invalid(problems.join("; ")))
+    }
+}
+
+/// `SOURCE,PORT,HOST:PORT,CALL,EXPECT[,PATH]`.
+fn parse_cell(text: &str) -> Option<ReachabilityCell> {
+    let parts: Vec<&str> = text.split(',').collect();
+    let (source, port, address, call, expect, path) = match parts.as_slice() {
+        [s, p, a, c, e] => (*s, *p, *a, *c, *e, None),
+        [s, p, a, c, e, path] => (*s, *p, *a, *c, *e, Some(path.to_string())),
+        _ => return None,
+    };
+    host_port(address).ok()?;
+    Some(ReachabilityCell {
+        source: source.to_string(),
+        port: port.parse().ok()?,
+        address: address.to_string(),
+        call: match call {
+            "rayPing" => ReachabilityCall::RayPing,
+            "gcsClusterId" => ReachabilityCall::GcsClusterId,
+            "http" => ReachabilityCall::Http,
+            _ => return None,
+        },
+        path,
+        expect: match expect {
+            "ok" => CellExpectation::Ok,
+            "refused" => CellExpectation::Refused,
+            _ => return None,
+        },
     })
 }
 
