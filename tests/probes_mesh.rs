@@ -396,7 +396,9 @@ async fn the_mesh_probes_run_from_the_command_line() {
         format!("mesh,8265,{mutual},ftp,ok"),
         format!("mesh,8265,{mutual},http,maybe"),
     ] {
-        let err = verdict_for(reach(&[bad.clone()])).await.unwrap_err();
+        let err = verdict_for(reach(std::slice::from_ref(&bad)))
+            .await
+            .unwrap_err();
         assert!(matches!(err, ProbeCliError::Cell(_)), "{bad}: {err}");
     }
     let duplicate = [
