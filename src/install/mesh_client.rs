@@ -41,7 +41,7 @@ pub const METRICS_VARIABLE: &str = "DESTINATION_SIDECAR_METRICS";
 
 /// The relay: one asyncio listener per port on loopback, each connection
 /// piped to the same port of the Service (argv: service, ports...).
-const RELAY_SCRIPT: &str = r#"import asyncio, sys
+pub const RELAY_SCRIPT: &str = r#"import asyncio, sys
 service = sys.argv[1]
 ports = [int(p) for p in sys.argv[2:]]
 
