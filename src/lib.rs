@@ -10,6 +10,7 @@
 
 pub mod gateway_api;
 pub mod install;
+pub mod json_match;
 pub mod k8s;
 pub mod manifest;
 pub mod plan;

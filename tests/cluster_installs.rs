@@ -54,6 +54,7 @@ fn spec() -> IngressNginxInstall {
             "${NAMESPACE}/rc-head-svc:6379".to_string(),
         )]),
         config: BTreeMap::from([("allow-snippet-annotations".to_string(), "true".to_string())]),
+        ..Default::default()
     }
 }
 
@@ -172,6 +173,51 @@ fn on_kind_the_controller_runs_on_the_ingress_ready_node() {
     );
 }
 
+/// The pinned gateway (issue 8, 4b): `hostNetwork` puts the controller on
+/// its node's network with the DNS policy a host-network pod needs, and
+/// `nodeSelector` says which node; without them the upstream pod spec keeps
+/// the pod network. The lab has no nodes to pin to: it skips with why.
+#[test]
+fn the_pinned_gateway_uses_host_network_on_the_selected_node() {
+    let pinned = IngressNginxInstall {
+        host_network: true,
+        node_selector: BTreeMap::from([("ingress-ready".to_string(), "true".to_string())]),
+        ..Default::default()
+    };
+    let upstream = upstream_like(CONTROLLER_IMAGE).replace(
+        "    spec:\n      containers:",
+        "    spec:\n      dnsPolicy: ClusterFirst\n      nodeSelector:\n        kubernetes.io/os: linux\n      containers:",
+    );
+    let pod_of = |spec: &IngressNginxInstall| {
+        let docs = ingress_nginx::customize(&upstream, spec, "ns").unwrap();
+        docs.iter().find(|d| d["kind"] == "Deployment").unwrap()["spec"]["template"]["spec"].clone()
+    };
+    let pod = pod_of(&pinned);
+    assert_eq!(pod["hostNetwork"], true);
+    assert_eq!(pod["dnsPolicy"], "ClusterFirstWithHostNet");
+    assert_eq!(pod["nodeSelector"]["ingress-ready"], "true");
+    assert_eq!(
+        pod["nodeSelector"]["kubernetes.io/os"], "linux",
+        "upstream selector kept"
+    );
+    let plain = pod_of(&IngressNginxInstall::default());
+    assert!(plain.get("hostNetwork").is_none(), "{plain}");
+    assert_eq!(plain["dnsPolicy"], "ClusterFirst");
+    assert!(
+        plain["nodeSelector"].get("ingress-ready").is_none(),
+        "{plain}"
+    );
+    let plan = ingress_nginx::plan(&pinned);
+    assert!(
+        plan.contains("hostNetwork: true, dnsPolicy: ClusterFirstWithHostNet"),
+        "{plan}"
+    );
+    assert!(plan.contains("nodeSelector: ingress-ready=true"), "{plan}");
+    use rayconform::install::Component;
+    assert!(pinned.lab_skip_reason().unwrap().contains("no nodes"));
+    assert_eq!(IngressNginxInstall::default().lab_skip_reason(), None);
+}
+
 /// Each registered component, as a scenario entry `{name: {}}` reads.
 fn every_component() -> Vec<Install> {
     Install::NAMES
@@ -197,6 +243,7 @@ fn every_registered_component_plans_under_its_name_and_pinned_version() {
         ),
         ("istio", istio::VERSION),
         ("gatewayApi", install::gateway_api::ENVOY_GATEWAY_VERSION),
+        ("meshClient", install::mesh_client::DEFAULT_IMAGE),
     ];
     let components = every_component();
     assert_eq!(components.len(), pinned.len());

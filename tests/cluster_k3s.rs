@@ -141,3 +141,22 @@ fn the_registry_builds_k3s_and_it_maps_the_ingress_ports() {
         "its raw TCP ports are mapped too: {ports:?}"
     );
 }
+
+/// The multi-node scenarios check kind's nodes by name: k3s (one node)
+/// skips them with that reason; the others it runs as kind does.
+#[test]
+fn k3s_skips_the_scenarios_that_name_kind_nodes() {
+    let loaded =
+        rayconform::scenario::load_all(&[project_root().join("scenarios")], project_root());
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let named: Vec<&str> = loaded
+        .scenarios
+        .iter()
+        .filter(|s| k3s::names_kind_nodes(s).is_some())
+        .map(|s| s.name.as_str())
+        .collect();
+    assert!(named.contains(&"pinned-gateway"), "{named:?}");
+    assert!(named.contains(&"external-ip-drift"), "{named:?}");
+    assert!(!named.contains(&"ray-tcp-services"), "{named:?}");
+    assert!(!named.contains(&"istio-mtls-ray-guide"), "{named:?}");
+}

@@ -162,10 +162,10 @@ fn the_plan_overview_lists_host_ports_and_scenarios_per_cluster() {
         &loaded.scenarios,
     )
     .expect("an overview on kind");
-    assert!(text.contains("5 cluster(s)"), "{text}");
+    assert!(text.contains("7 cluster(s)"), "{text}");
     assert_eq!(
         text.matches("   host ports: 80/TCP, 443/TCP").count(),
-        5,
+        7,
         "{text}"
     );
     assert!(
@@ -200,4 +200,37 @@ fn the_plan_overview_lists_host_ports_and_scenarios_per_cluster() {
         ),
         None
     );
+}
+
+/// The kind plan names the cluster (`CLUSTER_NAME`, the prefix of its node
+/// names) and the variables installs and the session add at run time: the
+/// mesh client's port-forwards and the ingress node's IP.
+#[test]
+fn the_kind_plan_names_the_cluster_and_the_run_time_addresses() {
+    let s = scenario(
+        "",
+        "  install:\n    - meshClient: { service: head-svc, ports: [10001], destinationMetrics: \"ray.io/node-type=head\" }\n",
+    );
+    let target = KindTarget::new(TargetOptions {
+        project_root: root(),
+        k8s_version: Some("1.35".into()),
+        ..TargetOptions::default()
+    });
+    let plan = target.plan(&s, &root()).unwrap();
+    let overview = &plan.sections[0].1;
+    let name = &plan.variables["CLUSTER_NAME"];
+    assert!(name.starts_with("rayconform-"), "{name}");
+    assert!(overview.contains(name.as_str()), "{overview}");
+    for forwarded in [
+        "MESH_CLIENT_10001",
+        "NAKED_CLIENT_10001",
+        "DESTINATION_SIDECAR_METRICS",
+    ] {
+        assert!(
+            plan.variables[forwarded].starts_with("127.0.0.1:<port-forward"),
+            "{forwarded}: {:?}",
+            plan.variables.get(forwarded)
+        );
+    }
+    assert!(plan.variables["INGRESS_NODE_IP"].contains("InternalIP"));
 }

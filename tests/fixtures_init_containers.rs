@@ -34,6 +34,7 @@ fn variables() -> BTreeMap<String, String> {
         ("INGRESS_HOST", "localhost"),
         ("INGRESS_HTTP", "localhost:80"),
         ("INGRESS_HTTPS", "localhost:443"),
+        ("INGRESS_NODE_IP", "172.18.0.2"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

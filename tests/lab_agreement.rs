@@ -292,6 +292,7 @@ async fn probe_grpc(case: &GrpcCase, certs: &CertificateSet) -> Verdict {
         tls: tls_spec(case.creds, server_name),
         ray_ping: true,
         expect: GrpcExpectation::Ready,
+        expect_alive_nodes: None,
     });
     rayconform::probe::run(&probe, Some(certs), PROBE_TIMEOUT).await
 }

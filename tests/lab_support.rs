@@ -38,6 +38,7 @@ const LAB_SCENARIOS: &[&str] = &[
     "gateway-api-grpcroute-underscores-default",
     "gateway-api-dashboard-rewrite-trailing-slash",
     "gateway-api-dashboard-rewrite-no-trailing-slash",
+    "istio-mtls-ray-guide-without-mesh",
 ];
 
 #[test]

@@ -52,6 +52,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "scenario",
         &[
             "install",
+            "json_match",
+            "k8s::select_spec",
             "k8s::wait_spec",
             "probe::spec",
             "probe::connection",
@@ -59,14 +61,15 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("install", &["gateway_api", "k8s", "manifest", "tools"]),
-    ("k8s", &["manifest"]),
+    ("k8s", &["json_match", "manifest"]),
     // The browser probe's Chromium runs in a process group a hard exit kills.
-    ("probe", &["process_groups", "tls", "verdict"]),
+    ("probe", &["json_match", "process_groups", "tls", "verdict"]),
     // Our typed Gateway API model: a leaf the install and the lab read.
     ("gateway_api", &[]),
     ("tls", &[]),
     ("verdict", &[]),
     ("manifest", &[]),
+    ("json_match", &[]),
     ("tools", &[]),
     ("process_groups", &[]),
 ];

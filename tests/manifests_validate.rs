@@ -145,6 +145,7 @@ fn generated() -> Vec<(String, Value)> {
         ssl_passthrough: true,
         tcp_services: BTreeMap::from([("6379".into(), "${NAMESPACE}/svc:6379".into())]),
         config: BTreeMap::new(),
+        ..Default::default()
     };
     let mut out = vec![
         (
@@ -193,6 +194,18 @@ fn generated() -> Vec<(String, Value)> {
     {
         out.push((format!("gateway-api install #{i}"), doc));
     }
+    let mesh_client = rayconform::install::mesh_client::MeshClientInstall {
+        service: "raycluster-guide-head-svc".into(),
+        ports: vec![10001, 6379, 8265, 8000],
+        destination_metrics: None,
+        image: None,
+    };
+    for (i, doc) in rayconform::install::Component::namespace_manifests(&mesh_client, ns)
+        .into_iter()
+        .enumerate()
+    {
+        out.push((format!("mesh client #{i}"), doc));
+    }
     let mut customized = ingress_nginx::customize(&upstream, &spec, ns).unwrap();
     ingress_nginx::pin_to_nodes(
         &mut customized,
@@ -200,6 +213,16 @@ fn generated() -> Vec<(String, Value)> {
     );
     for (i, doc) in customized.into_iter().enumerate() {
         out.push((format!("ingress-nginx customized #{i}"), doc));
+    }
+    let pinned = rayconform::scenario::IngressNginxInstall {
+        host_network: true,
+        node_selector: BTreeMap::from([("ingress-ready".into(), "true".into())]),
+        ..Default::default()
+    };
+    for doc in ingress_nginx::customize(&upstream, &pinned, ns).unwrap() {
+        if doc["kind"] == "Deployment" {
+            out.push(("ingress-nginx pinned gateway Deployment".to_string(), doc));
+        }
     }
     out
 }

@@ -76,6 +76,7 @@ fn grpc(address: &str, tls: Option<TlsSpec>, expect: GrpcExpectation) -> Probe {
         tls,
         ray_ping: true,
         expect,
+        expect_alive_nodes: None,
     })
 }
 
@@ -90,6 +91,8 @@ fn http_probe(url: String) -> HttpProbe {
         expect_content_type: None,
         body_contains: None,
         expect_json: Default::default(),
+        body: None,
+        json: None,
         tls: None,
     }
 }
@@ -481,6 +484,7 @@ async fn run_checks(
             tls: Some(t),
             ray_ping: false,
             expect: GrpcExpectation::Ready,
+            expect_alive_nodes: None,
         })
     };
     let v = run(settings_only(good())).await;

@@ -17,6 +17,20 @@ pub struct InvalidField {
     pub message: String,
 }
 
+/// A pod port the harness reaches from the host through a port-forward
+/// for as long as the scenario's session is open, published as the
+/// template variable `variable` (`127.0.0.1:<local port>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortForwardRequest {
+    /// The template variable that holds the local address.
+    pub variable: String,
+    /// Label selector of the pod (in the scenario namespace), looked up per
+    /// connection.
+    pub label_selector: String,
+    /// The pod's port.
+    pub port: u16,
+}
+
 /// One installable component, as a scenario's `install:` entry specifies
 /// it (the spec type implements this trait).
 #[async_trait::async_trait]
@@ -65,6 +79,12 @@ pub trait Component: Send + Sync {
     /// Ports it serves raw TCP on at the ingress node (they need host
     /// port mappings).
     fn host_tcp_ports(&self) -> Vec<u16> {
+        Vec::new()
+    }
+
+    /// Pod ports of the scenario namespace the harness reaches from the
+    /// host through port-forwards (e.g. a mesh client's relay).
+    fn port_forwards(&self) -> Vec<PortForwardRequest> {
         Vec::new()
     }
 

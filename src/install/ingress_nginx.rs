@@ -58,6 +58,15 @@ pub struct IngressNginxInstall {
     /// Keys for the controller ConfigMap (e.g. `allow-snippet-annotations`).
     #[serde(default)]
     pub config: BTreeMap<String, String>,
+    /// The pinned gateway: the controller pod uses its node's network
+    /// (`hostNetwork: true`, with `dnsPolicy: ClusterFirstWithHostNet` so it
+    /// still resolves cluster names), so it answers on the node's own IP.
+    #[serde(default)]
+    pub host_network: bool,
+    /// Labels the controller's node must carry (its `nodeSelector`), e.g.
+    /// `ingress-ready: "true"`: where a host-network controller may run.
+    #[serde(default)]
+    pub node_selector: BTreeMap<String, String>,
 }
 
 /// The Kubernetes minors the release line supports (ingress-nginx's own
@@ -91,7 +100,11 @@ impl Component for IngressNginxInstall {
 
     /// The lab's nginx stands in for it (the lab reads this spec itself).
     fn lab_skip_reason(&self) -> Option<String> {
-        None
+        (self.host_network || !self.node_selector.is_empty()).then(|| {
+            "lab cannot stand in for an ingress controller pinned to a node \
+             (ingressNginx.hostNetwork / nodeSelector): the lab has no nodes"
+                .to_string()
+        })
     }
 
     fn host_tcp_ports(&self) -> Vec<u16> {
@@ -252,6 +265,21 @@ pub fn plan(spec: &IngressNginxInstall) -> String {
                 .join(", ")
         ));
     }
+    if spec.host_network {
+        lines.push(
+            "controller pod: hostNetwork: true, dnsPolicy: ClusterFirstWithHostNet".to_string(),
+        );
+    }
+    if !spec.node_selector.is_empty() {
+        lines.push(format!(
+            "controller pod nodeSelector: {}",
+            spec.node_selector
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     if !spec.config.is_empty() {
         lines.push(format!(
             "ConfigMap {NAMESPACE}/ingress-nginx-controller data: {}",
@@ -350,6 +378,7 @@ pub fn customize(
             "data": data
         }));
     }
+    pin_gateway(&mut docs, spec);
     if !spec.config.is_empty() {
         let config = docs
             .iter_mut()
@@ -363,6 +392,26 @@ pub fn customize(
         }
     }
     Ok(docs)
+}
+
+/// The pinned-gateway settings of the controller pod: host network (and
+/// the DNS policy a host-network pod needs to resolve cluster names) and
+/// the node labels it must run on.
+fn pin_gateway(docs: &mut [Manifest], spec: &IngressNginxInstall) {
+    let Some(pod_spec) = docs
+        .iter_mut()
+        .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == DEPLOYMENT)
+        .and_then(|d| d.pointer_mut("/spec/template/spec"))
+    else {
+        return;
+    };
+    if spec.host_network {
+        pod_spec["hostNetwork"] = Value::Bool(true);
+        pod_spec["dnsPolicy"] = Value::String("ClusterFirstWithHostNet".into());
+    }
+    for (k, v) in &spec.node_selector {
+        pod_spec["nodeSelector"][k] = Value::String(v.clone());
+    }
 }
 
 /// Schedules the controller onto nodes with these labels (on kind: the

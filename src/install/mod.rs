@@ -11,6 +11,7 @@ pub mod istio;
 pub mod kuberay_apiserver;
 pub mod kuberay_operator;
 pub mod kubernetes_support;
+pub mod mesh_client;
 pub mod registry;
 
 pub use component::{Component, InvalidField};
@@ -116,6 +117,14 @@ pub fn namespace_manifests(installs: &[Install], namespace: &str) -> Vec<Manifes
     installs
         .iter()
         .flat_map(|i| i.component().namespace_manifests(namespace))
+        .collect()
+}
+
+/// Pod ports the installs want reached from the host by port-forward.
+pub fn port_forwards(installs: &[Install]) -> Vec<component::PortForwardRequest> {
+    installs
+        .iter()
+        .flat_map(|i| i.component().port_forwards())
         .collect()
 }
 

@@ -11,6 +11,7 @@ use super::ingress_nginx::IngressNginxInstall;
 use super::istio::IstioInstall;
 use super::kuberay_apiserver::KuberayApiserverInstall;
 use super::kuberay_operator::KuberayOperatorInstall;
+use super::mesh_client::MeshClientInstall;
 use serde::{Deserialize, Serialize};
 
 /// One component to install.
@@ -27,6 +28,8 @@ pub enum Install {
     Istio(IstioInstall),
     /// Gateway API CRDs, an implementation and the shared Gateway.
     GatewayApi(GatewayApiInstall),
+    /// Relay pods in and outside the mesh, reached by port-forward.
+    MeshClient(MeshClientInstall),
 }
 
 /// One entry of a scenario's `install:` as written: exactly one field
@@ -44,6 +47,8 @@ pub struct RawInstall {
     pub istio: Option<IstioInstall>,
     /// `gatewayApi:`.
     pub gateway_api: Option<GatewayApiInstall>,
+    /// `meshClient:`.
+    pub mesh_client: Option<MeshClientInstall>,
 }
 
 impl RawInstall {
@@ -55,6 +60,7 @@ impl RawInstall {
             kuberay_apiserver,
             istio,
             gateway_api,
+            mesh_client,
         } = self;
         let mut found = Vec::new();
         found.extend(ingress_nginx.map(Install::IngressNginx));
@@ -62,6 +68,7 @@ impl RawInstall {
         found.extend(kuberay_apiserver.map(Install::KuberayApiserver));
         found.extend(istio.map(Install::Istio));
         found.extend(gateway_api.map(Install::GatewayApi));
+        found.extend(mesh_client.map(Install::MeshClient));
         found
     }
 }
@@ -74,6 +81,7 @@ impl Install {
         "kuberayApiserver",
         "istio",
         "gatewayApi",
+        "meshClient",
     ];
 
     /// The component this entry installs: everything else asks it.
@@ -101,6 +109,7 @@ impl Install {
             Install::KuberayApiserver(c) => c,
             Install::Istio(c) => c,
             Install::GatewayApi(c) => c,
+            Install::MeshClient(c) => c,
         }
     }
 
@@ -111,6 +120,7 @@ impl Install {
             Install::KuberayApiserver(c) => c,
             Install::Istio(c) => c,
             Install::GatewayApi(c) => c,
+            Install::MeshClient(c) => c,
         }
     }
 

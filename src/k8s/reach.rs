@@ -29,6 +29,16 @@ pub enum ReachError {
     },
 }
 
+/// Which pod a port-forward reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForwardTo {
+    /// The pod of this name.
+    Pod(String),
+    /// A running pod matching this label selector, looked up for each
+    /// connection (so a recreated pod is followed).
+    Selected(String),
+}
+
 /// A port-forward to one pod port, served on a loopback port until dropped.
 pub struct PortForward {
     /// Where to connect locally (`127.0.0.1:<free port>`).
@@ -45,17 +55,32 @@ impl PortForward {
         pod: &str,
         port: u16,
     ) -> Result<Self, ReachError> {
+        Self::start_to(client, ns, ForwardTo::Pod(pod.to_string()), port).await
+    }
+
+    /// Forwards `127.0.0.1:<free port>` to `port` of the pod `to` names in
+    /// `ns`. The pod need not exist yet: each local connection looks it up
+    /// and opens its own stream; a connection with no pod to reach is
+    /// closed.
+    pub async fn start_to(
+        client: &Client,
+        ns: &str,
+        to: ForwardTo,
+        port: u16,
+    ) -> Result<Self, ReachError> {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(ReachError::Listen)?;
         let local = listener.local_addr().map_err(ReachError::Listen)?;
         let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-        let pod = pod.to_string();
         let task = tokio::spawn(async move {
             while let Ok((mut conn, _)) = listener.accept().await {
                 let pods = pods.clone();
-                let pod = pod.clone();
+                let to = to.clone();
                 tokio::spawn(async move {
+                    let Some(pod) = pod_to_reach(&pods, &to).await else {
+                        return;
+                    };
                     let Ok(mut forwarder) = pods.portforward(&pod, &[port]).await else {
                         return;
                     };
@@ -68,6 +93,50 @@ impl PortForward {
         });
         Ok(PortForward { local, task })
     }
+}
+
+/// The pod a connection goes to: the named one, or the first running,
+/// not-terminating pod the selector matches (by name, for a stable choice).
+async fn pod_to_reach(pods: &Api<Pod>, to: &ForwardTo) -> Option<String> {
+    match to {
+        ForwardTo::Pod(name) => Some(name.clone()),
+        ForwardTo::Selected(selector) => {
+            let listed = pods
+                .list(&kube::api::ListParams::default().labels(selector))
+                .await
+                .ok()?;
+            let mut running: Vec<String> = listed
+                .items
+                .into_iter()
+                .filter(|p| p.metadata.deletion_timestamp.is_none())
+                .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+                .filter_map(|p| p.metadata.name)
+                .collect();
+            running.sort();
+            running.into_iter().next()
+        }
+    }
+}
+
+/// The `InternalIP` of the first node (by name) carrying every label of
+/// `selector` (`key=value,...`), or `None` when no node matches.
+pub async fn node_internal_ip(
+    client: &Client,
+    selector: &str,
+) -> Result<Option<String>, kube::Error> {
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    let mut listed = nodes
+        .list(&kube::api::ListParams::default().labels(selector))
+        .await?
+        .items;
+    listed.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    Ok(listed.into_iter().find_map(|node| {
+        node.status?
+            .addresses?
+            .into_iter()
+            .find(|a| a.type_ == "InternalIP")
+            .map(|a| a.address)
+    }))
 }
 
 impl Drop for PortForward {

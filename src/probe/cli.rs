@@ -2,9 +2,14 @@
 //! command line, with credentials given as PEM files, so a user can point
 //! it at their own ingress when reporting a bug.
 
-use super::spec::{BrowserProbe, GrpcExpectation, HttpProbe, TcpExpectation};
+use super::spec::{
+    BrowserProbe, CellExpectation, GrpcExpectation, HttpProbe, Probe, PrometheusProbe,
+    ReachabilityCall, ReachabilityCell, ReachabilityProbe, SeriesExpectation, TcpExpectation,
+};
 use super::tcp::FollowUp;
-use super::{browser, grpc_ready, grpc_session::GrpcCall, http, mtls, page, tcp};
+use super::{
+    browser, grpc_ready, grpc_session::GrpcCall, http, mtls, page, prometheus, reachability, tcp,
+};
 use crate::tls::{ClientIdentity, ClientTls, TlsVersion};
 use crate::verdict::Verdict;
 use clap::{Args, Subcommand, ValueEnum};
@@ -46,6 +51,44 @@ pub enum ProbeKind {
     Tcp(TcpArgs),
     /// The page in headless Chromium: loads, calls its APIs, renders.
     Browser(BrowserArgs),
+    /// A Prometheus exposition (e.g. an Envoy sidecar's
+    /// :15090/stats/prometheus): the named series, summed, within bounds.
+    Prometheus(PrometheusArgs),
+    /// A reachability matrix: every cell called, printed as a source × port
+    /// table.
+    Reachability(ReachabilityArgs),
+}
+
+/// `prometheus` flags: one expectation.
+#[derive(Debug, Clone, Args)]
+pub struct PrometheusArgs {
+    /// The exposition URL.
+    #[arg(value_parser = http_url)]
+    pub url: String,
+    /// A metric name whose series count (repeatable: any of them).
+    #[arg(long = "metric", value_name = "NAME", required = true)]
+    pub metrics: Vec<String>,
+    /// A label every counted series carries (repeatable), `KEY=VALUE`.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// The sum must be at least this (default 1 unless --at-most is given).
+    #[arg(long)]
+    pub at_least: Option<f64>,
+    /// The sum must be at most this (0 = absence).
+    #[arg(long)]
+    pub at_most: Option<f64>,
+}
+
+/// `reachability` flags.
+#[derive(Debug, Clone, Args)]
+pub struct ReachabilityArgs {
+    /// The table's title (e.g. the mTLS mode).
+    #[arg(long)]
+    pub title: Option<String>,
+    /// A cell (repeatable): `SOURCE,PORT,HOST:PORT,CALL,EXPECT[,PATH]` with
+    /// CALL rayPing, gcsClusterId or http and EXPECT ok or refused.
+    #[arg(long = "cell", value_name = "CELL", required = true)]
+    pub cells: Vec<String>,
 }
 
 /// TLS flags shared by the probes.
@@ -102,6 +145,17 @@ pub enum ProbeCliError {
     /// `browser` without a Chromium on this machine.
     #[error(transparent)]
     NoChromium(#[from] super::browser::ChromiumError),
+    /// `--label` not written `KEY=VALUE`.
+    #[error("--label `{0}` is not KEY=VALUE")]
+    Label(String),
+    /// `--cell` not written as documented.
+    #[error(
+        "--cell `{0}` is not SOURCE,PORT,HOST:PORT,CALL,EXPECT[,PATH] (CALL rayPing|gcsClusterId|http, EXPECT ok|refused)"
+    )]
+    Cell(String),
+    /// The probe's own checks (bounds, duplicate cells...).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl TlsArgs {
@@ -153,6 +207,10 @@ pub struct GrpcReadyArgs {
     /// Only wait for READY (the server's SETTINGS); skip the Ray PING.
     #[arg(long)]
     pub no_ray_ping: bool,
+    /// After PING, open a Ray client session and require this many alive
+    /// nodes in the head's node list (`ClusterInfo(NODES)`).
+    #[arg(long, conflicts_with = "no_ray_ping")]
+    pub expect_alive_nodes: Option<u32>,
     /// ready (default) or not-ready.
     #[arg(long, value_enum, default_value = "ready")]
     pub expect: ReadyExpectation,
@@ -337,7 +395,12 @@ pub async fn verdict_for(cmd: ProbeCommand) -> Result<Verdict, ProbeCliError> {
                 ReadyExpectation::Ready => GrpcExpectation::Ready,
                 ReadyExpectation::NotReady => GrpcExpectation::NotReady,
             };
-            grpc_ready::check(&a.address, tls.as_ref(), !a.no_ray_ping, expect, timeout).await
+            let call = match (a.no_ray_ping, a.expect_alive_nodes) {
+                (true, _) => GrpcCall::None,
+                (false, Some(nodes)) => GrpcCall::RayPingAliveNodes(nodes),
+                (false, None) => GrpcCall::RayPing,
+            };
+            grpc_ready::check_call(&a.address, tls.as_ref(), call, expect, timeout).await
         }
         ProbeKind::Mtls(a) => {
             let version = a
@@ -400,7 +463,9 @@ pub async fn verdict_for(cmd: ProbeCommand) -> Result<Verdict, ProbeCliError> {
                 expect_location: a.expect_location,
                 expect_content_type: a.expect_content_type,
                 body_contains: a.body_contains,
-                expect_json: parse_json_fields(&a.expect_json)?,
+                expect_json: parse_json_fields(&a.expect_json)?.into(),
+                body: None,
+                json: None,
                 tls: None,
             };
             http::check(&probe, tls.as_ref(), timeout).await
@@ -444,6 +509,83 @@ pub async fn verdict_for(cmd: ProbeCommand) -> Result<Verdict, ProbeCliError> {
             };
             tcp::check(&a.address, expect, &follow_up, timeout).await
         }
+        ProbeKind::Prometheus(a) => {
+            let labels = a
+                .labels
+                .iter()
+                .map(|l| {
+                    l.split_once('=')
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .ok_or_else(|| ProbeCliError::Label(l.clone()))
+                })
+                .collect::<Result<BTreeMap<_, _>, _>>()?;
+            let probe = PrometheusProbe {
+                url: a.url,
+                expect: vec![SeriesExpectation {
+                    metrics: a.metrics,
+                    labels,
+                    at_least: a.at_least,
+                    at_most: a.at_most,
+                }],
+            };
+            checked(Probe::Prometheus(probe.clone()))?;
+            prometheus::run(&probe, timeout).await
+        }
+        ProbeKind::Reachability(a) => {
+            let cells = a
+                .cells
+                .iter()
+                .map(|c| parse_cell(c).ok_or_else(|| ProbeCliError::Cell(c.clone())))
+                .collect::<Result<Vec<_>, _>>()?;
+            let probe = ReachabilityProbe {
+                title: a.title,
+                cells,
+            };
+            checked(Probe::Reachability(probe.clone()))?;
+            reachability::run(&probe, timeout).await
+        }
+    })
+}
+
+/// The probe's own checks, as the loader makes them, as a usage error.
+fn checked(probe: Probe) -> Result<(), ProbeCliError> {
+    let problems: Vec<String> = probe
+        .problems()
+        .into_iter()
+        .map(|(field, message)| format!("{field}: {message}"))
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ProbeCliError::Invalid(problems.join("; ")))
+    }
+}
+
+/// `SOURCE,PORT,HOST:PORT,CALL,EXPECT[,PATH]`.
+fn parse_cell(text: &str) -> Option<ReachabilityCell> {
+    let parts: Vec<&str> = text.split(',').collect();
+    let (source, port, address, call, expect, path) = match parts.as_slice() {
+        [s, p, a, c, e] => (*s, *p, *a, *c, *e, None),
+        [s, p, a, c, e, path] => (*s, *p, *a, *c, *e, Some(path.to_string())),
+        _ => return None,
+    };
+    host_port(address).ok()?;
+    Some(ReachabilityCell {
+        source: source.to_string(),
+        port: port.parse().ok()?,
+        address: address.to_string(),
+        call: match call {
+            "rayPing" => ReachabilityCall::RayPing,
+            "gcsClusterId" => ReachabilityCall::GcsClusterId,
+            "http" => ReachabilityCall::Http,
+            _ => return None,
+        },
+        path,
+        expect: match expect {
+            "ok" => CellExpectation::Ok,
+            "refused" => CellExpectation::Refused,
+            _ => return None,
+        },
     })
 }
 

@@ -24,14 +24,12 @@ pub async fn run(
         Ok(tls) => tls,
         Err(e) => return setup_failure(&e.to_string()),
     };
-    check(
-        &probe.address,
-        tls.as_ref(),
-        probe.ray_ping,
-        probe.expect,
-        timeout,
-    )
-    .await
+    let call = match (probe.ray_ping, probe.expect_alive_nodes) {
+        (true, Some(nodes)) => GrpcCall::RayPingAliveNodes(nodes),
+        (true, None) => GrpcCall::RayPing,
+        (false, _) => GrpcCall::None,
+    };
+    check_call(&probe.address, tls.as_ref(), call, probe.expect, timeout).await
 }
 
 /// The probe with credentials already resolved (the CLI's entry point).
@@ -42,18 +40,35 @@ pub async fn check(
     expect: GrpcExpectation,
     timeout: Duration,
 ) -> Verdict {
-    let mut timeline = Timeline::new();
-    let deadline = tokio::time::Instant::now() + timeout;
     let call = if ray_ping {
         GrpcCall::RayPing
     } else {
         GrpcCall::None
     };
+    check_call(address, tls, call, expect, timeout).await
+}
+
+/// The probe making `call` (PING, PING plus the alive-node count, or none).
+pub async fn check_call(
+    address: &str,
+    tls: Option<&ClientTls>,
+    call: GrpcCall,
+    expect: GrpcExpectation,
+    timeout: Duration,
+) -> Verdict {
+    let mut timeline = Timeline::new();
+    let deadline = tokio::time::Instant::now() + timeout;
     let outcome = run_session(address, tls, call, deadline, &mut timeline).await;
-    let what = if ray_ping {
-        "READY and ClusterInfo(PING) answered {}"
-    } else {
-        "READY (server SETTINGS received)"
+    let nodes_wanted;
+    let what = match call {
+        GrpcCall::RayPingAliveNodes(n) => {
+            nodes_wanted = format!(
+                "READY, ClusterInfo(PING) answered {{}} and the head lists {n} alive node(s)"
+            );
+            nodes_wanted.as_str()
+        }
+        GrpcCall::None => "READY (server SETTINGS received)",
+        _ => "READY and ClusterInfo(PING) answered {}",
     };
     let verdict = match (expect, outcome) {
         (GrpcExpectation::Ready, Ok(success)) => Verdict::pass(

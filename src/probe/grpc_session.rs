@@ -39,6 +39,9 @@ pub enum GrpcCall {
     RayPing,
     /// `/ray.rpc.NodeInfoGcsService/GetClusterId`.
     GcsClusterId,
+    /// [`GrpcCall::RayPing`], then a client session whose
+    /// `ClusterInfo(NODES)` must list this many alive nodes.
+    RayPingAliveNodes(u32),
 }
 
 impl GrpcCall {
@@ -57,6 +60,9 @@ impl GrpcCall {
             GrpcCall::None => "no call",
             GrpcCall::RayPing => "/ray.rpc.RayletDriver/ClusterInfo(PING) + Datapath session check",
             GrpcCall::GcsClusterId => "/ray.rpc.NodeInfoGcsService/GetClusterId",
+            GrpcCall::RayPingAliveNodes(_) => {
+                "/ray.rpc.RayletDriver/ClusterInfo(PING) + Datapath session check + client session ClusterInfo(NODES)"
+            }
         }
     }
 }
@@ -165,7 +171,7 @@ async fn connect_and_call(
             }
             "server SETTINGS received".to_string()
         }
-        GrpcCall::RayPing | GrpcCall::GcsClusterId => {
+        GrpcCall::RayPing | GrpcCall::GcsClusterId | GrpcCall::RayPingAliveNodes(_) => {
             let result = tokio::time::timeout_at(deadline, make_call(channel.clone(), call)).await;
             // No wait for the connection's end: whatever made the call fail
             // was read through the recorder before the call saw it.
@@ -223,6 +229,11 @@ async fn open_channel(
 async fn make_call(channel: ProbeChannel, call: GrpcCall) -> Result<String, tonic::Status> {
     match call {
         GrpcCall::None => Ok(String::new()),
+        GrpcCall::RayPingAliveNodes(expected) => {
+            let ping = Box::pin(make_call(channel.clone(), GrpcCall::RayPing)).await?;
+            let nodes = super::ray_nodes::alive_nodes(channel, expected).await?;
+            Ok(format!("{ping}; {nodes}"))
+        }
         GrpcCall::RayPing => {
             let request = ClusterInfoRequest {
                 r#type: TypeEnum::Ping as i32,

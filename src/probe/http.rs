@@ -51,6 +51,23 @@ async fn exchange(probe: &HttpProbe, tls: Option<&ClientTls>, timeout: Duration)
     for (name, value) in &probe.headers {
         request = request.header(name, value);
     }
+    let has_content_type = probe
+        .headers
+        .keys()
+        .any(|k| k.eq_ignore_ascii_case("content-type"));
+    if let Some(json) = &probe.json {
+        if !has_content_type {
+            request = request.header("content-type", "application/json");
+        }
+        request = request.body(json.to_string());
+        timeline.note(format!(
+            "request body (JSON): {}",
+            preview(&json.to_string())
+        ));
+    } else if let Some(body) = &probe.body {
+        request = request.body(body.clone());
+        timeline.note(format!("request body: {}", preview(body)));
+    }
     timeline.note(format!(
         "{method_name} {} (redirects {})",
         prepared.url,
@@ -148,18 +165,11 @@ async fn exchange(probe: &HttpProbe, tls: Option<&ClientTls>, timeout: Duration)
         match serde_json::from_str::<serde_json::Value>(&body) {
             Err(e) => problems.push((Stage::Body, format!("body is not JSON: {e}"))),
             Ok(json) => {
-                for (key, want) in &probe.expect_json {
-                    let got = if key.starts_with('/') {
-                        json.pointer(key)
-                    } else {
-                        json.get(key)
-                    };
-                    match got {
-                        Some(v) if v == want => timeline.note(format!("JSON {key} = {v}")),
-                        Some(v) => problems
-                            .push((Stage::Body, format!("JSON {key} = {v} (expected {want})"))),
-                        None => problems
-                            .push((Stage::Body, format!("JSON {key} missing (expected {want})"))),
+                for matcher in probe.expect_json.iter() {
+                    match matcher.check(&json) {
+                        Ok(check) if check.passed => timeline.note(format!("JSON {}", check.line)),
+                        Ok(check) => problems.push((Stage::Body, format!("JSON {}", check.line))),
+                        Err(e) => problems.push((Stage::Body, e.to_string())),
                     }
                 }
             }
@@ -215,8 +225,8 @@ fn describe_expectation(probe: &HttpProbe) -> String {
     if let Some(b) = &probe.body_contains {
         parts.push(format!("body contains {b:?}"));
     }
-    for (k, v) in &probe.expect_json {
-        parts.push(format!("JSON {k} = {v}"));
+    for m in probe.expect_json.iter() {
+        parts.push(format!("JSON {} {}", m.path, m.expectation()));
     }
     parts.join(", ")
 }

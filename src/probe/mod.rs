@@ -12,9 +12,14 @@ pub mod grpc_session;
 pub mod http;
 pub mod http_answer;
 pub mod http_client;
+pub mod http_expect;
 pub mod mtls;
 pub mod page;
+pub mod prometheus;
+pub mod prometheus_text;
+pub mod ray_nodes;
 pub mod ray_proto;
+pub mod reachability;
 pub mod recorder;
 pub mod spec;
 pub mod tcp;
@@ -33,6 +38,8 @@ pub async fn run(probe: &Probe, certs: Option<&CertificateSet>, timeout: Duratio
         Probe::Http(p) => http::run(p, certs, timeout).await,
         Probe::Page(p) => page::run(p, certs, timeout).await,
         Probe::Tcp(p) => tcp::run(p, certs, timeout).await,
+        Probe::Reachability(p) => reachability::run(p, timeout).await,
+        Probe::Prometheus(p) => prometheus::run(p, timeout).await,
         Probe::Browser(p) => browser::run(p, timeout, None)
             .await
             .unwrap_or_else(|missing| {

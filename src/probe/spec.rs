@@ -3,6 +3,7 @@
 //! Every string field may contain `${VAR}` templates; they are resolved by
 //! the runner before a probe runs, so probes only ever see final values.
 
+pub use super::http_expect::ExpectJson;
 use crate::tls::{CertificateSet, ClientIdentity, ClientTls, TlsError, TlsVersion};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -24,6 +25,12 @@ pub struct ProbeSpec {
     pub tcp: Option<TcpProbe>,
     /// The page in a real (headless Chromium) browser.
     pub browser: Option<BrowserProbe>,
+    /// A source × port matrix of calls, each expected ok or refused,
+    /// printed as a table.
+    pub reachability: Option<ReachabilityProbe>,
+    /// Series in a Prometheus text exposition (an Envoy sidecar's
+    /// `/stats/prometheus`) matched by name and labels, with bounds.
+    pub prometheus: Option<PrometheusProbe>,
 }
 
 /// TLS settings of a probe. Names refer to certificate authorities generated
@@ -110,6 +117,11 @@ pub struct GrpcReadyProbe {
     /// Ready (default) or notReady.
     #[serde(default)]
     pub expect: GrpcExpectation,
+    /// After PING, open a Ray client session and ask the head for its node
+    /// list (`ClusterInfo(NODES)`): exactly this many must be alive. Needs
+    /// `rayPing` (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_alive_nodes: Option<u32>,
 }
 
 /// `probe.mtls`: the four-cell matrix against one endpoint.
@@ -148,10 +160,18 @@ pub struct HttpProbe {
     pub expect_content_type: Option<String>,
     /// Substring the body must contain.
     pub body_contains: Option<String>,
-    /// JSON fields the body must have: keys are JSON pointers (`/ray_version`)
-    /// or top-level names; values are compared exactly.
-    #[serde(default)]
-    pub expect_json: BTreeMap<String, serde_json::Value>,
+    /// JSON fields the body must have: a list of matchers
+    /// (`{path, equals|contains|exists}`, RFC 9535 JSONPath), or a map whose
+    /// keys are JSON pointers (`/ray_version`) or top-level names and whose
+    /// values are compared exactly.
+    #[serde(default, skip_serializing_if = "ExpectJson::is_empty")]
+    pub expect_json: ExpectJson,
+    /// A request body sent as is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// A request body: any value, sent as `application/json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<serde_json::Value>,
     /// TLS settings for https URLs.
     pub tls: Option<TlsSpec>,
 }
@@ -245,6 +265,84 @@ pub struct GrpcFollowUp {
     pub call: String,
 }
 
+/// What a reachability cell calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ReachabilityCall {
+    /// The Ray client's PING plus its session check (port 10001).
+    RayPing,
+    /// The GCS's `GetClusterId` (port 6379).
+    GcsClusterId,
+    /// An HTTP GET of `path` that must answer 2xx (dashboard, Serve).
+    Http,
+}
+
+/// How a reachability cell is expected to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CellExpectation {
+    /// The call is answered.
+    Ok,
+    /// The call is not answered (reset, refused, closed, timed out).
+    Refused,
+}
+
+/// One cell of a reachability matrix: from `source` to `port`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReachabilityCell {
+    /// The row: who calls (e.g. `mesh`, `naked`).
+    pub source: String,
+    /// The column: the destination port the cell stands for.
+    pub port: u16,
+    /// `host:port` where this source's traffic to that port starts.
+    pub address: String,
+    /// What is called.
+    pub call: ReachabilityCall,
+    /// The HTTP path for `call: http` (default `/`).
+    pub path: Option<String>,
+    /// ok or refused.
+    pub expect: CellExpectation,
+}
+
+/// `probe.reachability`: every cell is called; the probe passes when each
+/// ends as expected. Upstream Istio's reachability tests have this shape
+/// (sources × destinations × ports, per mTLS mode).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReachabilityProbe {
+    /// A title for the table, e.g. the mTLS mode in force (`STRICT`).
+    pub title: Option<String>,
+    /// The cells, in any order; rows and columns are taken in first-seen order.
+    pub cells: Vec<ReachabilityCell>,
+}
+
+/// One expectation on a Prometheus exposition: the series of any of
+/// `metrics` whose labels include every pair of `labels`, summed.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SeriesExpectation {
+    /// Metric names; a series of any of them counts.
+    pub metrics: Vec<String>,
+    /// Labels every counted series must carry with exactly these values.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// The sum of the counted series must be at least this (default 1).
+    pub at_least: Option<f64>,
+    /// ... and at most this (`atMost: 0` asserts absence).
+    pub at_most: Option<f64>,
+}
+
+/// `probe.prometheus`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PrometheusProbe {
+    /// The exposition URL (e.g. `http://HOST:PORT/stats/prometheus`).
+    pub url: String,
+    /// Every expectation must hold.
+    pub expect: Vec<SeriesExpectation>,
+}
+
 fn yes() -> bool {
     true
 }
@@ -269,6 +367,10 @@ pub enum Probe {
     Tcp(TcpProbe),
     /// See [`BrowserProbe`].
     Browser(BrowserProbe),
+    /// See [`ReachabilityProbe`].
+    Reachability(ReachabilityProbe),
+    /// See [`PrometheusProbe`].
+    Prometheus(PrometheusProbe),
 }
 
 /// Where a probe connects: a `host:port` address or an http(s) URL.
@@ -291,7 +393,8 @@ impl<'a> Target<'a> {
 
 impl ProbeSpec {
     /// The probe kinds a step may name, as written in scenarios.
-    pub const KINDS: &'static str = "grpcReady, mtls, http, page, tcp, browser";
+    pub const KINDS: &'static str =
+        "grpcReady, mtls, http, page, tcp, browser, reachability, prometheus";
 
     /// Every probe the spec sets (the loader requires exactly one).
     pub fn into_probes(self) -> Vec<Probe> {
@@ -302,6 +405,8 @@ impl ProbeSpec {
             page,
             tcp,
             browser,
+            reachability,
+            prometheus,
         } = self;
         let mut found = Vec::new();
         found.extend(grpc_ready.map(Probe::GrpcReady));
@@ -310,6 +415,8 @@ impl ProbeSpec {
         found.extend(page.map(Probe::Page));
         found.extend(tcp.map(Probe::Tcp));
         found.extend(browser.map(Probe::Browser));
+        found.extend(reachability.map(Probe::Reachability));
+        found.extend(prometheus.map(Probe::Prometheus));
         found
     }
 }
@@ -324,6 +431,12 @@ impl Probe {
             Probe::Http(p) => Target::Url("http.url", &p.url),
             Probe::Page(p) => Target::Url("page.url", &p.url),
             Probe::Browser(p) => Target::Url("browser.url", &p.url),
+            // Every cell's address is checked by `problems`.
+            Probe::Reachability(p) => Target::Address(
+                "reachability.cells[0].address",
+                p.cells.first().map_or("", |c| c.address.as_str()),
+            ),
+            Probe::Prometheus(p) => Target::Url("prometheus.url", &p.url),
         }
     }
 
@@ -333,7 +446,7 @@ impl Probe {
         let mut specs = Vec::new();
         match self {
             Probe::GrpcReady(p) => specs.extend(p.tls.as_ref().map(|t| ("grpcReady.tls", t))),
-            Probe::Mtls(_) => {}
+            Probe::Mtls(_) | Probe::Reachability(_) | Probe::Prometheus(_) => {}
             Probe::Browser(_) => {}
             Probe::Http(p) => specs.extend(p.tls.as_ref().map(|t| ("http.tls", t))),
             Probe::Page(p) => specs.extend(p.tls.as_ref().map(|t| ("page.tls", t))),
@@ -362,6 +475,128 @@ impl Probe {
             Probe::Page(_) => "page",
             Probe::Tcp(_) => "tcp",
             Probe::Browser(_) => "browser",
+            Probe::Reachability(_) => "reachability",
+            Probe::Prometheus(_) => "prometheus",
         }
+    }
+
+    /// Problems with the probe's own fields that its shape cannot rule out,
+    /// as (field below the probe, message); the loader reports each.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut found = Vec::new();
+        match self {
+            Probe::GrpcReady(p) if p.expect_alive_nodes.is_some() && !p.ray_ping => {
+                found.push((
+                    "grpcReady.expectAliveNodes".to_string(),
+                    "expectAliveNodes asks the head through a Ray client session: it needs rayPing: true"
+                        .to_string(),
+                ));
+            }
+            Probe::Reachability(p) => {
+                if p.cells.is_empty() {
+                    found.push((
+                        "reachability.cells".to_string(),
+                        "expected at least one cell".to_string(),
+                    ));
+                }
+                for (i, cell) in p.cells.iter().enumerate() {
+                    // The first cell's address is the probe's target, which
+                    // the loader checks already.
+                    if i > 0
+                        && !cell.address.contains('$')
+                        && crate::probe::connection::split_address(&cell.address).is_err()
+                    {
+                        found.push((
+                            format!("reachability.cells[{i}].address"),
+                            format!("expected host:port, found `{}`", cell.address),
+                        ));
+                    }
+                    if cell.path.is_some() && cell.call != ReachabilityCall::Http {
+                        found.push((
+                            format!("reachability.cells[{i}].path"),
+                            "path is only used by call: http".to_string(),
+                        ));
+                    }
+                    let twin = p.cells[..i]
+                        .iter()
+                        .any(|c| c.source == cell.source && c.port == cell.port);
+                    if twin {
+                        found.push((
+                            format!("reachability.cells[{i}]"),
+                            format!(
+                                "a second cell for source `{}` and port {}",
+                                cell.source, cell.port
+                            ),
+                        ));
+                    }
+                }
+            }
+            Probe::Prometheus(p) => {
+                if p.expect.is_empty() {
+                    found.push((
+                        "prometheus.expect".to_string(),
+                        "expected at least one expectation".to_string(),
+                    ));
+                }
+                for (i, e) in p.expect.iter().enumerate() {
+                    if e.metrics.is_empty() {
+                        found.push((
+                            format!("prometheus.expect[{i}].metrics"),
+                            "expected at least one metric name".to_string(),
+                        ));
+                    }
+                    if let (Some(low), Some(high)) = (e.at_least, e.at_most)
+                        && low > high
+                    {
+                        found.push((
+                            format!("prometheus.expect[{i}]"),
+                            format!("atLeast {low} is above atMost {high}"),
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+        found
+    }
+}
+
+/// A problem with a probe's own request fields: which field, the text to
+/// point at in the file (empty: the probe itself), and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldProblem {
+    /// The field, relative to the probe (`http.expectJson[0]`).
+    pub field: String,
+    /// The text the error points at when found in the file.
+    pub near: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Probe {
+    /// Problems of an `http` probe's body and JSON matchers (at most one of
+    /// `body` and `json`; every `expectJson` matcher well formed).
+    pub fn request_problems(&self) -> Vec<FieldProblem> {
+        let Probe::Http(http) = self else {
+            return Vec::new();
+        };
+        let mut problems = Vec::new();
+        if http.body.is_some() && http.json.is_some() {
+            problems.push(FieldProblem {
+                field: "http".into(),
+                near: String::new(),
+                message: "expected at most one of body, json".into(),
+            });
+        }
+        for (i, matcher) in http.expect_json.iter().enumerate() {
+            if let Err(e) = matcher.validate() {
+                problems.push(FieldProblem {
+                    field: format!("http.expectJson[{i}]"),
+                    near: matcher.path.clone(),
+                    message: e.to_string(),
+                });
+            }
+        }
+        problems
     }
 }

@@ -1,8 +1,10 @@
 //! Carrying out one step: templating, then the session or a probe.
 
 use super::outcome::StepResult;
-use crate::scenario::{Action, CommandSpec, Probe, Step, WaitSpec, template};
-use crate::targets::{Session, StepError};
+use crate::scenario::{
+    Action, AssertSpec, CommandSpec, LogsSpec, ObjectSelector, Probe, Step, WaitSpec, template,
+};
+use crate::targets::{Observed, Session, StepError};
 use crate::tls::CertificateSet;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -81,6 +83,22 @@ pub async fn execute(
             Ok(cmd) => super::command::run_command(&cmd, ctx.project_root, limit).await,
             Err(e) => Err(e),
         },
+        Action::Assert(spec) => {
+            return match rendered::<AssertSpec>(spec, ctx.vars) {
+                Ok(spec) => observed(session.assert(&spec, limit).await),
+                Err(e) => e.into(),
+            };
+        }
+        Action::Logs(spec) => {
+            return match rendered::<LogsSpec>(spec, ctx.vars) {
+                Ok(spec) => observed(session.logs(&spec, limit).await),
+                Err(e) => e.into(),
+            };
+        }
+        Action::DeleteSelected(selector) => match rendered::<ObjectSelector>(selector, ctx.vars) {
+            Ok(selector) => session.delete_selected(&selector).await,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(summary) => StepResult::Passed {
@@ -105,6 +123,14 @@ pub fn step_folder(name: &str) -> String {
         })
         .collect();
     folder.trim_matches('-').to_string()
+}
+
+/// A passing observation keeps its evidence.
+fn observed(result: Result<Observed, StepError>) -> StepResult {
+    match result {
+        Ok(Observed { summary, evidence }) => StepResult::Passed { summary, evidence },
+        Err(error) => error.into(),
+    }
 }
 
 fn verdict_lines(v: &crate::verdict::Verdict) -> Vec<String> {

@@ -195,6 +195,7 @@ fn load_located(
             .map(|c| vec![c.ca.clone(), crate::tls::FOREIGN.to_string()])
             .unwrap_or_default(),
         errors: Vec::new(),
+        install_variables: Vec::new(),
     };
     let name_at = (
         raw.metadata.name.referenced.line(),
@@ -252,6 +253,8 @@ struct Checker<'a> {
     /// `foreign`, or none when the scenario generates no certificates.
     authorities: Vec<String>,
     errors: Vec<LoadError>,
+    /// Template variables the scenario's installs publish (port-forwards).
+    install_variables: Vec<String>,
 }
 
 impl Checker<'_> {
@@ -312,6 +315,10 @@ impl Checker<'_> {
             .enumerate()
             .filter_map(|(i, entry)| self.install(i, entry))
             .collect::<Vec<_>>();
+        self.install_variables = crate::install::port_forwards(&install)
+            .into_iter()
+            .map(|f| f.variable)
+            .collect();
         let cluster = spec.cluster.map(|raw| {
             if let Some(config) = &raw.config
                 && !self.root.join(&config.value).is_file()
@@ -467,11 +474,26 @@ impl Checker<'_> {
                     .map(Action::Apply),
             );
         }
-        if let Some(src) = step.delete {
+        if let Some(delete) = step.delete {
+            match delete {
+                DeleteSource::Manifests(src) => actions.extend(
+                    self.manifests(at, &format!("{path}.delete"), src)
+                        .map(Action::Delete),
+                ),
+                DeleteSource::Select(select) => {
+                    self.selector(at, &format!("{path}.delete.select"), &select);
+                    actions.push(Action::DeleteSelected(select));
+                }
+            }
+        }
+        if let Some(assert) = step.assert {
             actions.extend(
-                self.manifests(at, &format!("{path}.delete"), src)
-                    .map(Action::Delete),
+                self.assert(&format!("{path}.assert"), assert)
+                    .map(Action::Assert),
             );
+        }
+        if let Some(logs) = step.logs {
+            actions.extend(self.logs(&format!("{path}.logs"), logs).map(Action::Logs));
         }
         let mut wait_timeout = None;
         if let Some(wait) = step.wait {
@@ -535,7 +557,7 @@ impl Checker<'_> {
                     at,
                     path,
                     format!(
-                        "expected exactly one of apply, delete, wait, probe, expectDenied, command; found {}",
+                        "expected exactly one of apply, delete, wait, probe, expectDenied, command, assert, logs; found {}",
                         actions.len()
                     ),
                 );
@@ -638,6 +660,70 @@ impl Checker<'_> {
         }
     }
 
+    /// An error at the first place at or after `at` where `needle` is
+    /// written (e.g. a JSONPath inside an `assert`), else at `at`.
+    fn error_near(&mut self, at: Location, needle: &str, path: String, message: String) {
+        let start = usize::try_from(at.line().saturating_sub(1)).unwrap_or(0);
+        let found = self
+            .source
+            .lines()
+            .enumerate()
+            .skip(start)
+            .filter(|_| !needle.is_empty())
+            .find_map(|(i, text)| text.find(needle).map(|byte| (i, text, byte)));
+        let (line, column) = match found {
+            Some((i, text, byte)) => (i as u64 + 1, text[..byte].chars().count() as u64 + 1),
+            None => (at.line(), at.column()),
+        };
+        self.errors.push(LoadError {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            path,
+            message,
+            snippet: snippet(self.source, line, column),
+        });
+    }
+
+    /// An object selector names a kind and an apiVersion.
+    fn selector(&mut self, at: Location, path: &str, select: &ObjectSelector) {
+        for (field, value) in [("apiVersion", &select.api_version), ("kind", &select.kind)] {
+            if value.trim().is_empty() {
+                self.error(at, format!("{path}.{field}"), format!("expected a {field}"));
+            }
+        }
+    }
+
+    fn assert(&mut self, path: &str, raw: Spanned<AssertSpec>) -> Option<AssertSpec> {
+        let at = raw.referenced;
+        let spec = raw.value;
+        self.selector(at, &format!("{path}.object"), &spec.object);
+        if spec.count.is_none() && spec.fields.is_empty() {
+            self.error(at, path, "expected `count`, `fields` or both");
+        }
+        for (i, field) in spec.fields.iter().enumerate() {
+            if let Err(e) = field.validate() {
+                self.error_near(
+                    at,
+                    &field.path,
+                    format!("{path}.fields[{i}]"),
+                    e.to_string(),
+                );
+            }
+        }
+        Some(spec)
+    }
+
+    fn logs(&mut self, path: &str, raw: Spanned<LogsSpec>) -> Option<LogsSpec> {
+        let at = raw.referenced;
+        let spec = raw.value;
+        if let Err(e) = spec.line_match() {
+            let needle = spec.regex.clone().unwrap_or_default();
+            self.error_near(at, &needle, path.to_string(), e.to_string());
+        }
+        Some(spec)
+    }
+
     fn wait(&mut self, at: Location, path: &str, raw: RawWait) -> Option<WaitSpec> {
         let mut targets = Vec::new();
         targets.extend(raw.ray_cluster.map(WaitTarget::RayCluster));
@@ -708,6 +794,14 @@ impl Checker<'_> {
         }
         let probe = found.pop()?;
         self.check_probe_address(at, path, &probe);
+        for problem in probe.request_problems() {
+            self.error_near(
+                at,
+                &problem.near,
+                format!("{path}.{}", problem.field),
+                problem.message,
+            );
+        }
         let tls_specs = probe.tls_specs();
         let mut versions: Vec<(String, &Option<String>)> = Vec::new();
         if let Probe::Mtls(p) = &probe {
@@ -733,6 +827,9 @@ impl Checker<'_> {
                     format!("expected rayPing or gcsClusterId, found `{}`", grpc.call),
                 );
             }
+        }
+        for (field, message) in probe.problems() {
+            self.error(at, format!("{path}.{field}"), message);
         }
         let mut authorities: Vec<(String, &String)> = Vec::new();
         for (field, tls) in &tls_specs {
@@ -815,7 +912,11 @@ impl Checker<'_> {
         for text in strings {
             match template::references(&text) {
                 Ok(names) => {
-                    for name in names.iter().filter(|n| !template::is_known(n)) {
+                    let unknown: Vec<&String> = names
+                        .iter()
+                        .filter(|n| !template::is_known(n) && !self.install_variables.contains(n))
+                        .collect();
+                    for name in unknown {
                         let known = template::RUN_VARIABLES.join(", ");
                         self.error(at, path, format!("unknown variable ${{{name}}} (the run provides {known}, INGRESS_TCP_<port>; anything else must be set in the environment)"));
                     }
@@ -893,6 +994,12 @@ fn default_step_name(action: &Action) -> String {
             d.file.as_deref().unwrap_or("inline manifests")
         ),
         Action::Command(c) => format!("command {}", c.argv.join(" ")),
+        Action::Assert(a) => format!("assert {}", a.object),
+        Action::Logs(l) => format!(
+            "logs {}",
+            l.contains.as_deref().or(l.regex.as_deref()).unwrap_or("")
+        ),
+        Action::DeleteSelected(s) => format!("delete {s}"),
     }
 }
 

@@ -5,6 +5,9 @@ pub use crate::install::{
     ingress_nginx::IngressNginxInstall, istio::IstioInstall,
     kuberay_apiserver::KuberayApiserverInstall, kuberay_operator::KuberayOperatorInstall,
 };
+pub use crate::k8s::select_spec::{
+    AssertSpec, FieldMatch, LogsSince, LogsSpec, ObjectSelector, PodSelector,
+};
 pub use crate::k8s::wait_spec::{RayClusterCondition, WaitSpec, WaitTarget};
 pub use crate::probe::spec::Probe;
 use serde::{Deserialize, Serialize};
@@ -207,6 +210,12 @@ pub enum Action {
     ExpectDenied(ExpectDenied),
     /// Run a program.
     Command(CommandSpec),
+    /// An eventually-true field match on live objects.
+    Assert(AssertSpec),
+    /// Eventually a log line of the selected pods matches.
+    Logs(LogsSpec),
+    /// Delete live objects by name or label (`delete: {select: ...}`).
+    DeleteSelected(ObjectSelector),
 }
 
 impl Action {
@@ -219,6 +228,9 @@ impl Action {
             Action::Probe(_) => "probe",
             Action::ExpectDenied(_) => "expectDenied",
             Action::Command(_) => "command",
+            Action::Assert(_) => "assert",
+            Action::Logs(_) => "logs",
+            Action::DeleteSelected(_) => "delete",
         }
     }
 
@@ -230,6 +242,8 @@ impl Action {
             Action::Probe(Probe::Mtls(_)) => Duration::from_secs(90),
             Action::Probe(_) => Duration::from_secs(45),
             Action::ExpectDenied(_) => Duration::from_secs(60),
+            Action::Assert(_) | Action::DeleteSelected(_) => Duration::from_secs(120),
+            Action::Logs(_) => Duration::from_secs(60),
         }
     }
 }
@@ -287,5 +301,63 @@ impl<'de> Deserialize<'de> for ManifestSource {
             }
         }
         deserializer.deserialize_any(SourceVisitor)
+    }
+}
+
+/// `delete:` as written: manifests (a path, `file` or `inline`), or
+/// `select` for live objects by name or label.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeleteSource {
+    /// The objects the manifests name.
+    Manifests(ManifestSource),
+    /// The live objects the selector matches.
+    Select(ObjectSelector),
+}
+
+/// The map form of [`DeleteSource`].
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DeleteSourceMap {
+    file: Option<String>,
+    inline: Option<String>,
+    select: Option<ObjectSelector>,
+}
+
+impl<'de> Deserialize<'de> for DeleteSource {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DeleteVisitor;
+        impl<'de> serde::de::Visitor<'de> for DeleteVisitor {
+            type Value = DeleteSource;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a file path, or a map with `file`, `inline` or `select`")
+            }
+            fn visit_str<E: serde::de::Error>(self, path: &str) -> Result<DeleteSource, E> {
+                Ok(DeleteSource::Manifests(ManifestSource {
+                    file: Some(path.to_string()),
+                    inline: None,
+                }))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<DeleteSource, A::Error> {
+                let fields = DeleteSourceMap::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )?;
+                match fields.select {
+                    Some(select) if fields.file.is_none() && fields.inline.is_none() => {
+                        Ok(DeleteSource::Select(select))
+                    }
+                    Some(_) => Err(serde::de::Error::custom(
+                        "`select` cannot be combined with `file` or `inline`",
+                    )),
+                    None => Ok(DeleteSource::Manifests(ManifestSource {
+                        file: fields.file,
+                        inline: fields.inline,
+                    })),
+                }
+            }
+        }
+        deserializer.deserialize_any(DeleteVisitor)
     }
 }

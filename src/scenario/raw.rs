@@ -52,11 +52,13 @@ pub struct RawSpec {
 pub struct RawStep {
     pub name: Option<String>,
     pub apply: Option<crate::scenario::ManifestSource>,
-    pub delete: Option<crate::scenario::ManifestSource>,
+    pub delete: Option<crate::scenario::DeleteSource>,
     pub wait: Option<RawWait>,
     pub probe: Option<Spanned<ProbeSpec>>,
     pub expect_denied: Option<crate::scenario::ExpectDenied>,
     pub command: Option<crate::scenario::CommandSpec>,
+    pub assert: Option<Spanned<crate::scenario::AssertSpec>>,
+    pub logs: Option<Spanned<crate::scenario::LogsSpec>>,
     pub timeout: Option<Spanned<String>>,
     pub retries: Option<Spanned<u32>>,
 }

@@ -16,6 +16,7 @@ pub const RUN_VARIABLES: &[&str] = &[
     "INGRESS_HOST",
     "INGRESS_HTTP",
     "INGRESS_HTTPS",
+    "INGRESS_NODE_IP",
 ];
 
 /// A template problem: the variable name that could not be resolved, or a

@@ -16,7 +16,7 @@ pub mod plan_error;
 pub mod registry;
 pub mod step_error;
 
-use crate::scenario::{Scenario, TargetKind, WaitSpec};
+use crate::scenario::{AssertSpec, LogsSpec, ObjectSelector, Scenario, TargetKind, WaitSpec};
 use crate::tls::CertificateSet;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
@@ -60,6 +60,15 @@ pub struct TargetPlan {
     pub variables: BTreeMap<String, String>,
     /// Titled blocks: e.g. ("kind config", rendered YAML), ("install", ...).
     pub sections: Vec<(String, String)>,
+}
+
+/// What a step observed when it passed: one line and the facts behind it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observed {
+    /// One line.
+    pub summary: String,
+    /// The observed values (expected vs actual).
+    pub evidence: Vec<String>,
 }
 
 /// A place where scenarios run.
@@ -134,6 +143,35 @@ pub trait Session: Send {
     /// On clusters, controllers converge after apply returns: false.
     fn settles_on_return(&self) -> bool {
         false
+    }
+
+    /// Waits until the selected live objects satisfy the assertion (count
+    /// and fields) or `timeout` passes; the result's evidence is the
+    /// observed value of every path on every object. A target that cannot
+    /// observe the kind answers [`StepError::Unsupported`].
+    async fn assert(
+        &mut self,
+        _spec: &AssertSpec,
+        _timeout: Duration,
+    ) -> Result<Observed, StepError> {
+        Err(StepError::Unsupported(
+            "this target cannot observe live objects (assert)".into(),
+        ))
+    }
+
+    /// Waits until a log line of the selected pods matches, or `timeout`
+    /// passes (the error then shows the last lines read).
+    async fn logs(&mut self, _spec: &LogsSpec, _timeout: Duration) -> Result<Observed, StepError> {
+        Err(StepError::Unsupported(
+            "this target cannot read pod logs (logs)".into(),
+        ))
+    }
+
+    /// Deletes the live objects the selector matches.
+    async fn delete_selected(&mut self, _selector: &ObjectSelector) -> Result<String, StepError> {
+        Err(StepError::Unsupported(
+            "this target cannot delete live objects by selector (delete: {select})".into(),
+        ))
     }
 
     /// How a person reaches what is left running with `--keep`.

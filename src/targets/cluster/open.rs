@@ -45,6 +45,14 @@ pub async fn open_session(
         how_to_reach: access.how_to_reach,
     };
     let mut session = ClusterSession::open(access.client.clone(), run, setup).await?;
+    if let Err(e) = session
+        .start_port_forwards(&install::port_forwards(&run.scenario.install))
+        .await
+    {
+        let problems = session.close(run.keep).await;
+        return Err(with_cleanup_problems(e, problems));
+    }
+    session.publish_ingress_node_ip(&access.node_selector).await;
     let ctx = InstallContext {
         client: access.client,
         kubeconfig: access.kubeconfig,

@@ -4,16 +4,22 @@
 //! applied is deleted, last first, then the namespace ([`super::tracked`]).
 
 use super::tracked::{Tracked, manifest_of};
+use crate::install::component::PortForwardRequest;
 use crate::k8s::apply::{Applier, ApplyError};
 use crate::k8s::object::ObjectRef;
+use crate::k8s::reach::{ForwardTo, PortForward};
+use crate::k8s::{assert, logs, query};
 use crate::k8s::{diagnostics, namespace, wait};
-use crate::scenario::WaitSpec;
-use crate::targets::{Manifest, ScenarioRun, Session, StepError};
+use crate::scenario::{AssertSpec, LogsSince, LogsSpec, ObjectSelector, WaitSpec};
+use crate::targets::{Manifest, Observed, ScenarioRun, Session, StepError};
 use async_trait::async_trait;
 use kube::Client;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+/// The variable holding the ingress node's `InternalIP`.
+pub const INGRESS_NODE_IP: &str = "INGRESS_NODE_IP";
 
 /// What a target decides about a session before opening it.
 #[derive(Debug, Clone, Default)]
@@ -38,6 +44,11 @@ pub struct ClusterSession {
     /// Every object applied and not deleted since (the namespace first).
     tracked: Tracked,
     closed: bool,
+    /// When the session opened: where `logs` steps with `since: scenario`
+    /// start reading.
+    opened_at: SystemTime,
+    /// Port-forwards the installs asked for, open until the session closes.
+    forwards: Vec<PortForward>,
 }
 
 /// The namespace object for a scenario.
@@ -84,6 +95,8 @@ impl ClusterSession {
             deletion_timeout: namespace::DELETION_TIMEOUT,
             tracked: Tracked::default(),
             closed: false,
+            opened_at: SystemTime::now(),
+            forwards: Vec::new(),
         };
         let created = session
             .applier
@@ -124,6 +137,48 @@ impl ClusterSession {
             .map_err(|e| StepError::broken_by("creating the CA Secret", e))?;
         self.tracked.record(&created.object);
         Ok(())
+    }
+
+    /// Starts a loopback port-forward for each request (to a pod of the
+    /// scenario namespace, looked up per connection) and publishes its
+    /// address (`127.0.0.1:<port>`) as the request's template variable.
+    pub async fn start_port_forwards(
+        &mut self,
+        requests: &[PortForwardRequest],
+    ) -> Result<(), StepError> {
+        for request in requests {
+            let forward = PortForward::start_to(
+                &self.client,
+                &self.namespace,
+                ForwardTo::Selected(request.label_selector.clone()),
+                request.port,
+            )
+            .await
+            .map_err(|e| StepError::broken_by(format!("port-forward {}", request.variable), e))?;
+            self.variables
+                .insert(request.variable.clone(), forward.local.to_string());
+            self.forwards.push(forward);
+        }
+        Ok(())
+    }
+
+    /// Publishes `INGRESS_NODE_IP`: the `InternalIP` of the node the
+    /// ingress controller is pinned to (`node_selector`, e.g. kind's
+    /// `ingress-ready=true`). Nothing is published when no node matches or
+    /// the nodes cannot be listed: only scenarios that use the variable
+    /// need it, and they fail on it by name.
+    pub async fn publish_ingress_node_ip(&mut self, node_selector: &BTreeMap<String, String>) {
+        if node_selector.is_empty() {
+            return;
+        }
+        let selector = node_selector
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        if let Ok(Some(ip)) = crate::k8s::reach::node_internal_ip(&self.client, &selector).await {
+            self.variables.insert(INGRESS_NODE_IP.to_string(), ip);
+        }
     }
 
     /// How long [`Session::close`] waits for the namespace to be gone
@@ -296,6 +351,77 @@ impl Session for ClusterSession {
         diagnostics::collect(&self.client, &self.namespace, dir).await
     }
 
+    async fn assert(
+        &mut self,
+        spec: &AssertSpec,
+        timeout: Duration,
+    ) -> Result<Observed, StepError> {
+        match assert::run(&self.client, &self.namespace, spec, timeout).await {
+            Ok(judgement) => Ok(Observed {
+                summary: judgement.summary,
+                evidence: judgement.evidence,
+            }),
+            Err(assert::AssertError::TimedOut { waited, last }) => Err(StepError::Failed {
+                message: format!(
+                    "timed out after {:.1}s waiting for {}: {}",
+                    waited.as_secs_f64(),
+                    spec.object,
+                    last.summary
+                ),
+                evidence: std::iter::once("last observed:".to_string())
+                    .chain(last.evidence)
+                    .collect(),
+            }),
+            Err(e) => Err(StepError::broken_by("assert", e)),
+        }
+    }
+
+    async fn logs(&mut self, spec: &LogsSpec, timeout: Duration) -> Result<Observed, StepError> {
+        let wanted = spec
+            .line_match()
+            .map_err(|e| StepError::broken_by("logs", e))?;
+        let since = match spec.since {
+            LogsSince::Scenario => self.opened_at,
+            LogsSince::Step => SystemTime::now(),
+        };
+        match logs::run(
+            &self.client,
+            &self.namespace,
+            &spec.pods,
+            spec.container.as_deref(),
+            &wanted,
+            since,
+            timeout,
+        )
+        .await
+        {
+            Ok(found) => Ok(Observed {
+                summary: format!("{} logged {wanted}", found.pod),
+                evidence: vec![format!("{}: {}", found.pod, found.line)],
+            }),
+            Err(e @ logs::LogsError::TimedOut { .. }) => {
+                let logs::LogsError::TimedOut { ref last, .. } = e;
+                Err(StepError::Failed {
+                    message: e.to_string(),
+                    evidence: std::iter::once("last read:".to_string())
+                        .chain(last.lines.iter().cloned())
+                        .collect(),
+                })
+            }
+        }
+    }
+
+    async fn delete_selected(&mut self, selector: &ObjectSelector) -> Result<String, StepError> {
+        let deleted = query::delete(&self.client, selector, &self.namespace)
+            .await
+            .map_err(|e| StepError::broken_by("delete", e))?;
+        for object in &deleted {
+            self.tracked.forget(object);
+        }
+        let names: Vec<String> = deleted.iter().map(ToString::to_string).collect();
+        Ok(summarize("deleted", &names))
+    }
+
     fn how_to_reach(&self) -> String {
         format!(
             "{}; scenario namespace: {}",
@@ -310,6 +436,7 @@ impl Session for ClusterSession {
     /// path is refused by ingress-nginx's webhook while this one
     /// terminates). Past the bound, the problems name what is left.
     async fn close(&mut self, keep: bool) -> Vec<String> {
+        self.forwards.clear();
         if keep || self.closed {
             return Vec::new();
         }

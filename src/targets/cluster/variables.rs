@@ -31,5 +31,24 @@ pub fn mapped_port_variables(
     if let Some(a) = at(install::kuberay_apiserver::NODE_PORT) {
         vars.insert("KUBERAY_APISERVER".into(), a);
     }
+    vars.extend(port_forward_placeholders(installs));
+    vars.insert(
+        super::session::INGRESS_NODE_IP.into(),
+        "<InternalIP of the ingress-ready node, read at run time>".into(),
+    );
     vars
+}
+
+/// The port-forward variables the installs ask for, as the plan shows
+/// them (the session replaces each with its real loopback address).
+pub fn port_forward_placeholders(installs: &[Install]) -> BTreeMap<String, String> {
+    install::port_forwards(installs)
+        .into_iter()
+        .map(|f| {
+            (
+                f.variable,
+                "127.0.0.1:<port-forward chosen at run time>".to_string(),
+            )
+        })
+        .collect()
 }

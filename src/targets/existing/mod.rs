@@ -51,6 +51,7 @@ pub fn variables(host: &str, installs: &[Install]) -> BTreeMap<String, String> {
     for port in tcp_service_ports(installs) {
         vars.insert(format!("INGRESS_TCP_{port}"), format!("{host}:{port}"));
     }
+    vars.extend(crate::targets::cluster::variables::port_forward_placeholders(installs));
     vars
 }
 

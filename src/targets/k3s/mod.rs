@@ -120,6 +120,7 @@ impl Target for K3sTarget {
         // An unknown version is a usage error, reported by `open`.
         let image = self.image(None).ok()?;
         installs_unsupported(&scenario.install, image.minor())
+            .or_else(|| names_kind_nodes(scenario))
     }
 
     fn plan(&self, scenario: &Scenario, _project_root: &Path) -> Result<TargetPlan, PlanError> {
@@ -193,4 +194,15 @@ impl Target for K3sTarget {
         }
         problems
     }
+}
+
+/// Why a scenario that names kind's nodes cannot run on k3s: it checks
+/// where pods land by node name (`${CLUSTER_NAME}-control-plane`,
+/// `${CLUSTER_NAME}-worker`), and k3s runs one node named by k3s.
+pub fn names_kind_nodes(scenario: &Scenario) -> Option<String> {
+    let steps = serde_json::to_string(&scenario.steps).ok()?;
+    steps.contains("${CLUSTER_NAME}").then(|| {
+        "k3s runs a single node: this scenario checks kind's nodes by name (${CLUSTER_NAME}-...)"
+            .to_string()
+    })
 }

@@ -293,8 +293,10 @@ impl Target for KindTarget {
             ),
         ];
         sections.extend(install_sections(scenario, "${NAMESPACE}"));
+        let mut variables = mapped_port_variables(&rendered.tcp_host_ports(), &scenario.install);
+        variables.insert("CLUSTER_NAME".into(), name.clone());
         Ok(TargetPlan {
-            variables: mapped_port_variables(&rendered.tcp_host_ports(), &scenario.install),
+            variables,
             sections,
         })
     }
@@ -316,7 +318,11 @@ impl Target for KindTarget {
             kubeconfig: lease.kubeconfig.clone(),
             context: None,
             node_selector: BTreeMap::from([("ingress-ready".to_string(), "true".to_string())]),
-            variables: mapped_port_variables(&rendered.tcp_host_ports(), &run.scenario.install),
+            // kind names nodes `<cluster>-control-plane`, `<cluster>-worker`, ...
+            variables: mapped_port_variables(&rendered.tcp_host_ports(), &run.scenario.install)
+                .into_iter()
+                .chain([("CLUSTER_NAME".to_string(), name.clone())])
+                .collect(),
             how_to_reach: format!(
                 "kind cluster {name}: kubectl --kubeconfig <(kind get kubeconfig --name {name}) ...; delete with `kind delete cluster --name {name}`"
             ),
@@ -369,6 +375,29 @@ impl Session for KindSession {
 
     async fn collect_diagnostics(&mut self, dir: &Path) -> Vec<PathBuf> {
         self.inner.collect_diagnostics(dir).await
+    }
+
+    async fn assert(
+        &mut self,
+        spec: &crate::scenario::AssertSpec,
+        timeout: Duration,
+    ) -> Result<crate::targets::Observed, StepError> {
+        self.inner.assert(spec, timeout).await
+    }
+
+    async fn logs(
+        &mut self,
+        spec: &crate::scenario::LogsSpec,
+        timeout: Duration,
+    ) -> Result<crate::targets::Observed, StepError> {
+        self.inner.logs(spec, timeout).await
+    }
+
+    async fn delete_selected(
+        &mut self,
+        selector: &crate::scenario::ObjectSelector,
+    ) -> Result<String, StepError> {
+        self.inner.delete_selected(selector).await
     }
 
     fn how_to_reach(&self) -> String {

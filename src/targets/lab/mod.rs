@@ -9,6 +9,7 @@
 
 pub mod error;
 pub mod model;
+pub mod observe;
 pub mod process;
 pub mod session;
 pub mod support;

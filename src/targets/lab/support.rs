@@ -92,6 +92,14 @@ fn step_reason(step: &Step, project_root: &Path) -> Option<String> {
                 })
         }
         Action::Probe(_) | Action::Command(_) => None,
+        Action::Assert(spec) => super::observe::assert_reason(&spec.object)
+            .map(|r| format!("{r} (step `{}`)", step.name)),
+        Action::Logs(spec) => {
+            super::observe::logs_reason(&spec.pods).map(|r| format!("{r} (step `{}`)", step.name))
+        }
+        Action::DeleteSelected(selector) => {
+            super::observe::delete_reason(selector).map(|r| format!("{r} (step `{}`)", step.name))
+        }
     }
 }
 

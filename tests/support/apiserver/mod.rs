@@ -129,6 +129,13 @@ const KINDS: &[Kind] = &[
         plural: "peerauthentications",
         namespaced: true,
     },
+    Kind {
+        group: "",
+        version: "v1",
+        kind: "Node",
+        plural: "nodes",
+        namespaced: false,
+    },
 ];
 
 fn api_version(k: &Kind) -> String {
@@ -193,6 +200,9 @@ struct State {
     requests: Vec<Recorded>,
     denials: Vec<Denial>,
     logs: BTreeMap<(String, String), String>,
+    /// (namespace, pod) -> lines with the time the kubelet stamped them;
+    /// `sinceTime` filters these (second precision, like the API).
+    timed_logs: BTreeMap<(String, String), Vec<(std::time::SystemTime, String)>>,
     /// (namespace, pod, container, argv joined by spaces) -> stdout.
     exec_outputs: BTreeMap<(String, String, String, String), String>,
     changes: Changes,
@@ -508,6 +518,17 @@ impl ApiDouble {
         );
     }
 
+    /// Appends a line to a pod's log, stamped `at`: the log endpoint then
+    /// answers with the lines at or after its `sinceTime`.
+    pub fn log_line(&self, namespace: &str, pod: &str, at: std::time::SystemTime, line: &str) {
+        let mut s = self.state.lock().unwrap();
+        s.timed_logs
+            .entry((namespace.to_string(), pod.to_string()))
+            .or_default()
+            .push((at, line.to_string()));
+        s.changes.signal();
+    }
+
     /// Sets the text the pod log endpoint returns for a pod.
     pub fn set_log(&self, namespace: &str, pod: &str, text: &str) {
         self.state
@@ -770,6 +791,18 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Bo
             let s = state.lock().unwrap();
             if query.get("previous").map(String::as_str) == Some("true") {
                 return status(400, "BadRequest", "previous terminated container not found");
+            }
+            if let Some(lines) = s.timed_logs.get(&(ns_key.clone(), name.clone())) {
+                let since = query
+                    .get("sinceTime")
+                    .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
+                    .map(std::time::SystemTime::from);
+                let text: String = lines
+                    .iter()
+                    .filter(|(at, _)| since.is_none_or(|since| *at >= since))
+                    .map(|(_, line)| format!("{line}\n"))
+                    .collect();
+                return Response::new(Full::new(Bytes::from(text)).boxed());
             }
             match s.logs.get(&(ns_key, name.clone())) {
                 Some(text) => Response::new(Full::new(Bytes::from(text.clone())).boxed()),
