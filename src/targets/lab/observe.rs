@@ -6,8 +6,9 @@
 //!   from the real processes (`state: ready` when the head's dashboard and
 //!   client port answer; `readyWorkerReplicas` from the head's own node
 //!   list; `desiredWorkerReplicas` as declared);
-//! - `v1 Service`: the applied Services and the head Service the lab model
-//!   derives for each RayCluster (modelled: KubeRay is not running).
+//! - `v1 Service`: the applied Services as written and the head Service
+//!   the lab model derives for each RayCluster (modelled: KubeRay is not
+//!   running), labelled with its selector.
 //!
 //! `logs` of pods in the `ingress-nginx` namespace (the controller, any
 //! label selector and container) read the lab nginx's own error log: what
@@ -19,6 +20,30 @@
 use super::model::objects::{PortRef, ServiceObject};
 use crate::scenario::{ObjectSelector, PodSelector};
 use serde_json::{Value, json};
+
+/// Evidence line of every lab `assert`: what is observed and what modelled.
+pub const LAB_OBJECTS_NOTE: &str = "[lab] RayCluster status.state and status.readyWorkerReplicas observed \
+     (head dashboard and client port answer; the head's own node list); metadata and spec as applied; \
+     the head Service [modelled] by the lab (no KubeRay operator runs)";
+
+/// Evidence line of every lab `logs`: what the log is.
+pub const LAB_LOGS_NOTE: &str = "[lab] pods in ingress-nginx map to the lab nginx's own error log \
+     (observed nginx lines; no ingress-nginx controller process runs)";
+
+/// The text of the log file from byte `from` on (empty when unreadable).
+pub fn log_since(path: &std::path::Path, from: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut text = String::new();
+    if let Ok(mut file) = std::fs::File::open(path)
+        && file.seek(SeekFrom::Start(from)).is_ok()
+    {
+        let mut bytes = Vec::new();
+        if file.read_to_end(&mut bytes).is_ok() {
+            text = String::from_utf8_lossy(&bytes).into_owned();
+        }
+    }
+    text
+}
 
 /// The namespace whose pods' logs map to the lab nginx's error log.
 pub const INGRESS_NAMESPACE: &str = "ingress-nginx";
@@ -94,13 +119,28 @@ pub fn raycluster_object(
     ready_workers: u32,
     desired_workers: u32,
 ) -> Value {
-    let mut object = manifest.clone();
-    object["metadata"]["namespace"] = json!(namespace);
+    let mut object = applied_object(manifest, namespace);
     object["status"] = json!({
         "state": if ready { "ready" } else { "unhealthy" },
         "readyWorkerReplicas": ready_workers,
         "desiredWorkerReplicas": desired_workers,
     });
+    object
+}
+
+/// An applied object as the lab shows it: the manifest as written, in its
+/// namespace.
+pub fn applied_object(manifest: &Value, namespace: &str) -> Value {
+    let mut object = manifest.clone();
+    object["metadata"]["namespace"] = json!(namespace);
+    object
+}
+
+/// The head Service the lab models for a RayCluster, labelled with its own
+/// selector (as KubeRay labels the head Service with the head's labels).
+pub fn head_service_object(service: &ServiceObject) -> Value {
+    let mut object = service_object(service);
+    object["metadata"]["labels"] = json!(service.selector);
     object
 }
 

@@ -7,6 +7,7 @@ use super::model::objects::{
     LabObject, ObjectKey, RayClusterObject, RayPort, TranslateError, translate,
 };
 use super::model::routes::LocalHead;
+use super::observe;
 use super::process::dashboard;
 use super::process::head_pool::{HeadKey, HeadLease, HeadPool};
 use super::process::managed::{StopOutcome, tail_of_file};
@@ -15,8 +16,11 @@ use super::process::ports::free_ports;
 use super::process::ray_head::RayTls;
 use super::process::venv::{RAY_VERSION, RayVenv};
 use super::process::worker::RayWorker;
-use crate::scenario::{RayClusterCondition, WaitSpec, WaitTarget};
-use crate::targets::{Manifest, ScenarioRun, Session, StepError};
+use crate::k8s::assert::judge;
+use crate::scenario::{
+    AssertSpec, LogsSince, LogsSpec, ObjectSelector, RayClusterCondition, WaitSpec, WaitTarget,
+};
+use crate::targets::{Manifest, Observed, ScenarioRun, Session, StepError};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -49,6 +53,8 @@ pub struct LabSession {
     /// Every upstream defect the lab's own model stood in for during this
     /// session (kept after the route that used it is gone).
     modelled: Vec<String>,
+    /// The applied RayCluster and Service manifests, as `assert` shows them.
+    applied: BTreeMap<ObjectKey, Manifest>,
 }
 
 impl LabSession {
@@ -87,6 +93,7 @@ impl LabSession {
             notes: Vec::new(),
             route_notes: Vec::new(),
             modelled: Vec::new(),
+            applied: BTreeMap::new(),
         };
         (run.progress)("starting nginx (ingress stand-in)");
         session.sync_nginx().await?;
@@ -354,6 +361,63 @@ impl LabSession {
     }
 }
 
+impl LabSession {
+    /// The objects of the selector's kind the lab shows (see
+    /// [`observe`]), narrowed by the selector.
+    async fn live_objects(&self, selector: &ObjectSelector) -> Vec<serde_json::Value> {
+        let mut objects = Vec::new();
+        match selector.kind.as_str() {
+            "RayCluster" => {
+                for (key, cluster) in &self.clusters {
+                    let Some(manifest) = self.applied.get(key) else {
+                        continue;
+                    };
+                    let ports = cluster.lease.ports;
+                    let ready = dashboard::answers_version(ports.dashboard).await
+                        && TcpStream::connect(("127.0.0.1", ports.client))
+                            .await
+                            .is_ok();
+                    let workers = if ready {
+                        dashboard::alive_nodes(ports.dashboard)
+                            .await
+                            .unwrap_or(0)
+                            .saturating_sub(1)
+                    } else {
+                        0
+                    };
+                    objects.push(observe::raycluster_object(
+                        manifest,
+                        &key.namespace,
+                        ready,
+                        workers,
+                        cluster.object.worker_replicas,
+                    ));
+                }
+            }
+            "Service" => {
+                for cluster in self.clusters.values() {
+                    let svc = self
+                        .lab
+                        .head_service(&cluster.object.name, &cluster.object.namespace);
+                    objects.push(observe::head_service_object(&svc));
+                }
+                for (key, object) in &self.objects {
+                    if let (LabObject::Service(_), Some(manifest)) = (object, self.applied.get(key))
+                    {
+                        objects.push(observe::applied_object(manifest, &key.namespace));
+                    }
+                }
+            }
+            _ => {}
+        }
+        objects.retain(|o| observe::selected(o, selector, &self.run.namespace));
+        objects
+    }
+}
+
+/// How often lab `assert` and `logs` look again.
+const LAB_POLL: Duration = Duration::from_millis(500);
+
 /// The TLS certificate of the ingress's own HTTPS servers: the run's server
 /// certificate when the scenario has certificates, else a lab-only CA.
 fn ingress_certificate(run: &ScenarioRun) -> Result<(PathBuf, PathBuf), StepError> {
@@ -382,8 +446,11 @@ impl Session for LabSession {
     async fn apply(&mut self, manifests: &[Manifest]) -> Result<String, StepError> {
         let objects = self.translate_all(manifests)?;
         let mut done = Vec::new();
-        for object in objects {
+        for (object, manifest) in objects.into_iter().zip(manifests) {
             let key = object.key();
+            if matches!(object, LabObject::RayCluster(_) | LabObject::Service(_)) {
+                self.applied.insert(key.clone(), manifest.clone());
+            }
             match object {
                 LabObject::RayCluster(rc) => {
                     if let Some(running) = self.clusters.get(&key) {
@@ -410,6 +477,7 @@ impl Session for LabSession {
         let mut done = Vec::new();
         for object in objects {
             let key = object.key();
+            self.applied.remove(&key);
             if self.clusters.contains_key(&key) {
                 self.stop_cluster(&key).await;
                 done.push(format!("{key} deleted (Ray head released)"));
@@ -495,6 +563,122 @@ impl Session for LabSession {
             write(&format!("ray-{}-{}.log", key.namespace, key.name), text);
         }
         written
+    }
+
+    async fn assert(
+        &mut self,
+        spec: &AssertSpec,
+        timeout: Duration,
+    ) -> Result<Observed, StepError> {
+        if let Some(reason) = observe::assert_reason(&spec.object) {
+            return Err(StepError::Unsupported(reason));
+        }
+        let started = Instant::now();
+        let deadline = started + timeout;
+        loop {
+            let objects = self.live_objects(&spec.object).await;
+            let judgement = judge(spec, &objects).map_err(|e| StepError::broken_by("assert", e))?;
+            let mut evidence = judgement.evidence;
+            evidence.push(observe::LAB_OBJECTS_NOTE.to_string());
+            if judgement.passed {
+                return Ok(Observed {
+                    summary: judgement.summary,
+                    evidence,
+                });
+            }
+            if Instant::now() + LAB_POLL > deadline {
+                return Err(StepError::Failed {
+                    message: format!(
+                        "timed out after {:.1}s waiting for {}: {}",
+                        started.elapsed().as_secs_f64(),
+                        spec.object,
+                        judgement.summary
+                    ),
+                    evidence: std::iter::once("last observed:".to_string())
+                        .chain(evidence)
+                        .collect(),
+                });
+            }
+            tokio::time::sleep(LAB_POLL).await;
+        }
+    }
+
+    async fn logs(&mut self, spec: &LogsSpec, timeout: Duration) -> Result<Observed, StepError> {
+        if let Some(reason) = observe::logs_reason(&spec.pods) {
+            return Err(StepError::Unsupported(reason));
+        }
+        let wanted = spec
+            .line_match()
+            .map_err(|e| StepError::broken_by("logs", e))?;
+        let Some(log) = self.nginx.as_ref().map(Nginx::error_log) else {
+            return Err(StepError::broken("the lab nginx is not running"));
+        };
+        // Lines count from the session's start (the log is new with it) or
+        // from the step's: what the log held when it began is skipped.
+        let from = match spec.since {
+            LogsSince::Scenario => 0,
+            LogsSince::Step => std::fs::metadata(&log).map_or(0, |m| m.len()),
+        };
+        let started = Instant::now();
+        let deadline = started + timeout;
+        loop {
+            let text = observe::log_since(&log, from);
+            if let Some(line) = text.lines().find(|l| wanted.matches(l)) {
+                return Ok(Observed {
+                    summary: format!("the lab nginx logged {wanted}"),
+                    evidence: vec![
+                        format!("lab nginx error log: {line}"),
+                        observe::LAB_LOGS_NOTE.to_string(),
+                    ],
+                });
+            }
+            if Instant::now() + LAB_POLL > deadline {
+                return Err(StepError::Failed {
+                    message: format!(
+                        "timed out after {:.1}s: the lab nginx logged no {wanted}",
+                        started.elapsed().as_secs_f64()
+                    ),
+                    evidence: vec![
+                        "last read:".to_string(),
+                        crate::k8s::logs::describe(observe::INGRESS_NAMESPACE, "lab-nginx", &text),
+                        observe::LAB_LOGS_NOTE.to_string(),
+                    ],
+                });
+            }
+            tokio::time::sleep(LAB_POLL).await;
+        }
+    }
+
+    async fn delete_selected(&mut self, selector: &ObjectSelector) -> Result<String, StepError> {
+        if let Some(reason) = observe::delete_reason(selector) {
+            return Err(StepError::Unsupported(reason));
+        }
+        let keys: Vec<ObjectKey> = self
+            .clusters
+            .keys()
+            .filter(|key| {
+                self.applied.get(*key).is_some_and(|m| {
+                    observe::selected(
+                        &observe::raycluster_object(m, &key.namespace, false, 0, 0),
+                        selector,
+                        &self.run.namespace,
+                    )
+                })
+            })
+            .cloned()
+            .collect();
+        let mut done = Vec::new();
+        for key in keys {
+            self.stop_cluster(&key).await;
+            self.applied.remove(&key);
+            done.push(format!("{key} deleted (Ray head released)"));
+        }
+        self.sync_nginx().await?;
+        Ok(if done.is_empty() {
+            format!("nothing matched {selector}")
+        } else {
+            done.join("; ")
+        })
     }
 
     fn modelled_defects(&self) -> Vec<String> {
