@@ -157,12 +157,15 @@ spec:
     let reason = unsupported(
         session
             .assert(
-                &assert_spec(json!({"object": {"apiVersion": "v1", "kind": "Pod"}, "count": 1})),
+                &assert_spec(
+                    json!({"object": {"apiVersion": "apps/v1", "kind": "Deployment"},
+                                    "count": 1}),
+                ),
                 Duration::from_secs(1),
             )
             .await,
     );
-    assert!(reason.contains("lab cannot observe Pod"), "{reason}");
+    assert!(reason.contains("lab cannot observe Deployment"), "{reason}");
     let reason = unsupported(
         session
             .logs(
@@ -271,6 +274,26 @@ spec:
             .await,
     );
     assert!(message.contains("MISMATCH observed 1"), "{message}");
+    // Its pods: the head and one worker of group `w`, Ready from the
+    // head's node list.
+    for (group, node_type) in [("headgroup", "head"), ("w", "worker")] {
+        session
+            .assert(
+                &assert_spec(json!({
+                    "object": {"apiVersion": "v1", "kind": "Pod",
+                               "labelSelector": format!("ray.io/cluster=rc,ray.io/group={group}")},
+                    "count": 1,
+                    "fields": [
+                        {"path": "$.status.phase", "equals": "Running"},
+                        {"path": "$.status.conditions[?@.type=='Ready'].status", "equals": "True"},
+                        {"path": "$.metadata.labels['ray.io/node-type']", "equals": node_type}
+                    ]
+                })),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{group} pod: {e:?}"));
+    }
     let head_svc = json!({"apiVersion": "v1", "kind": "Service", "name": "rc-head-svc"});
     session
         .assert(
@@ -287,7 +310,8 @@ spec:
     let select: ObjectSelector = serde_json::from_value(rc.clone()).unwrap();
     let done = session.delete_selected(&select).await.expect("delete");
     assert!(done.contains("ns-obs/rc deleted"), "{done}");
-    for object in [rc, head_svc] {
+    let pods = json!({"apiVersion": "v1", "kind": "Pod", "labelSelector": "ray.io/cluster=rc"});
+    for object in [rc, head_svc, pods] {
         session
             .assert(
                 &assert_spec(json!({"object": object, "count": 0})),

@@ -4,9 +4,9 @@
 use super::LabError;
 use super::model::config::{IngressPorts, LabModel, PortText, tcp_service_ports};
 use super::model::objects::{
-    LabObject, ObjectKey, RayClusterObject, RayPort, TranslateError, translate,
+    LabObject, ObjectKey, RayClusterObject, RayPort, TranslateError, WorkerGroup, translate,
 };
-use super::model::routes::LocalHead;
+use super::model::routes::{self, LocalHead};
 use super::observe;
 use super::process::dashboard;
 use super::process::head_pool::{HeadKey, HeadLease, HeadPool};
@@ -15,7 +15,7 @@ use super::process::nginx::Nginx;
 use super::process::ports::free_ports;
 use super::process::ray_head::RayTls;
 use super::process::venv::{RAY_VERSION, RayVenv};
-use super::process::worker::RayWorker;
+use super::process::worker::{RayWorker, WorkerShape};
 use crate::k8s::assert::judge;
 use crate::scenario::{
     AssertSpec, LogsSince, LogsSpec, ObjectSelector, RayClusterCondition, WaitSpec, WaitTarget,
@@ -145,55 +145,32 @@ impl LabSession {
             num_cpus: rc.head_num_cpus.unwrap_or(1).max(1),
         };
         (self.run.progress)(&format!("starting a Ray head for RayCluster {}", rc.name));
-        let lease = self
-            .pool
-            .acquire(head_key, HEAD_START_TIMEOUT)
+        // Worker nodes join their own head: a shared one would show other
+        // scenarios' workers in its node list.
+        let acquired = if rc.worker_replicas > 0 {
+            self.pool
+                .acquire_exclusive(head_key, HEAD_START_TIMEOUT)
+                .await
+        } else {
+            self.pool.acquire(head_key, HEAD_START_TIMEOUT).await
+        };
+        let lease =
+            acquired.map_err(|e| StepError::broken_by(format!("RayCluster {}", rc.name), e))?;
+        let wanted: Vec<WorkerShape> = rc
+            .worker_groups
+            .iter()
+            .flat_map(|g| std::iter::repeat_n(shape_of(g), g.replicas as usize))
+            .collect();
+        let workers = match self
+            .spawn_workers(&rc.name, &wanted, 0, lease.ports.gcs, tls.as_ref())
             .await
-            .map_err(|e| StepError::broken_by(format!("RayCluster {}", rc.name), e))?;
-        let mut workers = Vec::new();
-        if rc.worker_replicas > 0 {
-            let venv =
-                RayVenv::locate(&self.run.project_root).map_err(|e| StepError::broken_by("", e));
-            let venv = match venv {
-                Ok(v) => v,
-                Err(e) => {
-                    self.pool.release(lease.id).await;
-                    return Err(e);
-                }
-            };
-            let log_dir = self.run.work_dir.join("ray-workers");
-            let mut failed = None;
-            for i in 0..rc.worker_replicas {
-                let name = format!("ray-worker-{}-{i}", rc.name);
-                match RayWorker::spawn(&venv, lease.ports.gcs, tls.as_ref(), &log_dir, &name) {
-                    Ok(w) => workers.push(w),
-                    Err(e) => {
-                        failed = Some((i, e));
-                        break;
-                    }
-                }
-            }
-            // Spawned side by side, each started once `ray start` blocks.
-            let deadline = Instant::now() + HEAD_START_TIMEOUT;
-            if failed.is_none() {
-                for (i, w) in workers.iter_mut().enumerate() {
-                    if let Err(e) = w.wait_started(deadline).await {
-                        failed = Some((i as u32, e));
-                        break;
-                    }
-                }
-            }
-            if let Some((i, e)) = failed {
-                for mut w in workers {
-                    w.stop().await;
-                }
+        {
+            Ok(workers) => workers,
+            Err(e) => {
                 self.pool.release(lease.id).await;
-                return Err(StepError::broken_by(
-                    format!("RayCluster {}: worker {i}", rc.name),
-                    e,
-                ));
+                return Err(e);
             }
-        }
+        };
         let local = LocalHead {
             cluster: rc.name.clone(),
             namespace: rc.namespace.clone(),
@@ -250,6 +227,145 @@ impl LabSession {
                 local,
             },
         );
+        Ok(summary)
+    }
+
+    /// Starts one worker node per shape side by side (named from `first`
+    /// on), each joining the head's GCS; all or none: on a failure the
+    /// ones started are stopped.
+    async fn spawn_workers(
+        &self,
+        cluster: &str,
+        shapes: &[WorkerShape],
+        first: usize,
+        gcs: u16,
+        tls: Option<&RayTls>,
+    ) -> Result<Vec<RayWorker>, StepError> {
+        let mut workers = Vec::new();
+        if shapes.is_empty() {
+            return Ok(workers);
+        }
+        let venv =
+            RayVenv::locate(&self.run.project_root).map_err(|e| StepError::broken_by("", e))?;
+        let log_dir = self.run.work_dir.join("ray-workers");
+        let mut failed = None;
+        for (i, shape) in shapes.iter().enumerate() {
+            let name = format!("ray-worker-{cluster}-{}", first + i);
+            match RayWorker::spawn_shaped(&venv, gcs, tls, &log_dir, &name, shape) {
+                Ok(w) => workers.push(w),
+                Err(e) => {
+                    failed = Some((first + i, e));
+                    break;
+                }
+            }
+        }
+        // Spawned side by side, each started once `ray start` blocks. A
+        // worker whose `ray start` gives up (Ray waits only 30 s for its
+        // raylet to register: a loaded machine can miss that) is started
+        // once more, as the kubelet restarts a crashed container.
+        let deadline = Instant::now() + HEAD_START_TIMEOUT;
+        if failed.is_none() {
+            for (i, shape) in shapes.iter().enumerate() {
+                if workers[i].wait_started(deadline).await.is_ok() {
+                    continue;
+                }
+                let name = format!("ray-worker-{cluster}-{}-restart", first + i);
+                let again = RayWorker::spawn_shaped(&venv, gcs, tls, &log_dir, &name, shape);
+                let result = match again {
+                    Ok(mut w) => {
+                        let started = w.wait_started(deadline).await;
+                        workers[i] = w;
+                        started
+                    }
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = result {
+                    failed = Some((first + i, e));
+                    break;
+                }
+            }
+        }
+        if let Some((i, e)) = failed {
+            for mut w in workers {
+                w.stop().await;
+            }
+            return Err(StepError::broken_by(
+                format!("RayCluster {cluster}: worker {i}"),
+                e,
+            ));
+        }
+        Ok(workers)
+    }
+
+    /// Follows changed replica counts of a running cluster: stops the
+    /// newest workers of a group that shrank, starts workers for one that
+    /// grew; the head keeps running.
+    async fn rescale(
+        &mut self,
+        key: &ObjectKey,
+        rc: RayClusterObject,
+    ) -> Result<String, StepError> {
+        let Some(mut cluster) = self.clusters.remove(key) else {
+            return Err(StepError::broken(format!("{key} is not running")));
+        };
+        let tls = if rc.tls {
+            Some(self.authority_tls(&rc.name)?)
+        } else {
+            None
+        };
+        let mut stopped = 0;
+        let mut wanted = Vec::new();
+        for group in &rc.worker_groups {
+            let mut have = cluster
+                .workers
+                .iter()
+                .filter(|w| w.group() == group.name)
+                .count();
+            while have > group.replicas as usize {
+                let last = cluster
+                    .workers
+                    .iter()
+                    .rposition(|w| w.group() == group.name);
+                if let Some(i) = last {
+                    cluster.workers.remove(i).stop().await;
+                    stopped += 1;
+                }
+                have -= 1;
+            }
+            wanted.extend(std::iter::repeat_n(
+                shape_of(group),
+                (group.replicas as usize).saturating_sub(have),
+            ));
+        }
+        let first = cluster.workers.len() + stopped;
+        let started = self
+            .spawn_workers(
+                &rc.name,
+                &wanted,
+                first,
+                cluster.lease.ports.gcs,
+                tls.as_ref(),
+            )
+            .await;
+        let summary = format!(
+            "RayCluster {key} scaled: {stopped} worker(s) stopped, {} started, head pid {} kept",
+            wanted.len(),
+            cluster
+                .lease
+                .pid
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "?".into())
+        );
+        match started {
+            Ok(new) => cluster.workers.extend(new),
+            Err(e) => {
+                self.clusters.insert(key.clone(), cluster);
+                return Err(e);
+            }
+        }
+        cluster.object = rc;
+        self.clusters.insert(key.clone(), cluster);
+        self.notes.push(summary.clone());
         Ok(summary)
     }
 
@@ -364,9 +480,46 @@ impl LabSession {
 impl LabSession {
     /// The objects of the selector's kind the lab shows (see
     /// [`observe`]), narrowed by the selector.
-    async fn live_objects(&self, selector: &ObjectSelector) -> Vec<serde_json::Value> {
+    async fn live_objects(&mut self, selector: &ObjectSelector) -> Vec<serde_json::Value> {
         let mut objects = Vec::new();
         match selector.kind.as_str() {
+            "Pod" => {
+                for (key, cluster) in self.clusters.iter_mut() {
+                    let Some(manifest) = self.applied.get(key) else {
+                        continue;
+                    };
+                    let ports = cluster.lease.ports;
+                    let head_ready = dashboard::answers_version(ports.dashboard).await;
+                    let alive = if head_ready {
+                        dashboard::alive_worker_resources(ports.dashboard)
+                            .await
+                            .unwrap_or_default()
+                    } else {
+                        Vec::new()
+                    };
+                    let mut ready = observe::ready_per_group(&cluster.object.worker_groups, &alive);
+                    let mut nodes = vec![observe::NodeSeen {
+                        group: None,
+                        running: cluster.lease.pid.is_some_and(process_alive),
+                        ready: head_ready,
+                    }];
+                    for worker in &mut cluster.workers {
+                        let group = worker.group().to_string();
+                        let running = worker.running();
+                        let left = ready.entry(group.clone()).or_default();
+                        let is_ready = running && *left > 0;
+                        if is_ready {
+                            *left -= 1;
+                        }
+                        nodes.push(observe::NodeSeen {
+                            group: Some(group),
+                            running,
+                            ready: is_ready,
+                        });
+                    }
+                    objects.extend(observe::pod_objects(manifest, &key.namespace, &nodes));
+                }
+            }
             "RayCluster" => {
                 for (key, cluster) in &self.clusters {
                     let Some(manifest) = self.applied.get(key) else {
@@ -415,6 +568,32 @@ impl LabSession {
     }
 }
 
+impl LabSession {
+    /// The controller log lines the lab's model of ingress-nginx writes for
+    /// what is applied now (without their `[modelled]` prefix).
+    fn modelled_controller_lines(&self) -> Vec<String> {
+        self.route_notes
+            .iter()
+            .filter_map(|n| n.strip_prefix(routes::MODELLED_CONTROLLER_LOG))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// The `ray start` shape of a worker group's nodes.
+fn shape_of(group: &WorkerGroup) -> WorkerShape {
+    WorkerShape {
+        group: group.name.clone(),
+        num_cpus: group.num_cpus.unwrap_or(1).max(1),
+        resources: group.resources.clone(),
+    }
+}
+
+/// Whether a process (not a zombie) has this pid.
+fn process_alive(pid: u32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok()
+}
+
 /// How often lab `assert` and `logs` look again.
 const LAB_POLL: Duration = Duration::from_millis(500);
 
@@ -456,6 +635,13 @@ impl Session for LabSession {
                     if let Some(running) = self.clusters.get(&key) {
                         if running.object == rc {
                             done.push(format!("{key} unchanged"));
+                            continue;
+                        }
+                        // Only a head of its own takes workers (see start_cluster).
+                        if running.object.worker_replicas > 0
+                            && running.object.differs_only_in_replicas(&rc)
+                        {
+                            done.push(self.rescale(&key, rc).await?);
                             continue;
                         }
                         self.stop_cluster(&key).await;
@@ -619,6 +805,10 @@ impl Session for LabSession {
             LogsSince::Scenario => 0,
             LogsSince::Step => std::fs::metadata(&log).map_or(0, |m| m.len()),
         };
+        let modelled_before: Vec<String> = match spec.since {
+            LogsSince::Scenario => Vec::new(),
+            LogsSince::Step => self.modelled_controller_lines(),
+        };
         let started = Instant::now();
         let deadline = started + timeout;
         loop {
@@ -632,7 +822,31 @@ impl Session for LabSession {
                     ],
                 });
             }
+            let modelled = self.modelled_controller_lines();
+            if let Some(line) = modelled
+                .iter()
+                .filter(|l| !modelled_before.contains(l))
+                .find(|l| wanted.matches(l))
+            {
+                let what = format!("ingress-nginx controller log line, by the lab's model: {line}");
+                if !self.modelled.contains(&what) {
+                    self.modelled.push(what);
+                }
+                return Ok(Observed {
+                    summary: format!(
+                        "[modelled] the lab's model of the controller logged {wanted}"
+                    ),
+                    evidence: vec![
+                        format!("{}{line}", routes::MODELLED_CONTROLLER_LOG),
+                        observe::LAB_LOGS_NOTE.to_string(),
+                    ],
+                });
+            }
             if Instant::now() + LAB_POLL > deadline {
+                let mut read = text;
+                for line in &modelled {
+                    read.push_str(&format!("{}{line}\n", routes::MODELLED_CONTROLLER_LOG));
+                }
                 return Err(StepError::Failed {
                     message: format!(
                         "timed out after {:.1}s: the lab nginx logged no {wanted}",
@@ -640,7 +854,7 @@ impl Session for LabSession {
                     ),
                     evidence: vec![
                         "last read:".to_string(),
-                        crate::k8s::logs::describe(observe::INGRESS_NAMESPACE, "lab-nginx", &text),
+                        crate::k8s::logs::describe(observe::INGRESS_NAMESPACE, "lab-nginx", &read),
                         observe::LAB_LOGS_NOTE.to_string(),
                     ],
                 });

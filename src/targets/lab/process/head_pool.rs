@@ -94,6 +94,8 @@ struct Entry {
     key: HeadKey,
     head: RayHead,
     leases: usize,
+    /// One scenario's alone (see [`HeadPool::acquire_exclusive`]).
+    exclusive: bool,
 }
 
 /// The heads of one lab target.
@@ -118,10 +120,30 @@ impl HeadPool {
     /// A running head for `key`: a shared idle or busy one when the key
     /// allows, else a new one started within `timeout`.
     pub async fn acquire(&self, key: HeadKey, timeout: Duration) -> Result<HeadLease, LabError> {
+        self.acquire_for(key, timeout, false).await
+    }
+
+    /// A new head for one RayCluster alone, stopped when its lease ends:
+    /// a cluster with worker nodes needs a head whose node list holds only
+    /// its own workers (a shared head would count other scenarios' too).
+    pub async fn acquire_exclusive(
+        &self,
+        key: HeadKey,
+        timeout: Duration,
+    ) -> Result<HeadLease, LabError> {
+        self.acquire_for(key, timeout, true).await
+    }
+
+    async fn acquire_for(
+        &self,
+        key: HeadKey,
+        timeout: Duration,
+        exclusive: bool,
+    ) -> Result<HeadLease, LabError> {
         let mut entries = self.entries.lock().await;
-        if key.shareable() {
+        if key.shareable() && !exclusive {
             let mut dead = Vec::new();
-            for entry in entries.iter_mut().filter(|e| e.key == key) {
+            for entry in entries.iter_mut().filter(|e| e.key == key && !e.exclusive) {
                 if client_port_open(entry.head.ports.client).await {
                     entry.leases += 1;
                     return Ok(lease(entry, true));
@@ -153,6 +175,7 @@ impl HeadPool {
             key,
             head,
             leases: 1,
+            exclusive,
         });
         Ok(lease(entries.last().expect("just pushed"), false))
     }
@@ -166,7 +189,7 @@ impl HeadPool {
         };
         let entry = &mut entries[pos];
         entry.leases = entry.leases.saturating_sub(1);
-        if entry.leases > 0 || entry.key.shareable() {
+        if entry.leases > 0 || (entry.key.shareable() && !entry.exclusive) {
             return Vec::new();
         }
         let mut entry = entries.remove(pos);
