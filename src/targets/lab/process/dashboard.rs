@@ -54,11 +54,11 @@ pub async fn alive_worker_resources(port: u16) -> Option<Vec<serde_json::Value>>
 fn worker_resources(v: &serde_json::Value, found: &mut Vec<serde_json::Value>) {
     match v {
         serde_json::Value::Object(o) if o.contains_key("node_id") => {
-            if o.get("state").and_then(|s| s.as_str()) == Some("ALIVE")
-                && o.get("is_head_node").and_then(|h| h.as_bool()) != Some(true)
-            {
-                found.push(o.get("resources_total").cloned().unwrap_or_default());
-            }
+            let alive_worker = o.get("state").and_then(|s| s.as_str()) == Some("ALIVE")
+                && o.get("is_head_node").and_then(|h| h.as_bool()) != Some(true);
+            found.extend(
+                alive_worker.then(|| o.get("resources_total").cloned().unwrap_or_default()),
+            );
         }
         serde_json::Value::Object(o) => o.values().for_each(|v| worker_resources(v, found)),
         serde_json::Value::Array(a) => a.iter().for_each(|v| worker_resources(v, found)),
