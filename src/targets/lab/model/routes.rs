@@ -591,7 +591,7 @@ mod tests {
             namespace: "ns".into(),
             headless: false,
             selector: [("ray.io/cluster".to_string(), "rc".to_string())].into(),
-            ports: vec![ServicePort {
+            ports: vec![crate::targets::lab::model::objects::ServicePort {
                 name: None,
                 port: 9000,
                 target_port: PortRef::Number(9000),
