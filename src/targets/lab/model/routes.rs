@@ -457,9 +457,7 @@ pub fn parse_tcp_service(value: &str) -> Option<(&str, &str, PortRef)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::targets::lab::model::objects::{
-        IngressAnnotations, IngressPath, IngressRule, ServicePort,
-    };
+    use crate::targets::lab::model::objects::{IngressAnnotations, IngressPath, IngressRule};
 
     fn head() -> LocalHead {
         LocalHead {
