@@ -139,3 +139,45 @@ async fn a_head_keeps_its_temporary_files_in_its_own_work_dir() {
         "Python's pymp-* folder lands in the head's own TMPDIR (removed with the work dir), not /tmp: {left_in_tmp:?}"
     );
 }
+
+/// A RayCluster with workers needs a head whose node list is its own: an
+/// exclusive lease never shares, is never shared, and stops at release.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exclusive_head_is_never_shared_and_stops_with_its_lease() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let pool = HeadPool::new(&root);
+    let timeout = Duration::from_secs(90);
+    let plain = HeadKey {
+        tls: None,
+        num_cpus: 1,
+    };
+    let own = pool
+        .acquire_exclusive(plain.clone(), timeout)
+        .await
+        .expect("exclusive head");
+    let shared = pool
+        .acquire(plain.clone(), timeout)
+        .await
+        .expect("shared head");
+    assert!(!own.reused && !shared.reused, "{own:?} / {shared:?}");
+    assert_ne!(
+        own.id, shared.id,
+        "a shared lease never gets the exclusive head"
+    );
+    let other = pool
+        .acquire_exclusive(plain, timeout)
+        .await
+        .expect("second exclusive head");
+    assert!(!other.reused);
+    assert!(other.id != own.id && other.id != shared.id);
+
+    let own_pid = own.pid.expect("pid");
+    assert!(pool.release(own.id).await.is_empty());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!alive(own_pid), "the exclusive head stops with its lease");
+    let shared_pid = shared.pid.expect("pid");
+    assert!(pool.release(shared.id).await.is_empty());
+    assert!(alive(shared_pid), "the shared head waits for the shutdown");
+    assert!(pool.release(other.id).await.is_empty());
+    assert!(pool.shutdown(false).await.is_empty());
+}

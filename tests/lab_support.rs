@@ -25,6 +25,12 @@ const PROBE: &str = "    - probe: { tcp: { address: \"${INGRESS_HTTP}\" } }";
 
 /// The scenarios written for the lab: each must run there.
 const LAB_SCENARIOS: &[&str] = &[
+    // The catalogue: RayCluster shapes with real worker groups, and the
+    // TCP mapping without an endpoint.
+    "raycluster-shapes-mini",
+    "raycluster-shapes-heterogeneous",
+    "raycluster-shapes-complete",
+    "tcp-no-endpoint",
     "ray-client-passthrough-tls",
     "ray-client-passthrough-headless",
     "dashboard-rewrite-trailing-slash",

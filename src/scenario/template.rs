@@ -19,6 +19,11 @@ pub const RUN_VARIABLES: &[&str] = &[
     "INGRESS_NODE_IP",
 ];
 
+/// `host:port` of the KubeRay apiserver's NodePort 31888, which cluster
+/// targets publish when they map it (kind's configs, k3s with
+/// `install.kuberayApiserver`).
+pub const TARGET_VARIABLE_KUBERAY_APISERVER: &str = "KUBERAY_APISERVER";
+
 /// A template problem: the variable name that could not be resolved, or a
 /// malformed `${`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -94,6 +99,7 @@ pub fn render_json(
 /// Whether `name` is a variable the run provides (or the environment has).
 pub fn is_known(name: &str) -> bool {
     RUN_VARIABLES.contains(&name)
+        || name == TARGET_VARIABLE_KUBERAY_APISERVER
         || name
             .strip_prefix("INGRESS_TCP_")
             .is_some_and(|port| port.parse::<u16>().is_ok())
@@ -204,6 +210,7 @@ mod tests {
     fn references_lists_names_in_order() {
         assert_eq!(references("${A}-${B_2}$$").unwrap(), vec!["A", "B_2"]);
         assert!(is_known("INGRESS_TCP_10001"));
+        assert!(is_known("KUBERAY_APISERVER"));
         assert!(!is_known("INGRESS_TCP_x"));
     }
 }

@@ -90,6 +90,14 @@ fn kubeconfigs_dir() -> PathBuf {
 pub fn ingress_ports(scenario: &Scenario) -> Vec<u16> {
     let mut ports = vec![80, 443];
     ports.extend(tcp_service_ports(&scenario.install));
+    // The apiserver's NodePort, published as KUBERAY_APISERVER.
+    if scenario
+        .install
+        .iter()
+        .any(|i| i.component().name() == "kuberayApiserver")
+    {
+        ports.push(crate::install::kuberay_apiserver::NODE_PORT);
+    }
     ports.sort_unstable();
     ports.dedup();
     ports

@@ -4,9 +4,10 @@
 use super::LabError;
 use super::model::config::{IngressPorts, LabModel, PortText, tcp_service_ports};
 use super::model::objects::{
-    LabObject, ObjectKey, RayClusterObject, RayPort, TranslateError, translate,
+    LabObject, ObjectKey, RayClusterObject, RayPort, TranslateError, WorkerGroup, translate,
 };
-use super::model::routes::LocalHead;
+use super::model::routes::{self, LocalHead};
+use super::observe;
 use super::process::dashboard;
 use super::process::head_pool::{HeadKey, HeadLease, HeadPool};
 use super::process::managed::{StopOutcome, tail_of_file};
@@ -14,9 +15,12 @@ use super::process::nginx::Nginx;
 use super::process::ports::free_ports;
 use super::process::ray_head::RayTls;
 use super::process::venv::{RAY_VERSION, RayVenv};
-use super::process::worker::RayWorker;
-use crate::scenario::{RayClusterCondition, WaitSpec, WaitTarget};
-use crate::targets::{Manifest, ScenarioRun, Session, StepError};
+use super::process::worker::{RayWorker, WorkerShape};
+use crate::k8s::assert::judge;
+use crate::scenario::{
+    AssertSpec, LogsSince, LogsSpec, ObjectSelector, RayClusterCondition, WaitSpec, WaitTarget,
+};
+use crate::targets::{Manifest, Observed, ScenarioRun, Session, StepError};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -49,6 +53,8 @@ pub struct LabSession {
     /// Every upstream defect the lab's own model stood in for during this
     /// session (kept after the route that used it is gone).
     modelled: Vec<String>,
+    /// The applied RayCluster and Service manifests, as `assert` shows them.
+    applied: BTreeMap<ObjectKey, Manifest>,
 }
 
 impl LabSession {
@@ -87,6 +93,7 @@ impl LabSession {
             notes: Vec::new(),
             route_notes: Vec::new(),
             modelled: Vec::new(),
+            applied: BTreeMap::new(),
         };
         (run.progress)("starting nginx (ingress stand-in)");
         session.sync_nginx().await?;
@@ -138,55 +145,32 @@ impl LabSession {
             num_cpus: rc.head_num_cpus.unwrap_or(1).max(1),
         };
         (self.run.progress)(&format!("starting a Ray head for RayCluster {}", rc.name));
-        let lease = self
-            .pool
-            .acquire(head_key, HEAD_START_TIMEOUT)
+        // Worker nodes join their own head: a shared one would show other
+        // scenarios' workers in its node list.
+        let acquired = if rc.worker_replicas > 0 {
+            self.pool
+                .acquire_exclusive(head_key, HEAD_START_TIMEOUT)
+                .await
+        } else {
+            self.pool.acquire(head_key, HEAD_START_TIMEOUT).await
+        };
+        let lease =
+            acquired.map_err(|e| StepError::broken_by(format!("RayCluster {}", rc.name), e))?;
+        let wanted: Vec<WorkerShape> = rc
+            .worker_groups
+            .iter()
+            .flat_map(|g| std::iter::repeat_n(shape_of(g), g.replicas as usize))
+            .collect();
+        let workers = match self
+            .spawn_workers(&rc.name, &wanted, 0, lease.ports.gcs, tls.as_ref())
             .await
-            .map_err(|e| StepError::broken_by(format!("RayCluster {}", rc.name), e))?;
-        let mut workers = Vec::new();
-        if rc.worker_replicas > 0 {
-            let venv =
-                RayVenv::locate(&self.run.project_root).map_err(|e| StepError::broken_by("", e));
-            let venv = match venv {
-                Ok(v) => v,
-                Err(e) => {
-                    self.pool.release(lease.id).await;
-                    return Err(e);
-                }
-            };
-            let log_dir = self.run.work_dir.join("ray-workers");
-            let mut failed = None;
-            for i in 0..rc.worker_replicas {
-                let name = format!("ray-worker-{}-{i}", rc.name);
-                match RayWorker::spawn(&venv, lease.ports.gcs, tls.as_ref(), &log_dir, &name) {
-                    Ok(w) => workers.push(w),
-                    Err(e) => {
-                        failed = Some((i, e));
-                        break;
-                    }
-                }
-            }
-            // Spawned side by side, each started once `ray start` blocks.
-            let deadline = Instant::now() + HEAD_START_TIMEOUT;
-            if failed.is_none() {
-                for (i, w) in workers.iter_mut().enumerate() {
-                    if let Err(e) = w.wait_started(deadline).await {
-                        failed = Some((i as u32, e));
-                        break;
-                    }
-                }
-            }
-            if let Some((i, e)) = failed {
-                for mut w in workers {
-                    w.stop().await;
-                }
+        {
+            Ok(workers) => workers,
+            Err(e) => {
                 self.pool.release(lease.id).await;
-                return Err(StepError::broken_by(
-                    format!("RayCluster {}: worker {i}", rc.name),
-                    e,
-                ));
+                return Err(e);
             }
-        }
+        };
         let local = LocalHead {
             cluster: rc.name.clone(),
             namespace: rc.namespace.clone(),
@@ -243,6 +227,145 @@ impl LabSession {
                 local,
             },
         );
+        Ok(summary)
+    }
+
+    /// Starts one worker node per shape side by side (named from `first`
+    /// on), each joining the head's GCS; all or none: on a failure the
+    /// ones started are stopped.
+    async fn spawn_workers(
+        &self,
+        cluster: &str,
+        shapes: &[WorkerShape],
+        first: usize,
+        gcs: u16,
+        tls: Option<&RayTls>,
+    ) -> Result<Vec<RayWorker>, StepError> {
+        let mut workers = Vec::new();
+        if shapes.is_empty() {
+            return Ok(workers);
+        }
+        let venv =
+            RayVenv::locate(&self.run.project_root).map_err(|e| StepError::broken_by("", e))?;
+        let log_dir = self.run.work_dir.join("ray-workers");
+        let mut failed = None;
+        for (i, shape) in shapes.iter().enumerate() {
+            let name = format!("ray-worker-{cluster}-{}", first + i);
+            match RayWorker::spawn_shaped(&venv, gcs, tls, &log_dir, &name, shape) {
+                Ok(w) => workers.push(w),
+                Err(e) => {
+                    failed = Some((first + i, e));
+                    break;
+                }
+            }
+        }
+        // Spawned side by side, each started once `ray start` blocks. A
+        // worker whose `ray start` gives up (Ray waits only 30 s for its
+        // raylet to register: a loaded machine can miss that) is started
+        // once more, as the kubelet restarts a crashed container.
+        let deadline = Instant::now() + HEAD_START_TIMEOUT;
+        if failed.is_none() {
+            for (i, shape) in shapes.iter().enumerate() {
+                if workers[i].wait_started(deadline).await.is_ok() {
+                    continue;
+                }
+                let name = format!("ray-worker-{cluster}-{}-restart", first + i);
+                let again = RayWorker::spawn_shaped(&venv, gcs, tls, &log_dir, &name, shape);
+                let result = match again {
+                    Ok(mut w) => {
+                        let started = w.wait_started(deadline).await;
+                        workers[i] = w;
+                        started
+                    }
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = result {
+                    failed = Some((first + i, e));
+                    break;
+                }
+            }
+        }
+        if let Some((i, e)) = failed {
+            for mut w in workers {
+                w.stop().await;
+            }
+            return Err(StepError::broken_by(
+                format!("RayCluster {cluster}: worker {i}"),
+                e,
+            ));
+        }
+        Ok(workers)
+    }
+
+    /// Follows changed replica counts of a running cluster: stops the
+    /// newest workers of a group that shrank, starts workers for one that
+    /// grew; the head keeps running.
+    async fn rescale(
+        &mut self,
+        key: &ObjectKey,
+        rc: RayClusterObject,
+    ) -> Result<String, StepError> {
+        let Some(mut cluster) = self.clusters.remove(key) else {
+            return Err(StepError::broken(format!("{key} is not running")));
+        };
+        let tls = if rc.tls {
+            Some(self.authority_tls(&rc.name)?)
+        } else {
+            None
+        };
+        let mut stopped = 0;
+        let mut wanted = Vec::new();
+        for group in &rc.worker_groups {
+            let mut have = cluster
+                .workers
+                .iter()
+                .filter(|w| w.group() == group.name)
+                .count();
+            while have > group.replicas as usize {
+                let last = cluster
+                    .workers
+                    .iter()
+                    .rposition(|w| w.group() == group.name);
+                if let Some(i) = last {
+                    cluster.workers.remove(i).stop().await;
+                    stopped += 1;
+                }
+                have -= 1;
+            }
+            wanted.extend(std::iter::repeat_n(
+                shape_of(group),
+                (group.replicas as usize).saturating_sub(have),
+            ));
+        }
+        let first = cluster.workers.len() + stopped;
+        let started = self
+            .spawn_workers(
+                &rc.name,
+                &wanted,
+                first,
+                cluster.lease.ports.gcs,
+                tls.as_ref(),
+            )
+            .await;
+        let summary = format!(
+            "RayCluster {key} scaled: {stopped} worker(s) stopped, {} started, head pid {} kept",
+            wanted.len(),
+            cluster
+                .lease
+                .pid
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "?".into())
+        );
+        match started {
+            Ok(new) => cluster.workers.extend(new),
+            Err(e) => {
+                self.clusters.insert(key.clone(), cluster);
+                return Err(e);
+            }
+        }
+        cluster.object = rc;
+        self.clusters.insert(key.clone(), cluster);
+        self.notes.push(summary.clone());
         Ok(summary)
     }
 
@@ -354,6 +477,126 @@ impl LabSession {
     }
 }
 
+impl LabSession {
+    /// The objects of the selector's kind the lab shows (see
+    /// [`observe`]), narrowed by the selector.
+    async fn live_objects(&mut self, selector: &ObjectSelector) -> Vec<serde_json::Value> {
+        let mut objects = Vec::new();
+        match selector.kind.as_str() {
+            "Pod" => {
+                for (key, cluster) in self.clusters.iter_mut() {
+                    let Some(manifest) = self.applied.get(key) else {
+                        continue;
+                    };
+                    let ports = cluster.lease.ports;
+                    let head_ready = dashboard::answers_version(ports.dashboard).await;
+                    let alive = if head_ready {
+                        dashboard::alive_worker_resources(ports.dashboard)
+                            .await
+                            .unwrap_or_default()
+                    } else {
+                        Vec::new()
+                    };
+                    let mut ready = observe::ready_per_group(&cluster.object.worker_groups, &alive);
+                    let mut nodes = vec![observe::NodeSeen {
+                        group: None,
+                        running: cluster.lease.pid.is_some_and(process_alive),
+                        ready: head_ready,
+                    }];
+                    for worker in &mut cluster.workers {
+                        let group = worker.group().to_string();
+                        let running = worker.running();
+                        let left = ready.entry(group.clone()).or_default();
+                        let is_ready = running && *left > 0;
+                        if is_ready {
+                            *left -= 1;
+                        }
+                        nodes.push(observe::NodeSeen {
+                            group: Some(group),
+                            running,
+                            ready: is_ready,
+                        });
+                    }
+                    objects.extend(observe::pod_objects(manifest, &key.namespace, &nodes));
+                }
+            }
+            "RayCluster" => {
+                for (key, cluster) in &self.clusters {
+                    let Some(manifest) = self.applied.get(key) else {
+                        continue;
+                    };
+                    let ports = cluster.lease.ports;
+                    let ready = dashboard::answers_version(ports.dashboard).await
+                        && TcpStream::connect(("127.0.0.1", ports.client))
+                            .await
+                            .is_ok();
+                    let workers = if ready {
+                        dashboard::alive_nodes(ports.dashboard)
+                            .await
+                            .unwrap_or(0)
+                            .saturating_sub(1)
+                    } else {
+                        0
+                    };
+                    objects.push(observe::raycluster_object(
+                        manifest,
+                        &key.namespace,
+                        ready,
+                        workers,
+                        cluster.object.worker_replicas,
+                    ));
+                }
+            }
+            "Service" => {
+                for cluster in self.clusters.values() {
+                    let svc = self
+                        .lab
+                        .head_service(&cluster.object.name, &cluster.object.namespace);
+                    objects.push(observe::head_service_object(&svc));
+                }
+                for (key, object) in &self.objects {
+                    if let (LabObject::Service(_), Some(manifest)) = (object, self.applied.get(key))
+                    {
+                        objects.push(observe::applied_object(manifest, &key.namespace));
+                    }
+                }
+            }
+            _ => {}
+        }
+        objects.retain(|o| observe::selected(o, selector, &self.run.namespace));
+        objects
+    }
+}
+
+impl LabSession {
+    /// The controller log lines the lab's model of ingress-nginx writes for
+    /// what is applied now (without their `[modelled]` prefix).
+    fn modelled_controller_lines(&self) -> Vec<String> {
+        self.route_notes
+            .iter()
+            .filter_map(|n| n.strip_prefix(routes::MODELLED_CONTROLLER_LOG))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// The `ray start` shape of a worker group's nodes.
+fn shape_of(group: &WorkerGroup) -> WorkerShape {
+    WorkerShape {
+        group: group.name.clone(),
+        num_cpus: group.num_cpus.unwrap_or(1).max(1),
+        resources: group.resources.clone(),
+    }
+}
+
+/// Whether a process (not a zombie) has this pid.
+fn process_alive(pid: u32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok()
+}
+
+/// How often lab `assert` and `logs` look again.
+const LAB_POLL: Duration = Duration::from_millis(500);
+
 /// The TLS certificate of the ingress's own HTTPS servers: the run's server
 /// certificate when the scenario has certificates, else a lab-only CA.
 fn ingress_certificate(run: &ScenarioRun) -> Result<(PathBuf, PathBuf), StepError> {
@@ -382,13 +625,23 @@ impl Session for LabSession {
     async fn apply(&mut self, manifests: &[Manifest]) -> Result<String, StepError> {
         let objects = self.translate_all(manifests)?;
         let mut done = Vec::new();
-        for object in objects {
+        for (object, manifest) in objects.into_iter().zip(manifests) {
             let key = object.key();
+            if matches!(object, LabObject::RayCluster(_) | LabObject::Service(_)) {
+                self.applied.insert(key.clone(), manifest.clone());
+            }
             match object {
                 LabObject::RayCluster(rc) => {
                     if let Some(running) = self.clusters.get(&key) {
                         if running.object == rc {
                             done.push(format!("{key} unchanged"));
+                            continue;
+                        }
+                        // Only a head of its own takes workers (see start_cluster).
+                        if running.object.worker_replicas > 0
+                            && running.object.differs_only_in_replicas(&rc)
+                        {
+                            done.push(self.rescale(&key, rc).await?);
                             continue;
                         }
                         self.stop_cluster(&key).await;
@@ -410,6 +663,7 @@ impl Session for LabSession {
         let mut done = Vec::new();
         for object in objects {
             let key = object.key();
+            self.applied.remove(&key);
             if self.clusters.contains_key(&key) {
                 self.stop_cluster(&key).await;
                 done.push(format!("{key} deleted (Ray head released)"));
@@ -495,6 +749,150 @@ impl Session for LabSession {
             write(&format!("ray-{}-{}.log", key.namespace, key.name), text);
         }
         written
+    }
+
+    async fn assert(
+        &mut self,
+        spec: &AssertSpec,
+        timeout: Duration,
+    ) -> Result<Observed, StepError> {
+        if let Some(reason) = observe::assert_reason(&spec.object) {
+            return Err(StepError::Unsupported(reason));
+        }
+        let started = Instant::now();
+        let deadline = started + timeout;
+        loop {
+            let objects = self.live_objects(&spec.object).await;
+            let judgement = judge(spec, &objects).map_err(|e| StepError::broken_by("assert", e))?;
+            let mut evidence = judgement.evidence;
+            evidence.push(observe::LAB_OBJECTS_NOTE.to_string());
+            if judgement.passed {
+                return Ok(Observed {
+                    summary: judgement.summary,
+                    evidence,
+                });
+            }
+            if Instant::now() + LAB_POLL > deadline {
+                return Err(StepError::Failed {
+                    message: format!(
+                        "timed out after {:.1}s waiting for {}: {}",
+                        started.elapsed().as_secs_f64(),
+                        spec.object,
+                        judgement.summary
+                    ),
+                    evidence: std::iter::once("last observed:".to_string())
+                        .chain(evidence)
+                        .collect(),
+                });
+            }
+            tokio::time::sleep(LAB_POLL).await;
+        }
+    }
+
+    async fn logs(&mut self, spec: &LogsSpec, timeout: Duration) -> Result<Observed, StepError> {
+        if let Some(reason) = observe::logs_reason(&spec.pods) {
+            return Err(StepError::Unsupported(reason));
+        }
+        let wanted = spec
+            .line_match()
+            .map_err(|e| StepError::broken_by("logs", e))?;
+        let Some(log) = self.nginx.as_ref().map(Nginx::error_log) else {
+            return Err(StepError::broken("the lab nginx is not running"));
+        };
+        // Lines count from the session's start (the log is new with it) or
+        // from the step's: what the log held when it began is skipped.
+        let from = match spec.since {
+            LogsSince::Scenario => 0,
+            LogsSince::Step => std::fs::metadata(&log).map_or(0, |m| m.len()),
+        };
+        let modelled_before: Vec<String> = match spec.since {
+            LogsSince::Scenario => Vec::new(),
+            LogsSince::Step => self.modelled_controller_lines(),
+        };
+        let started = Instant::now();
+        let deadline = started + timeout;
+        loop {
+            let text = observe::log_since(&log, from);
+            if let Some(line) = text.lines().find(|l| wanted.matches(l)) {
+                return Ok(Observed {
+                    summary: format!("the lab nginx logged {wanted}"),
+                    evidence: vec![
+                        format!("lab nginx error log: {line}"),
+                        observe::LAB_LOGS_NOTE.to_string(),
+                    ],
+                });
+            }
+            let modelled = self.modelled_controller_lines();
+            if let Some(line) = modelled
+                .iter()
+                .filter(|l| !modelled_before.contains(l))
+                .find(|l| wanted.matches(l))
+            {
+                let what = format!("ingress-nginx controller log line, by the lab's model: {line}");
+                if !self.modelled.contains(&what) {
+                    self.modelled.push(what);
+                }
+                return Ok(Observed {
+                    summary: format!(
+                        "[modelled] the lab's model of the controller logged {wanted}"
+                    ),
+                    evidence: vec![
+                        format!("{}{line}", routes::MODELLED_CONTROLLER_LOG),
+                        observe::LAB_LOGS_NOTE.to_string(),
+                    ],
+                });
+            }
+            if Instant::now() + LAB_POLL > deadline {
+                let mut read = text;
+                for line in &modelled {
+                    read.push_str(&format!("{}{line}\n", routes::MODELLED_CONTROLLER_LOG));
+                }
+                return Err(StepError::Failed {
+                    message: format!(
+                        "timed out after {:.1}s: the lab nginx logged no {wanted}",
+                        started.elapsed().as_secs_f64()
+                    ),
+                    evidence: vec![
+                        "last read:".to_string(),
+                        crate::k8s::logs::describe(observe::INGRESS_NAMESPACE, "lab-nginx", &read),
+                        observe::LAB_LOGS_NOTE.to_string(),
+                    ],
+                });
+            }
+            tokio::time::sleep(LAB_POLL).await;
+        }
+    }
+
+    async fn delete_selected(&mut self, selector: &ObjectSelector) -> Result<String, StepError> {
+        if let Some(reason) = observe::delete_reason(selector) {
+            return Err(StepError::Unsupported(reason));
+        }
+        let keys: Vec<ObjectKey> = self
+            .clusters
+            .keys()
+            .filter(|key| {
+                self.applied.get(*key).is_some_and(|m| {
+                    observe::selected(
+                        &observe::raycluster_object(m, &key.namespace, false, 0, 0),
+                        selector,
+                        &self.run.namespace,
+                    )
+                })
+            })
+            .cloned()
+            .collect();
+        let mut done = Vec::new();
+        for key in keys {
+            self.stop_cluster(&key).await;
+            self.applied.remove(&key);
+            done.push(format!("{key} deleted (Ray head released)"));
+        }
+        self.sync_nginx().await?;
+        Ok(if done.is_empty() {
+            format!("nothing matched {selector}")
+        } else {
+            done.join("; ")
+        })
     }
 
     fn modelled_defects(&self) -> Vec<String> {

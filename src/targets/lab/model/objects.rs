@@ -159,6 +159,50 @@ pub struct RayClusterObject {
     /// The head container image (for the notes: the lab always runs the
     /// pinned Ray from its venv).
     pub image: Option<String>,
+    /// `workerGroupSpecs`, in order: each replica becomes a local worker
+    /// node joining the head.
+    pub worker_groups: Vec<WorkerGroup>,
+}
+
+/// The most worker nodes the lab starts for one RayCluster: each is a real
+/// `ray start` (about 0.3 GiB), on a machine shared with other runs.
+pub const LAB_MAX_WORKERS: u32 = 4;
+
+/// One `workerGroupSpecs` entry as the lab starts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerGroup {
+    /// `groupName`.
+    pub name: String,
+    /// `replicas` × `numOfHosts`.
+    pub replicas: u32,
+    /// `rayStartParams.num-cpus` (the lab's default is 1).
+    pub num_cpus: Option<u32>,
+    /// `rayStartParams.resources`: the JSON object of custom resources,
+    /// with the shell quoting KubeRay's samples put around it removed.
+    pub resources: Option<String>,
+}
+
+impl RayClusterObject {
+    /// Whether `other` is this cluster with other worker replica counts
+    /// only (the lab then adds or stops workers and keeps the head).
+    pub fn differs_only_in_replicas(&self, other: &RayClusterObject) -> bool {
+        let shape = |rc: &RayClusterObject| {
+            let groups: Vec<WorkerGroup> = rc
+                .worker_groups
+                .iter()
+                .map(|g| WorkerGroup {
+                    replicas: 0,
+                    ..g.clone()
+                })
+                .collect();
+            RayClusterObject {
+                worker_replicas: 0,
+                worker_groups: groups,
+                ..rc.clone()
+            }
+        };
+        shape(self) == shape(other)
+    }
 }
 
 /// A Service port reference: a number or a named container port.
@@ -370,24 +414,21 @@ fn ray_cluster(
             str_at(e, "/name") == Some("RAY_USE_TLS")
                 && matches!(str_at(e, "/value"), Some("1") | Some("true") | Some("True"))
         });
-    let worker_replicas = m
+    let worker_groups = m
         .pointer("/spec/workerGroupSpecs")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .map(|g| {
-            let replicas = g.get("replicas").and_then(Value::as_u64).unwrap_or(0);
-            let hosts = g.get("numOfHosts").and_then(Value::as_u64).unwrap_or(1);
-            (replicas * hosts) as u32
-        })
-        .sum();
-    let head_num_cpus = head
-        .pointer("/rayStartParams/num-cpus")
-        .and_then(|v| match v {
-            Value::String(s) => s.parse().ok(),
-            Value::Number(n) => n.as_u64().map(|n| n as u32),
-            _ => None,
-        });
+        .map(|g| worker_group(g, name))
+        .collect::<Result<Vec<WorkerGroup>, TranslateError>>()?;
+    let worker_replicas = worker_groups.iter().map(|g| g.replicas).sum();
+    if worker_replicas > LAB_MAX_WORKERS {
+        return Err(TranslateError::Unsupported(format!(
+            "RayCluster `{name}` with {worker_replicas} worker replicas (the lab starts at most \
+             {LAB_MAX_WORKERS} real worker nodes per RayCluster, ~0.3 GiB each)"
+        )));
+    }
+    let head_num_cpus = head.pointer("/rayStartParams/num-cpus").and_then(count);
     if m.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true) {
         return Err(TranslateError::Unsupported(format!(
             "RayCluster `{name}` with spec.suspend: true (the lab has no operator to suspend it)"
@@ -400,7 +441,60 @@ fn ray_cluster(
         worker_replicas,
         head_num_cpus,
         image: str_at(container, "/image").map(str::to_string),
+        worker_groups,
     })
+}
+
+/// A whole number written as a string (`"2"`) or a number.
+fn count(value: &Value) -> Option<u32> {
+    match value {
+        Value::String(s) => s.parse().ok(),
+        Value::Number(n) => n.as_u64().map(|n| n as u32),
+        _ => None,
+    }
+}
+
+fn worker_group(group: &Value, cluster: &str) -> Result<WorkerGroup, TranslateError> {
+    let replicas = group.get("replicas").and_then(Value::as_u64).unwrap_or(0);
+    let hosts = group.get("numOfHosts").and_then(Value::as_u64).unwrap_or(1);
+    let name = str_at(group, "/groupName").unwrap_or("").to_string();
+    let resources = match group.pointer("/rayStartParams/resources") {
+        None => None,
+        Some(Value::String(text)) => Some(custom_resources(text).ok_or_else(|| {
+            TranslateError::Invalid(format!(
+                "RayCluster `{cluster}` group `{name}`: rayStartParams.resources {text:?} \
+                 is not a JSON object of numbers"
+            ))
+        })?),
+        Some(other) => {
+            return Err(TranslateError::Invalid(format!(
+                "RayCluster `{cluster}` group `{name}`: rayStartParams.resources must be a string, not {other}"
+            )));
+        }
+    };
+    Ok(WorkerGroup {
+        replicas: (replicas * hosts) as u32,
+        num_cpus: group.pointer("/rayStartParams/num-cpus").and_then(count),
+        resources,
+        name,
+    })
+}
+
+/// The JSON object inside a `resources` start parameter as KubeRay's
+/// samples write it (`'"{\"A\": 1}"'`): outer quotes and escapes removed.
+fn custom_resources(text: &str) -> Option<String> {
+    let mut inner = text.trim();
+    for quote in ['\'', '"'] {
+        if inner.len() >= 2 && inner.starts_with(quote) && inner.ends_with(quote) {
+            inner = &inner[1..inner.len() - 1];
+        }
+    }
+    let unescaped = inner.replace("\\\"", "\"");
+    let parsed: serde_json::Map<String, Value> = serde_json::from_str(&unescaped).ok()?;
+    parsed
+        .values()
+        .all(Value::is_number)
+        .then(|| Value::Object(parsed).to_string())
 }
 
 fn port_ref(value: Option<&Value>) -> Option<PortRef> {
@@ -612,6 +706,64 @@ mod tests {
         assert_eq!(rc.worker_replicas, 2);
         assert_eq!(rc.head_num_cpus, Some(2));
         assert_eq!(rc.namespace, "ns");
+    }
+
+    #[test]
+    fn worker_groups_keep_their_cpus_and_resources_and_are_capped() {
+        let rc = |small: u64| {
+            json!({
+                "apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": {"name": "rc"},
+                "spec": {
+                    "headGroupSpec": {"template": {"spec": {"containers": [{"name": "h"}]}}},
+                    "workerGroupSpecs": [
+                        {"groupName": "small", "replicas": small,
+                         "rayStartParams": {"num-cpus": "1", "resources": "'\"{\\\"small\\\": 1}\"'"}},
+                        {"groupName": "large", "replicas": 1, "rayStartParams": {"num-cpus": 2}}
+                    ]
+                }
+            })
+        };
+        let LabObject::RayCluster(one) = translate(&rc(1), "ns").unwrap() else {
+            panic!("not a RayCluster")
+        };
+        assert_eq!(one.worker_replicas, 2);
+        assert_eq!(
+            one.worker_groups,
+            [
+                WorkerGroup {
+                    name: "small".into(),
+                    replicas: 1,
+                    num_cpus: Some(1),
+                    resources: Some("{\"small\":1}".into()),
+                },
+                WorkerGroup {
+                    name: "large".into(),
+                    replicas: 1,
+                    num_cpus: Some(2),
+                    resources: None,
+                },
+            ]
+        );
+        let LabObject::RayCluster(two) = translate(&rc(2), "ns").unwrap() else {
+            panic!("not a RayCluster")
+        };
+        assert!(one.differs_only_in_replicas(&two));
+        assert!(!one.differs_only_in_replicas(&RayClusterObject {
+            tls: true,
+            ..two.clone()
+        }));
+        let err = translate(&rc(4), "ns").unwrap_err();
+        assert!(matches!(err, TranslateError::Unsupported(_)), "{err}");
+        assert!(
+            err.to_string().contains("at most 4 real worker nodes"),
+            "{err}"
+        );
+        let mut bad = rc(1);
+        bad["spec"]["workerGroupSpecs"][0]["rayStartParams"]["resources"] = json!("{small: 1}");
+        assert!(matches!(
+            translate(&bad, "ns"),
+            Err(TranslateError::Invalid(_))
+        ));
     }
 
     #[test]

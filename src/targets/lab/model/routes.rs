@@ -148,6 +148,38 @@ pub struct RoutingInput<'a> {
     pub tcp_services: BTreeMap<String, (u16, String)>,
 }
 
+/// The prefix of a route note that is a line the ingress-nginx controller
+/// would log, written by the lab's model of it (no controller runs on lab).
+pub const MODELLED_CONTROLLER_LOG: &str = "[modelled] ingress-nginx controller: ";
+
+/// The controller's warning for a tcp-services entry whose Service exists
+/// but has no active endpoint for the port (no running head matches its
+/// selector, or the Service has no such port), or `None`.
+fn tcp_service_without_endpoint(input: &RoutingInput<'_>, value: &str) -> Option<String> {
+    let (namespace, name, port) = parse_tcp_service(value)?;
+    let service = input
+        .services
+        .iter()
+        .find(|s| s.namespace == namespace && s.name == name)?;
+    let has_port = service.ports.iter().any(|p| match &port {
+        PortRef::Number(n) => p.port == *n,
+        PortRef::Name(n) => p.name.as_deref() == Some(n.as_str()),
+    });
+    let has_head = input.heads.iter().any(|h| {
+        h.namespace == namespace
+            && !service.selector.is_empty()
+            && service
+                .selector
+                .iter()
+                .all(|(k, v)| h.labels().get(k) == Some(v))
+    });
+    (!has_port || !has_head).then(|| {
+        format!(
+            "Service \"{namespace}/{name}\" does not have any active Endpoint for TCP port {port}"
+        )
+    })
+}
+
 /// Computes the routes.
 pub fn compute(input: &RoutingInput<'_>) -> Routes {
     let mut routes = Routes::default();
@@ -210,6 +242,18 @@ pub fn compute(input: &RoutingInput<'_>) -> Routes {
         }
     }
     for (port, (listen, value)) in &input.tcp_services {
+        if let Some(line) = tcp_service_without_endpoint(input, value) {
+            // ingress-nginx v1.15.1 (internal/ingress/controller/controller.go)
+            // warns and leaves the entry out: nothing listens on the port.
+            routes.notes.push(format!(
+                "tcp-services {port} → {value}: not served, as the controller leaves out an entry \
+                 whose Service has no active endpoint: nothing listens on its port"
+            ));
+            routes
+                .notes
+                .push(format!("{MODELLED_CONTROLLER_LOG}{line}"));
+            continue;
+        }
         let upstream = match parse_tcp_service(value) {
             Some((ns, svc, svc_port)) => {
                 let backend = BackendRef {
@@ -551,6 +595,39 @@ mod tests {
         );
         assert!(
             matches!(by_port["8000"], Upstream::Unreachable { why, .. } if why.contains("not served"))
+        );
+    }
+
+    #[test]
+    fn a_tcp_service_without_endpoint_is_left_out_with_the_controllers_warning() {
+        let svc = ServiceObject {
+            name: "rc-head-svc".into(),
+            namespace: "ns".into(),
+            headless: false,
+            selector: [("ray.io/cluster".to_string(), "rc".to_string())].into(),
+            ports: vec![crate::targets::lab::model::objects::ServicePort {
+                name: None,
+                port: 9000,
+                target_port: PortRef::Number(9000),
+            }],
+        };
+        let tcp = [(
+            "9000".to_string(),
+            (19000, "ns/rc-head-svc:9000".to_string()),
+        )]
+        .into();
+        let routes = compute(&RoutingInput {
+            services: vec![&svc],
+            tcp_services: tcp,
+            ..RoutingInput::default()
+        });
+        assert!(routes.tcp.is_empty(), "{:?}", routes.tcp);
+        assert!(
+            routes.notes.contains(&format!(
+                "{MODELLED_CONTROLLER_LOG}Service \"ns/rc-head-svc\" does not have any active Endpoint for TCP port 9000"
+            )),
+            "{:?}",
+            routes.notes
         );
     }
 

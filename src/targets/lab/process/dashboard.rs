@@ -41,6 +41,31 @@ pub async fn alive_nodes(port: u16) -> Option<u32> {
     Some(count_alive(&json))
 }
 
+/// The `resources_total` of every ALIVE node that is not the head, from
+/// the head's own node list.
+pub async fn alive_worker_resources(port: u16) -> Option<Vec<serde_json::Value>> {
+    let body = get(port, "/api/v0/nodes?limit=100").await?;
+    let json: serde_json::Value = serde_json::from_str(&body).ok()?;
+    let mut found = Vec::new();
+    worker_resources(&json, &mut found);
+    Some(found)
+}
+
+fn worker_resources(v: &serde_json::Value, found: &mut Vec<serde_json::Value>) {
+    match v {
+        serde_json::Value::Object(o) if o.contains_key("node_id") => {
+            let alive_worker = o.get("state").and_then(|s| s.as_str()) == Some("ALIVE")
+                && o.get("is_head_node").and_then(|h| h.as_bool()) != Some(true);
+            found.extend(
+                alive_worker.then(|| o.get("resources_total").cloned().unwrap_or_default()),
+            );
+        }
+        serde_json::Value::Object(o) => o.values().for_each(|v| worker_resources(v, found)),
+        serde_json::Value::Array(a) => a.iter().for_each(|v| worker_resources(v, found)),
+        _ => {}
+    }
+}
+
 /// ALIVE node records (objects with a `node_id`), wherever they nest.
 fn count_alive(v: &serde_json::Value) -> u32 {
     match v {
@@ -86,5 +111,16 @@ mod tests {
         )
         .await;
         assert_eq!(alive_nodes(port).await, Some(2));
+        let port = answer_once(
+            "HTTP/1.0 200 OK\r\n\r\n{\"data\": {\"result\": [\
+             {\"node_id\": \"h\", \"state\": \"ALIVE\", \"is_head_node\": true, \"resources_total\": {\"CPU\": 1}}, \
+             {\"node_id\": \"a\", \"state\": \"ALIVE\", \"is_head_node\": false, \"resources_total\": {\"CPU\": 2}}, \
+             {\"node_id\": \"b\", \"state\": \"DEAD\", \"is_head_node\": false, \"resources_total\": {\"CPU\": 1}}]}}",
+        )
+        .await;
+        assert_eq!(
+            alive_worker_resources(port).await,
+            Some(vec![serde_json::json!({"CPU": 2})])
+        );
     }
 }

@@ -4,9 +4,11 @@
 //! ask for the same head share one: the same `--num-cpus` and the same TLS
 //! files (the runner gives scenarios that ask for the same certificates the
 //! same files, see `runner::RunCertificates`; a scenario with a CA of its own
-//! gets a head of its own). Heads stay up between scenarios and stop at
-//! [`HeadPool::shutdown`], concurrently, which waits for every stop so
-//! nothing outlives the run.
+//! gets a head of its own). Shared heads stay up between scenarios and stop
+//! at [`HeadPool::shutdown`], concurrently, which waits for every stop so
+//! nothing outlives the run. A RayCluster with workers gets an exclusive
+//! head ([`HeadPool::acquire_exclusive`]) that stops, in the background,
+//! when its lease ends.
 
 use super::managed::tail_of_file;
 use super::ray_head::{RayHead, RayHeadConfig, RayPorts, RayTls};
@@ -89,6 +91,8 @@ struct Entry {
     key: HeadKey,
     head: RayHead,
     leases: usize,
+    /// One scenario's alone (see [`HeadPool::acquire_exclusive`]).
+    exclusive: bool,
 }
 
 /// The heads of one lab target.
@@ -96,6 +100,7 @@ pub struct HeadPool {
     project_root: PathBuf,
     dir: Mutex<Option<PathBuf>>,
     entries: Mutex<Vec<Entry>>,
+    stopping: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     next_id: std::sync::atomic::AtomicU64,
 }
 
@@ -106,6 +111,7 @@ impl HeadPool {
             project_root: project_root.to_path_buf(),
             dir: Mutex::new(None),
             entries: Mutex::new(Vec::new()),
+            stopping: Mutex::new(Vec::new()),
             next_id: std::sync::atomic::AtomicU64::new(1),
         }
     }
@@ -113,14 +119,36 @@ impl HeadPool {
     /// A running head for `key`: a shared idle or busy one, else a new one
     /// started within `timeout`.
     pub async fn acquire(&self, key: HeadKey, timeout: Duration) -> Result<HeadLease, LabError> {
+        self.acquire_for(key, timeout, false).await
+    }
+
+    /// A new head for one RayCluster alone, stopped when its lease ends:
+    /// a cluster with worker nodes needs a head whose node list holds only
+    /// its own workers (a shared head would count other scenarios' too).
+    pub async fn acquire_exclusive(
+        &self,
+        key: HeadKey,
+        timeout: Duration,
+    ) -> Result<HeadLease, LabError> {
+        self.acquire_for(key, timeout, true).await
+    }
+
+    async fn acquire_for(
+        &self,
+        key: HeadKey,
+        timeout: Duration,
+        exclusive: bool,
+    ) -> Result<HeadLease, LabError> {
         let mut entries = self.entries.lock().await;
         let mut dead = Vec::new();
-        for entry in entries.iter_mut().filter(|e| e.key == key) {
-            if client_port_open(entry.head.ports.client).await {
-                entry.leases += 1;
-                return Ok(lease(entry, true));
+        if !exclusive {
+            for entry in entries.iter_mut().filter(|e| e.key == key && !e.exclusive) {
+                if client_port_open(entry.head.ports.client).await {
+                    entry.leases += 1;
+                    return Ok(lease(entry, true));
+                }
+                dead.push(entry.id);
             }
-            dead.push(entry.id);
         }
         for id in dead {
             if let Some(pos) = entries.iter().position(|e| e.id == id) {
@@ -146,18 +174,42 @@ impl HeadPool {
             key,
             head,
             leases: 1,
+            exclusive,
         });
         Ok(lease(entries.last().expect("just pushed"), false))
     }
 
-    /// Ends a lease. The head stays up for the next scenario until
-    /// [`HeadPool::shutdown`].
+    /// Ends a lease. A shared head stays up for the next scenario until
+    /// [`HeadPool::shutdown`]; an exclusive one stops, in the background (its
+    /// scenario's verdict does not wait for Ray's ~3 s teardown; shutdown
+    /// waits for it).
     pub async fn release(&self, id: u64) -> Vec<String> {
         let mut entries = self.entries.lock().await;
-        if let Some(entry) = entries.iter_mut().find(|e| e.id == id) {
-            entry.leases = entry.leases.saturating_sub(1);
+        let Some(pos) = entries.iter().position(|e| e.id == id) else {
+            return Vec::new();
+        };
+        let entry = &mut entries[pos];
+        entry.leases = entry.leases.saturating_sub(1);
+        if entry.leases > 0 || !entry.exclusive {
+            return Vec::new();
         }
+        let mut entry = entries.remove(pos);
+        drop(entries);
+        let handle = tokio::spawn(async move { stop(&mut entry).await });
+        let mut stopping = self.stopping.lock().await;
+        stopping.retain(|h| !h.is_finished());
+        stopping.push(handle);
         Vec::new()
+    }
+
+    /// Waits until every background stop has finished.
+    pub async fn stops_finished(&self) {
+        let handles: Vec<_> = self.stopping.lock().await.drain(..).collect();
+        for handle in handles {
+            // A stop that panicked dropped its head, whose Drop killed the
+            // process group: nothing is left either way.
+            let _ = handle.await;
+        }
     }
 
     /// Stops every head (or, with `keep`, leaves them running and says where).
@@ -179,6 +231,7 @@ impl HeadPool {
             // process group: nothing is left either way.
             let _ = handle.await;
         }
+        self.stops_finished().await;
         if !keep
             && let Some(dir) = self.dir.lock().await.take()
             && let Err(e) = std::fs::remove_dir_all(&dir)

@@ -16,6 +16,28 @@ const WORKER_PORTS: u16 = 20;
 #[derive(Debug)]
 pub struct RayWorker {
     process: Option<ManagedProcess>,
+    group: String,
+}
+
+/// What a worker node offers: its worker group's `ray start` resources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerShape {
+    /// The worker group it belongs to.
+    pub group: String,
+    /// `--num-cpus`.
+    pub num_cpus: u32,
+    /// `--resources` (a JSON object), when the group declares any.
+    pub resources: Option<String>,
+}
+
+impl Default for WorkerShape {
+    fn default() -> Self {
+        WorkerShape {
+            group: String::new(),
+            num_cpus: 1,
+            resources: None,
+        }
+    }
 }
 
 impl RayWorker {
@@ -29,6 +51,19 @@ impl RayWorker {
         log_dir: &Path,
         name: &str,
     ) -> Result<RayWorker, LabError> {
+        Self::spawn_shaped(venv, gcs_port, tls, log_dir, name, &WorkerShape::default())
+    }
+
+    /// [`RayWorker::spawn`] with the worker group's `--num-cpus` and
+    /// `--resources`.
+    pub fn spawn_shaped(
+        venv: &RayVenv,
+        gcs_port: u16,
+        tls: Option<&RayTls>,
+        log_dir: &Path,
+        name: &str,
+        shape: &WorkerShape,
+    ) -> Result<RayWorker, LabError> {
         let p = free_ports(6).map_err(|e| LabError::io("choosing free ports", e))?;
         let workers =
             free_port_range(WORKER_PORTS).map_err(|e| LabError::io("choosing worker ports", e))?;
@@ -40,7 +75,7 @@ impl RayWorker {
         cmd.args(["start", "--block", "--disable-usage-stats"])
             .arg(format!("--address=127.0.0.1:{gcs_port}"))
             .arg("--node-ip-address=127.0.0.1")
-            .arg("--num-cpus=1")
+            .arg(format!("--num-cpus={}", shape.num_cpus))
             .arg(format!("--node-manager-port={}", p[0]))
             .arg(format!("--object-manager-port={}", p[1]))
             .arg(format!("--dashboard-agent-listen-port={}", p[2]))
@@ -52,6 +87,9 @@ impl RayWorker {
             .arg("--object-store-memory=100000000")
             .env("RAY_USAGE_STATS_ENABLED", "0")
             .env("TMPDIR", &tmp);
+        if let Some(resources) = &shape.resources {
+            cmd.arg(format!("--resources={resources}"));
+        }
         match tls {
             Some(tls) => {
                 cmd.env("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
@@ -67,6 +105,7 @@ impl RayWorker {
         let process = ManagedProcess::spawn(name, cmd, log_dir)?;
         Ok(RayWorker {
             process: Some(process),
+            group: shape.group.clone(),
         })
     }
 
@@ -101,6 +140,18 @@ impl RayWorker {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// The worker group it was started for.
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// Whether its `ray start --block` process is still running.
+    pub fn running(&mut self) -> bool {
+        self.process
+            .as_mut()
+            .is_some_and(|p| p.exit_status().is_none())
     }
 
     /// The pid of its `ray start --block` process, while running.
@@ -191,5 +242,34 @@ mod tests {
             .await
             .expect("a worker whose ray start blocks is started");
         worker.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_shaped_worker_passes_its_groups_cpus_and_resources() {
+        let dir = tempfile::tempdir().unwrap();
+        let venv = fake_venv(dir.path(), "echo \"args: $*\"\nexec sleep 60");
+        let shape = WorkerShape {
+            group: "large".into(),
+            num_cpus: 2,
+            resources: Some("{\"large\":1}".into()),
+        };
+        let mut worker =
+            RayWorker::spawn_shaped(&venv, 7, None, &dir.path().join("logs"), "w", &shape).unwrap();
+        assert_eq!(worker.group(), "large");
+        let out = dir.path().join("logs").join("w.out");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let text = loop {
+            let text = std::fs::read_to_string(&out).unwrap_or_default();
+            if text.contains("args:") || Instant::now() > deadline {
+                break text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(text.contains("--num-cpus=2"), "{text}");
+        assert!(text.contains("--resources={\"large\":1}"), "{text}");
+        assert!(text.contains("--address=127.0.0.1:7"), "{text}");
+        assert!(worker.running());
+        worker.stop().await;
+        assert!(!worker.running());
     }
 }
