@@ -250,26 +250,37 @@ spec:
         }
     };
     wait_for(&marker, &mut child);
-    let work_dirs: Vec<_> = std::fs::read_dir(&tmp)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name().is_some_and(|n| {
-                n.to_string_lossy().starts_with("rayconform-")
-                    && !n.to_string_lossy().starts_with("rayconform-lab-")
+    let private_dir = |prefix: &str| {
+        let found: Vec<_> = std::fs::read_dir(&tmp)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name().is_some_and(|n| {
+                    let n = n.to_string_lossy();
+                    n.starts_with(prefix)
+                        && !n.starts_with("rayconform-lab-")
+                        && (prefix == "rayconform-certs-" || !n.starts_with("rayconform-certs-"))
+                })
             })
-        })
-        .collect();
-    assert_eq!(work_dirs.len(), 1, "{work_dirs:?}");
-    let work_dir = work_dirs[0].clone();
-    let mode = std::fs::metadata(&work_dir).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o700, "the work dir is private");
-    let keys: Vec<_> = files_under(&work_dir)
+            .collect();
+        assert_eq!(found.len(), 1, "{prefix}: {found:?}");
+        let dir = found[0].clone();
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{} is private", dir.display());
+        dir
+    };
+    let work_dir = private_dir("rayconform-");
+    // The run's certificates (shared by scenarios asking for the same CA).
+    let certs_dir = private_dir("rayconform-certs-");
+    let keys: Vec<_> = files_under(&certs_dir)
         .into_iter()
         .filter(|f| std::fs::read_to_string(f).is_ok_and(|t| t.contains("PRIVATE KEY")))
         .collect();
-    assert!(!keys.is_empty(), "the private keys live in the work dir");
+    assert!(
+        !keys.is_empty(),
+        "the private keys live in the run's certificates dir"
+    );
 
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
     wait_for(&finally_marker, &mut child);
@@ -282,13 +293,11 @@ spec:
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
-    assert!(
-        stderr.contains(&format!("work dir removed {}", work_dir.display())),
-        "the second signal names what it removed: {stderr}"
-    );
-    assert!(
-        !work_dir.exists(),
-        "{} is left with private keys",
-        work_dir.display()
-    );
+    for dir in [&work_dir, &certs_dir] {
+        assert!(
+            stderr.contains(&format!("work dir removed {}", dir.display())),
+            "the second signal names what it removed: {stderr}"
+        );
+        assert!(!dir.exists(), "{} is left behind", dir.display());
+    }
 }

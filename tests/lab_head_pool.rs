@@ -173,7 +173,11 @@ async fn an_exclusive_head_is_never_shared_and_stops_with_its_lease() {
 
     let own_pid = own.pid.expect("pid");
     assert!(pool.release(own.id).await.is_empty());
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        alive(own_pid),
+        "the release returns while the exclusive head is still in Ray's teardown (the stop runs off the scenario's critical path)"
+    );
+    pool.stops_finished().await;
     assert!(!alive(own_pid), "the exclusive head stops with its lease");
     let shared_pid = shared.pid.expect("pid");
     assert!(pool.release(shared.id).await.is_empty());
