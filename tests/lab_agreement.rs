@@ -32,6 +32,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+#[path = "support/real_ray_turn.rs"]
+mod real_ray_turn;
+use real_ray_turn::real_ray_turn;
+
 const CA: &str = "ca-tls";
 const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Bound on one real-client attempt (a refused client fails in ~15 s with
@@ -122,27 +126,6 @@ fn objects(front: Front) -> (Vec<ServiceObject>, Vec<IngressObject>) {
         })
         .unwrap_or_default();
     (services, ingresses)
-}
-
-/// Holds the lock that lets only one test at a time drive real Ray clients.
-///
-/// Each Ray head's proxier picks the port of a client's own server from the
-/// same fixed list (23000-23999) by checking that it is free and then
-/// starting the server on it. Two heads on one machine serving real clients
-/// at the same moment can pick the same port, and one client then fails
-/// with "Starting Ray client server failed". The tests in this file each run
-/// their own head and real clients, so they take turns. A file lock works
-/// for threads (`cargo test`) and for processes (`cargo nextest`) alike.
-fn real_client_turn() -> nix::fcntl::Flock<std::fs::File> {
-    let path = std::env::temp_dir().join("rayconform-real-ray-client.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-        .unwrap_or_else(|(_, e)| panic!("cannot lock {}: {e}", path.display()))
 }
 
 /// Starts a Ray head (TLS with `authority`'s certificates when given) and
@@ -299,7 +282,7 @@ async fn probe_grpc(case: &GrpcCase, certs: &CertificateSet) -> Verdict {
 
 /// Ray's proxier could not start this client's own server: seen when
 /// another head on the machine serves real clients at the same moment (the
-/// port race described at [`real_client_turn`]), and, with one head, when
+/// port race described at [`real_ray_turn`]), and, with one head, when
 /// the proxier's own start-up check races the new process (Ray 2.60
 /// `proxier.py` `start_specific_server` reads the command line of a
 /// process that may have moved on: the client gets the traceback as an
@@ -472,7 +455,7 @@ async fn check_cases(cases: &[GrpcCase], venv: &RayVenv, certs: &CertificateSet)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn probes_agree_with_the_real_ray_client_in_healthy_and_broken_configurations() {
-    let _turn = tokio::task::block_in_place(real_client_turn);
+    let _turn = tokio::task::block_in_place(real_ray_turn);
     rayconform::tls::install_crypto_provider();
     let venv = require_tools();
     let work = tempfile::tempdir().unwrap();
@@ -650,7 +633,7 @@ async fn probes_agree_with_the_real_ray_client_in_healthy_and_broken_configurati
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_probe_through_the_rewrite_passes_at_the_slash_and_names_missing_assets_otherwise() {
-    let _turn = tokio::task::block_in_place(real_client_turn);
+    let _turn = tokio::task::block_in_place(real_ray_turn);
     rayconform::tls::install_crypto_provider();
     let venv = require_tools();
     let work = tempfile::tempdir().unwrap();
@@ -866,7 +849,7 @@ async fn start_proxy(proxy: Proxy, authority: &Authority) -> RunningProxy {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn tls_terminating_proxies_tls12_dead_upstreams_and_wrong_ports_agree_with_the_real_ray_client()
  {
-    let _turn = tokio::task::block_in_place(real_client_turn);
+    let _turn = tokio::task::block_in_place(real_ray_turn);
     rayconform::tls::install_crypto_provider();
     let venv = require_tools();
     let work = tempfile::tempdir().unwrap();

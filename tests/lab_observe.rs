@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+#[path = "support/real_ray_turn.rs"]
+mod real_ray_turn;
+use real_ray_turn::real_ray_turn;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -70,20 +74,6 @@ fn unsupported<T: std::fmt::Debug>(result: Result<T, StepError>) -> String {
         Err(StepError::Unsupported(reason)) => reason,
         other => panic!("expected a skip with a reason, got {other:?}"),
     }
-}
-
-/// Holds the lock that lets one test at a time drive real Ray (see
-/// tests/lab_agreement.rs: heads serving clients at once can collide).
-fn real_ray_turn() -> nix::fcntl::Flock<std::fs::File> {
-    let path = std::env::temp_dir().join("rayconform-real-ray-client.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-        .unwrap_or_else(|(_, e)| panic!("cannot lock {}: {e}", path.display()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,7 @@
 //! evidence, mTLS matrices as coloured tables, browser screenshots and
 //! links to the artifacts. `reports/latest` points at the newest run.
 
+use super::matrix::{Matrix, column_of};
 use crate::runner::{Phase, Reproduction, RunOutcome, ScenarioOutcome, Status, StepResult};
 use base64::Engine;
 use std::fmt::Write as _;
@@ -83,29 +84,16 @@ pub fn write_html(run: &RunOutcome, reports_dir: &Path) -> std::io::Result<PathB
 
 /// Scenario rows × (target, Kubernetes version) columns.
 fn matrix(out: &mut String, run: &RunOutcome) {
-    let mut columns: Vec<(String, Option<String>)> = Vec::new();
-    let mut rows: Vec<&str> = Vec::new();
-    for o in &run.scenarios {
-        let column = (o.target.to_string(), o.k8s_version.clone());
-        if !columns.contains(&column) {
-            columns.push(column);
-        }
-        if !rows.contains(&o.scenario.as_str()) {
-            rows.push(&o.scenario);
-        }
-    }
+    let matrix = Matrix::of(run);
     out.push_str("<h2>Matrix</h2>\n<table class=\"matrix\">\n<thead><tr><th>scenario</th>");
-    for (target, version) in &columns {
-        let _ = write!(out, "<th>{}</th>", esc(&column_name(target, version)));
+    for column in &matrix.columns {
+        let _ = write!(out, "<th>{}</th>", esc(&column.name()));
     }
     out.push_str("</tr></thead>\n<tbody>\n");
-    for row in &rows {
+    for row in &matrix.rows {
         let _ = write!(out, "<tr><th>{}</th>", esc(row));
-        for (target, version) in &columns {
-            let found = run.scenarios.iter().enumerate().find(|(_, o)| {
-                o.scenario == *row && o.target.to_string() == *target && o.k8s_version == *version
-            });
-            match found {
+        for column in &matrix.columns {
+            match matrix.cell(row, column) {
                 None => out.push_str("<td>—</td>"),
                 Some((i, o)) => {
                     let _ = write!(
@@ -136,7 +124,7 @@ fn scenario_section(out: &mut String, i: usize, o: &ScenarioOutcome, run_dir: &P
         status_class(o.status),
         mark(o),
         esc(&o.scenario),
-        esc(&column_name(&o.target.to_string(), &o.k8s_version)),
+        esc(&column_of(o).name()),
         o.duration.as_secs_f64(),
         if o.message.is_empty() {
             String::new()
@@ -310,13 +298,6 @@ fn link_to(path: &Path, run_dir: &Path) -> String {
     match normal(path).strip_prefix(normal(run_dir)) {
         Ok(rel) => rel.display().to_string(),
         Err(_) => path.display().to_string(),
-    }
-}
-
-fn column_name(target: &str, version: &Option<String>) -> String {
-    match version {
-        Some(v) => format!("{target} k8s {v}"),
-        None => target.to_string(),
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod coverage;
 mod html;
 mod junit;
+mod matrix;
 mod step_summary;
 mod summary;
 

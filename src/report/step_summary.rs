@@ -2,6 +2,7 @@
 //! file `GITHUB_STEP_SUMMARY` names, so the workflow run's page shows the
 //! scenario × target × version matrix at a glance.
 
+use super::matrix::Matrix;
 use crate::runner::{Reproduction, RunOutcome, ScenarioOutcome, Status};
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -27,35 +28,21 @@ pub fn step_summary_markdown(run: &RunOutcome) -> String {
             ""
         }
     );
-    let mut columns: Vec<(String, Option<String>)> = Vec::new();
-    let mut rows: Vec<&str> = Vec::new();
-    for o in &run.scenarios {
-        let column = (o.target.to_string(), o.k8s_version.clone());
-        if !columns.contains(&column) {
-            columns.push(column);
-        }
-        if !rows.contains(&o.scenario.as_str()) {
-            rows.push(&o.scenario);
-        }
-    }
+    let matrix = Matrix::of(run);
     out.push_str("| scenario |");
-    for (target, version) in &columns {
-        let name = match version {
-            Some(v) => format!("{target} k8s {v}"),
-            None => target.clone(),
-        };
-        let _ = write!(out, " {} |", cell(&name));
+    for column in &matrix.columns {
+        let _ = write!(out, " {} |", cell(&column.name()));
     }
     out.push_str("\n|---|");
-    out.push_str(&"---|".repeat(columns.len()));
+    out.push_str(&"---|".repeat(matrix.columns.len()));
     out.push('\n');
-    for row in &rows {
+    for row in &matrix.rows {
         let _ = write!(out, "| {} |", cell(row));
-        for (target, version) in &columns {
-            let found = run.scenarios.iter().find(|o| {
-                o.scenario == *row && o.target.to_string() == *target && o.k8s_version == *version
-            });
-            let text = found.map(verdict).unwrap_or_else(|| "—".into());
+        for column in &matrix.columns {
+            let text = matrix
+                .cell(row, column)
+                .map(|(_, o)| verdict(o))
+                .unwrap_or_else(|| "—".into());
             let _ = write!(out, " {} |", text);
         }
         out.push('\n');
