@@ -230,9 +230,15 @@ impl LabSession {
         Ok(summary)
     }
 
-    /// Starts one worker node per shape side by side (named from `first`
-    /// on), each joining the head's GCS; all or none: on a failure the
-    /// ones started are stopped.
+    /// Starts one worker node per shape (named from `first` on), each
+    /// joining the head's GCS; all or none: on a failure the ones started
+    /// are stopped.
+    ///
+    /// One after another: two raylets registering with one GCS at the same
+    /// moment on this machine left one unregistered until Ray's 30 s startup
+    /// limit (measured: 2 workers side by side 36-40 s, one at a time ~3 s
+    /// each). A worker whose `ray start` still gives up is started once
+    /// more, as the kubelet restarts a crashed container.
     async fn spawn_workers(
         &self,
         cluster: &str,
@@ -248,38 +254,26 @@ impl LabSession {
         let venv =
             RayVenv::locate(&self.run.project_root).map_err(|e| StepError::broken_by("", e))?;
         let log_dir = self.run.work_dir.join("ray-workers");
+        let deadline = Instant::now() + HEAD_START_TIMEOUT;
         let mut failed = None;
         for (i, shape) in shapes.iter().enumerate() {
             let name = format!("ray-worker-{cluster}-{}", first + i);
-            match RayWorker::spawn_shaped(&venv, gcs, tls, &log_dir, &name, shape) {
-                Ok(w) => workers.push(w),
-                Err(e) => {
-                    failed = Some((first + i, e));
+            let mut started = None;
+            for attempt in [name.clone(), format!("{name}-restart")] {
+                let result =
+                    match RayWorker::spawn_shaped(&venv, gcs, tls, &log_dir, &attempt, shape) {
+                        Ok(mut w) => w.wait_started(deadline).await.map(|()| w),
+                        Err(e) => Err(e),
+                    };
+                let gave_up = result.is_err();
+                started = Some(result);
+                if !gave_up {
                     break;
                 }
             }
-        }
-        // Spawned side by side, each started once `ray start` blocks. A
-        // worker whose `ray start` gives up (Ray waits only 30 s for its
-        // raylet to register: a loaded machine can miss that) is started
-        // once more, as the kubelet restarts a crashed container.
-        let deadline = Instant::now() + HEAD_START_TIMEOUT;
-        if failed.is_none() {
-            for (i, shape) in shapes.iter().enumerate() {
-                if workers[i].wait_started(deadline).await.is_ok() {
-                    continue;
-                }
-                let name = format!("ray-worker-{cluster}-{}-restart", first + i);
-                let again = RayWorker::spawn_shaped(&venv, gcs, tls, &log_dir, &name, shape);
-                let result = match again {
-                    Ok(mut w) => {
-                        let started = w.wait_started(deadline).await;
-                        workers[i] = w;
-                        started
-                    }
-                    Err(e) => Err(e),
-                };
-                if let Err(e) = result {
+            match started.expect("one attempt at least") {
+                Ok(w) => workers.push(w),
+                Err(e) => {
                     failed = Some((first + i, e));
                     break;
                 }
