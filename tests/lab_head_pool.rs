@@ -185,3 +185,35 @@ async fn an_exclusive_head_is_never_shared_and_stops_with_its_lease() {
     assert!(pool.release(other.id).await.is_empty());
     assert!(pool.shutdown(false).await.is_empty());
 }
+
+/// A head's start does not hold the pool: while one starts, the pool
+/// answers and another key's head can start (the lab's `--jobs N`
+/// overlaps head cold starts instead of queueing them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_starting_head_does_not_hold_the_pool() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let pool = std::sync::Arc::new(HeadPool::new(&root));
+    let timeout = Duration::from_secs(90);
+    let key = HeadKey {
+        tls: None,
+        num_cpus: 1,
+    };
+    let starting = {
+        let pool = pool.clone();
+        let key = key.clone();
+        tokio::spawn(async move { pool.acquire_exclusive(key, timeout).await })
+    };
+    // Well inside a Ray head's ~4-5 s cold start.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!starting.is_finished(), "the head is still starting");
+    let answered = tokio::time::timeout(Duration::from_millis(200), pool.running()).await;
+    assert!(
+        answered.is_ok_and(|running| running.is_empty()),
+        "the pool answers while a head starts"
+    );
+    let lease = starting.await.unwrap().expect("head");
+    assert_eq!(pool.running().await.len(), 1);
+    assert!(pool.release(lease.id).await.is_empty());
+    assert!(pool.shutdown(false).await.is_empty());
+    assert!(!alive(lease.pid.expect("pid")));
+}

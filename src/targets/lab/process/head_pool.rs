@@ -15,6 +15,7 @@ use super::ray_head::{RayHead, RayHeadConfig, RayPorts, RayTls};
 use super::venv::RayVenv;
 use crate::targets::lab::LabError;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
@@ -101,6 +102,7 @@ pub struct HeadPool {
     dir: Mutex<Option<PathBuf>>,
     entries: Mutex<Vec<Entry>>,
     stopping: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    start_turns: Mutex<Vec<(HeadKey, Arc<Mutex<()>>)>>,
     next_id: std::sync::atomic::AtomicU64,
 }
 
@@ -112,6 +114,7 @@ impl HeadPool {
             dir: Mutex::new(None),
             entries: Mutex::new(Vec::new()),
             stopping: Mutex::new(Vec::new()),
+            start_turns: Mutex::new(Vec::new()),
             next_id: std::sync::atomic::AtomicU64::new(1),
         }
     }
@@ -139,9 +142,21 @@ impl HeadPool {
         timeout: Duration,
         exclusive: bool,
     ) -> Result<HeadLease, LabError> {
-        let mut entries = self.entries.lock().await;
-        let mut dead = Vec::new();
+        // Acquires of one shareable key take turns, so the second finds the
+        // head the first started; heads of other keys (and exclusive ones)
+        // start side by side: the pool's list is never locked during a start.
+        let turn = if exclusive {
+            None
+        } else {
+            Some(self.start_turn(&key).await)
+        };
+        let _turn = match &turn {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
         if !exclusive {
+            let mut entries = self.entries.lock().await;
+            let mut dead = Vec::new();
             for entry in entries.iter_mut().filter(|e| e.key == key && !e.exclusive) {
                 if client_port_open(entry.head.ports.client).await {
                     entry.leases += 1;
@@ -149,12 +164,12 @@ impl HeadPool {
                 }
                 dead.push(entry.id);
             }
-        }
-        for id in dead {
-            if let Some(pos) = entries.iter().position(|e| e.id == id) {
-                let mut entry = entries.remove(pos);
-                tracing::warn!(id, "pooled Ray head stopped answering; replacing it");
-                entry.head.stop().await;
+            for id in dead {
+                if let Some(pos) = entries.iter().position(|e| e.id == id) {
+                    let mut entry = entries.remove(pos);
+                    tracing::warn!(id, "pooled Ray head stopped answering; replacing it");
+                    entry.head.stop().await;
+                }
             }
         }
         let venv = RayVenv::ensure(&self.project_root)?;
@@ -169,14 +184,27 @@ impl HeadPool {
             num_cpus: key.num_cpus,
         };
         let head = RayHead::start(cfg, timeout).await?;
-        entries.push(Entry {
+        let entry = Entry {
             id,
             key,
             head,
             leases: 1,
             exclusive,
-        });
-        Ok(lease(entries.last().expect("just pushed"), false))
+        };
+        let started = lease(&entry, false);
+        self.entries.lock().await.push(entry);
+        Ok(started)
+    }
+
+    /// The lock that makes acquires of `key` take turns.
+    async fn start_turn(&self, key: &HeadKey) -> Arc<Mutex<()>> {
+        let mut turns = self.start_turns.lock().await;
+        if let Some((_, lock)) = turns.iter().find(|(k, _)| k == key) {
+            return lock.clone();
+        }
+        let lock = Arc::new(Mutex::new(()));
+        turns.push((key.clone(), lock.clone()));
+        lock
     }
 
     /// Ends a lease. A shared head stays up for the next scenario until
