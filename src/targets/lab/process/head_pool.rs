@@ -20,6 +20,9 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
+/// What `ray start` says when its raylet did not register in time.
+const RAY_STARTUP_TIMEOUT: &str = "The current node timed out during startup";
+
 /// What makes two heads interchangeable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeadKey {
@@ -176,14 +179,32 @@ impl HeadPool {
         let id = self
             .next_id
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let work_dir = self.dir().await?.join(format!("head-{id}"));
-        let cfg = RayHeadConfig {
-            venv,
-            work_dir,
-            tls: key.tls.clone(),
-            num_cpus: key.num_cpus,
+        let mut attempt = 0;
+        let head = loop {
+            attempt += 1;
+            let work_dir = self.dir().await?.join(format!("head-{id}-{attempt}"));
+            let cfg = RayHeadConfig {
+                venv: venv.clone(),
+                work_dir,
+                tls: key.tls.clone(),
+                num_cpus: key.num_cpus,
+            };
+            match RayHead::start(cfg, timeout).await {
+                Ok(head) => break head,
+                // Ray gives a raylet 30 s to register with its GCS; a loaded
+                // 2-core machine can miss that. Started once more, as the
+                // kubelet restarts a crashed container.
+                Err(LabError::StartFailed { log_tail, .. })
+                    if attempt == 1 && log_tail.contains(RAY_STARTUP_TIMEOUT) =>
+                {
+                    tracing::warn!(
+                        id,
+                        "Ray head missed Ray's startup deadline; starting it once more"
+                    );
+                }
+                Err(e) => return Err(e),
+            }
         };
-        let head = RayHead::start(cfg, timeout).await?;
         let entry = Entry {
             id,
             key,
@@ -332,4 +353,52 @@ async fn client_port_open(port: u16) -> bool {
         .await,
         Ok(Ok(_))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A project whose Ray venv's `ray` counts its runs in `runs` and exits
+    /// 1 after printing `says` to stderr.
+    fn project_with_failing_ray(dir: &Path, says: &str) -> PathBuf {
+        let bin = dir.join(".lab/ray-venv/bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let runs = dir.join("runs");
+        let script = format!(
+            "#!/bin/sh\necho run >> '{}'\necho '{says}' >&2\nexit 1\n",
+            runs.display()
+        );
+        for name in ["ray", "python"] {
+            let path = bin.join(name);
+            std::fs::write(&path, &script).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        runs
+    }
+
+    async fn runs_after_failed_acquire(says: &str) -> usize {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = project_with_failing_ray(dir.path(), says);
+        let pool = HeadPool::new(dir.path());
+        let key = HeadKey {
+            tls: None,
+            num_cpus: 1,
+        };
+        assert!(pool.acquire(key, Duration::from_secs(10)).await.is_err());
+        pool.shutdown(false).await;
+        std::fs::read_to_string(runs).unwrap().lines().count()
+    }
+
+    #[tokio::test]
+    async fn a_head_that_missed_rays_startup_deadline_is_started_once_more() {
+        let says = format!("Exception: {RAY_STARTUP_TIMEOUT}. This could happen because");
+        assert_eq!(runs_after_failed_acquire(&says).await, 2);
+    }
+
+    #[tokio::test]
+    async fn a_head_that_failed_otherwise_is_not_started_again() {
+        assert_eq!(runs_after_failed_acquire("bad flag --foo").await, 1);
+    }
 }
