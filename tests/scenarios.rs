@@ -102,5 +102,13 @@ fn main() {
             }
         }
     });
+    // `exit` skips destructors: the run's certificates (private keys) go
+    // now, and a folder that outlives its last owner fails the run.
+    let certificates = opts.certificates.dir();
+    drop(opts);
+    if let Some(dir) = certificates.filter(|d| d.exists()) {
+        eprintln!("the run's certificates outlived the run: {}", dir.display());
+        std::process::exit(101);
+    }
     conclusion.exit();
 }
