@@ -3,7 +3,7 @@
 
 use super::object::ObjectRef;
 use super::select_spec::ObjectSelector;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, ObjectList};
 use kube::core::GroupVersionKind;
 use kube::discovery::{self, Scope};
 use kube::{Client, ResourceExt};
@@ -77,14 +77,7 @@ pub async fn list(
     selector: &ObjectSelector,
     default_namespace: &str,
 ) -> Result<Vec<serde_json::Value>, QueryError> {
-    let api = api_for(client, selector, default_namespace).await?;
-    let listed = api
-        .list(&list_params(selector))
-        .await
-        .map_err(|e| QueryError::Api {
-            what: format!("listing {selector}"),
-            reason: e.to_string(),
-        })?;
+    let (_, listed) = list_selected(client, selector, default_namespace).await?;
     let mut items: Vec<DynamicObject> = listed.items;
     items.sort_by_key(|o| (o.namespace(), o.name_any()));
     Ok(items
@@ -109,14 +102,7 @@ pub async fn delete(
     selector: &ObjectSelector,
     default_namespace: &str,
 ) -> Result<Vec<ObjectRef>, QueryError> {
-    let api = api_for(client, selector, default_namespace).await?;
-    let listed = api
-        .list(&list_params(selector))
-        .await
-        .map_err(|e| QueryError::Api {
-            what: format!("listing {selector}"),
-            reason: e.to_string(),
-        })?;
+    let (api, listed) = list_selected(client, selector, default_namespace).await?;
     let mut deleted = Vec::new();
     for object in listed.items {
         let name = object.name_any();
@@ -140,4 +126,21 @@ pub async fn delete(
         });
     }
     Ok(deleted)
+}
+
+/// The selected objects' API and their current list.
+async fn list_selected(
+    client: &Client,
+    selector: &ObjectSelector,
+    default_namespace: &str,
+) -> Result<(Api<DynamicObject>, ObjectList<DynamicObject>), QueryError> {
+    let api = api_for(client, selector, default_namespace).await?;
+    let listed = api
+        .list(&list_params(selector))
+        .await
+        .map_err(|e| QueryError::Api {
+            what: format!("listing {selector}"),
+            reason: e.to_string(),
+        })?;
+    Ok((api, listed))
 }
