@@ -12,7 +12,7 @@ use rayconform::probe::spec::GrpcExpectation;
 use rayconform::targets::lab::model::nginx_conf::STREAM_MODULE;
 use rayconform::targets::lab::process::nginx::Nginx;
 use rayconform::targets::lab::process::ports::free_port;
-use rayconform::targets::lab::process::ray_head::{RayHead, RayHeadConfig, RayTls};
+use rayconform::targets::lab::process::ray_head::{HeadComponents, RayHead, RayHeadConfig, RayTls};
 use rayconform::targets::lab::process::venv::RayVenv;
 use rayconform::tls::{ClientIdentity, ClientTls};
 use std::path::PathBuf;
@@ -77,6 +77,7 @@ async fn run() -> Result<f64, String> {
                 ca_cert: authority.ca_cert.clone(),
             }),
             num_cpus: 1,
+            components: HeadComponents::default(),
         },
         Duration::from_secs(90),
     )

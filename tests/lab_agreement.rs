@@ -23,7 +23,7 @@ use rayconform::targets::lab::model::objects::{
 use rayconform::targets::lab::model::routes::{LocalHead, RoutingInput, compute};
 use rayconform::targets::lab::process::nginx::Nginx;
 use rayconform::targets::lab::process::ports::free_ports;
-use rayconform::targets::lab::process::ray_head::{RayHead, RayHeadConfig, RayTls};
+use rayconform::targets::lab::process::ray_head::{HeadComponents, RayHead, RayHeadConfig, RayTls};
 use rayconform::targets::lab::process::venv::RayVenv;
 use rayconform::tls::{Authority, CertificateSet, FOREIGN};
 use rayconform::verdict::{Stage, Verdict};
@@ -145,6 +145,7 @@ async fn start_head(
         work_dir: work.join("head"),
         tls,
         num_cpus: 1,
+        components: HeadComponents::default(),
     };
     let head = RayHead::start(config, Duration::from_secs(90))
         .await

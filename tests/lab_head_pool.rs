@@ -31,6 +31,7 @@ fn tls_key(dir: &std::path::Path, ca: &str) -> HeadKey {
             ca_cert: a.ca_cert.clone(),
         }),
         num_cpus: 1,
+        dashboard: true,
     }
 }
 
@@ -45,6 +46,7 @@ async fn heads_with_the_same_key_are_shared_until_shutdown_and_other_tls_files_g
     let plain = HeadKey {
         tls: None,
         num_cpus: 1,
+        dashboard: true,
     };
 
     let first = pool
@@ -116,7 +118,7 @@ async fn a_head_keeps_its_temporary_files_in_its_own_work_dir() {
     // Ray heads starting side by side on 2 cores can miss Ray\'s 30 s
     // raylet registration: the tests of this file take turns.
     let _turn = real_ray_turn();
-    use rayconform::targets::lab::process::ray_head::{RayHead, RayHeadConfig};
+    use rayconform::targets::lab::process::ray_head::{HeadComponents, RayHead, RayHeadConfig};
     use rayconform::targets::lab::process::venv::RayVenv;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
@@ -126,6 +128,7 @@ async fn a_head_keeps_its_temporary_files_in_its_own_work_dir() {
         work_dir: work_dir.clone(),
         tls: None,
         num_cpus: 1,
+        components: HeadComponents::default(),
     };
     let mut head = RayHead::start(cfg, Duration::from_secs(90))
         .await
@@ -163,6 +166,7 @@ async fn an_exclusive_head_is_never_shared_and_stops_with_its_lease() {
     let plain = HeadKey {
         tls: None,
         num_cpus: 1,
+        dashboard: true,
     };
     let own = pool
         .acquire_exclusive(plain.clone(), timeout)
@@ -213,6 +217,7 @@ async fn a_starting_head_does_not_hold_the_pool() {
     let key = HeadKey {
         tls: None,
         num_cpus: 1,
+        dashboard: true,
     };
     let starting = {
         let pool = pool.clone();

@@ -13,7 +13,7 @@ use rayconform::probe::spec::{
 use rayconform::scenario::Probe;
 use rayconform::targets::lab::process::nginx::Nginx;
 use rayconform::targets::lab::process::ports::free_port;
-use rayconform::targets::lab::process::ray_head::{RayHead, RayHeadConfig, RayTls};
+use rayconform::targets::lab::process::ray_head::{HeadComponents, RayHead, RayHeadConfig, RayTls};
 use rayconform::targets::lab::process::venv::RayVenv;
 use rayconform::tls::{CertificateSet, FOREIGN};
 use rayconform::verdict::{Stage, Verdict};
@@ -276,6 +276,7 @@ async fn start_head(venv: &RayVenv, work: &Path, name: &str, tls: Option<RayTls>
         work_dir: work.join(name),
         tls,
         num_cpus: 1,
+        components: HeadComponents::default(),
     };
     match RayHead::start(cfg, HEAD_START_TIMEOUT).await {
         Ok(head) => head,

@@ -8,7 +8,7 @@
 
 use rayconform::probe::spec::{GrpcExpectation, GrpcReadyProbe};
 use rayconform::scenario::Probe;
-use rayconform::targets::lab::process::ray_head::{RayHead, RayHeadConfig};
+use rayconform::targets::lab::process::ray_head::{HeadComponents, RayHead, RayHeadConfig};
 use rayconform::targets::lab::process::venv::RayVenv;
 use rayconform::targets::lab::process::worker::RayWorker;
 use rayconform::verdict::{Stage, Verdict};
@@ -58,6 +58,7 @@ async fn the_head_lists_its_alive_nodes_through_a_client_session() {
             work_dir: work.path().join("head"),
             tls: None,
             num_cpus: 1,
+            components: HeadComponents::default(),
         },
         Duration::from_secs(120),
     )

@@ -16,7 +16,7 @@ mod phases;
 
 use rayconform::probe::grpc_ready;
 use rayconform::probe::spec::GrpcExpectation;
-use rayconform::targets::lab::process::ray_head::{RayHead, RayHeadConfig};
+use rayconform::targets::lab::process::ray_head::{HeadComponents, RayHead, RayHeadConfig};
 use rayconform::targets::lab::process::venv::RayVenv;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -82,6 +82,7 @@ async fn head_cold_start(venv: &RayVenv, work: &Path) -> Result<(f64, f64, f64),
             work_dir: work.to_path_buf(),
             tls: None,
             num_cpus: 1,
+            components: HeadComponents::RAY_DEFAULTS,
         },
         HEAD_TIMEOUT,
     )

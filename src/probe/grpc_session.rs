@@ -28,7 +28,7 @@ const DATAPATH: &str = "/ray.rpc.RayletDataStreamer/Datapath";
 
 /// The channel the probe's calls go over: one connection, non-gRPC answers
 /// turned into mapped statuses.
-type ProbeChannel = GrpcAnswerCheck<Channel>;
+pub(crate) type ProbeChannel = GrpcAnswerCheck<Channel>;
 
 /// Which call proves the connection works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,13 +109,15 @@ pub async fn run_session(
     result
 }
 
-async fn connect_and_call(
+/// A gRPC channel over one connection to `address`, taken stage by stage
+/// (TCP, TLS with ALPN h2 when `tls` is set, HTTP/2), each noted in
+/// `timeline`; with the recorder of what the server sent.
+pub(crate) async fn open_staged(
     address: &str,
     tls: Option<&ClientTls>,
-    call: GrpcCall,
     deadline: Instant,
     timeline: &mut Timeline,
-) -> Result<GrpcSuccess, Failure> {
+) -> Result<(ProbeChannel, Recorder), Failure> {
     let started = timeline.start();
     let (host, port) = split_address(address)?;
     timeline.note("CONNECTING: TCP");
@@ -156,7 +158,18 @@ async fn connect_and_call(
         .await?,
     );
     timeline.note("HTTP/2 connection preface sent; waiting for the server");
+    Ok((channel, recorder))
+}
 
+async fn connect_and_call(
+    address: &str,
+    tls: Option<&ClientTls>,
+    call: GrpcCall,
+    deadline: Instant,
+    timeline: &mut Timeline,
+) -> Result<GrpcSuccess, Failure> {
+    let started = timeline.start();
+    let (channel, recorder) = open_staged(address, tls, deadline, timeline).await?;
     let answer = match call {
         GrpcCall::None => {
             let limit = deadline.saturating_duration_since(Instant::now());

@@ -7,6 +7,7 @@ pub mod browser_process;
 pub mod cli;
 pub mod connection;
 pub mod failure;
+pub mod gcs_nodes;
 pub mod grpc_ready;
 pub mod grpc_session;
 pub mod http;

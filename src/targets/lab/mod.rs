@@ -7,6 +7,7 @@
 //! heads and workers, nginx) that stand in for the cluster. [`target`] and
 //! [`session`] join them; [`support`] decides what the lab can run.
 
+pub mod dashboard_need;
 pub mod error;
 pub mod model;
 pub mod observe;

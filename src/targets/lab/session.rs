@@ -8,8 +8,9 @@ use super::model::objects::{
 };
 use super::model::routes::{self, LocalHead};
 use super::observe;
-use super::process::dashboard;
+use super::dashboard_need;
 use super::process::head_pool::{HeadKey, HeadLease, HeadPool};
+use super::process::head_view;
 use super::process::managed::{StopOutcome, tail_of_file};
 use super::process::nginx::Nginx;
 use super::process::ports::free_ports;
@@ -26,7 +27,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
 
 /// How long a Ray head may take to start inside an `apply`.
 const HEAD_START_TIMEOUT: Duration = Duration::from_secs(90);
@@ -140,9 +140,13 @@ impl LabSession {
         } else {
             None
         };
+        // A shared head keeps its dashboard for whoever shares it next; a
+        // head of the cluster's own starts one only when a step may reach it.
         let head_key = HeadKey {
             tls: tls.clone(),
             num_cpus: rc.head_num_cpus.unwrap_or(1).max(1),
+            dashboard: rc.worker_replicas == 0
+                || dashboard_need::may_reach_dashboard(&self.run.scenario),
         };
         (self.run.progress)(&format!("starting a Ray head for RayCluster {}", rc.name));
         // Worker nodes join their own head: a shared one would show other
@@ -175,16 +179,19 @@ impl LabSession {
             cluster: rc.name.clone(),
             namespace: rc.namespace.clone(),
             ports: [
-                (RayPort::Gcs, lease.ports.gcs),
-                (RayPort::Dashboard, lease.ports.dashboard),
-                (RayPort::Client, lease.ports.client),
+                Some((RayPort::Gcs, lease.ports.gcs)),
+                lease
+                    .dashboard
+                    .then_some((RayPort::Dashboard, lease.ports.dashboard)),
+                Some((RayPort::Client, lease.ports.client)),
             ]
             .into_iter()
+            .flatten()
             .collect(),
         };
         let head_service = self.lab.head_service(&rc.name, &rc.namespace);
         let summary = format!(
-            "RayCluster {}/{} → Ray head pid {} (gcs {}, client {}, dashboard {}; TLS {}; {}), {} worker(s); \
+            "RayCluster {}/{} → Ray head pid {} (gcs {}, client {}, {}; TLS {}; {}), {} worker(s); \
              Service {} synthesized ({})",
             rc.namespace,
             rc.name,
@@ -194,7 +201,11 @@ impl LabSession {
                 .unwrap_or_else(|| "?".into()),
             lease.ports.gcs,
             lease.ports.client,
-            lease.ports.dashboard,
+            if lease.dashboard {
+                format!("dashboard {}", lease.ports.dashboard)
+            } else {
+                "no dashboard: no step reaches it".to_string()
+            },
             if rc.tls { "on" } else { "off" },
             if lease.reused {
                 "shared head from the pool".to_string()
@@ -434,20 +445,9 @@ impl LabSession {
             )));
         };
         let ports = cluster.lease.ports;
-        if !dashboard::answers_version(ports.dashboard).await {
-            return Err(LabError::NotReady(format!(
-                "head dashboard 127.0.0.1:{} does not answer /api/version",
-                ports.dashboard
-            )));
-        }
-        if TcpStream::connect(("127.0.0.1", ports.client))
-            .await
-            .is_err()
-        {
-            return Err(LabError::NotReady(format!(
-                "head client port 127.0.0.1:{} refuses connections",
-                ports.client
-            )));
+        let view = head_view::look(&cluster.lease).await;
+        if let Some(why) = view.down {
+            return Err(LabError::NotReady(format!("head not up: {why}")));
         }
         let wanted_workers = match spec.condition.unwrap_or(RayClusterCondition::Ready) {
             RayClusterCondition::Ready => {
@@ -456,17 +456,21 @@ impl LabSession {
             _ => spec.ready_workers.unwrap_or(0),
         };
         if wanted_workers > 0 {
-            let alive = dashboard::alive_nodes(ports.dashboard).await.unwrap_or(0);
-            let workers = alive.saturating_sub(1);
+            let workers = view.alive_workers.len() as u32;
             if workers < wanted_workers {
                 return Err(LabError::NotReady(format!(
                     "{workers} of {wanted_workers} worker node(s) alive"
                 )));
             }
         }
+        let dashboard = if cluster.lease.dashboard {
+            format!("dashboard 127.0.0.1:{}", ports.dashboard)
+        } else {
+            "no dashboard".to_string()
+        };
         Ok(format!(
-            "head up (dashboard 127.0.0.1:{}, client 127.0.0.1:{}), {wanted_workers} worker(s) required and alive",
-            ports.dashboard, ports.client
+            "head up (GCS 127.0.0.1:{} lists it alive, client 127.0.0.1:{}, {dashboard}), {wanted_workers} worker(s) required and alive",
+            ports.gcs, ports.client
         ))
     }
 }
@@ -482,15 +486,13 @@ impl LabSession {
                     let Some(manifest) = self.applied.get(key) else {
                         continue;
                     };
-                    let ports = cluster.lease.ports;
-                    let head_ready = dashboard::answers_version(ports.dashboard).await;
-                    let alive = if head_ready {
-                        dashboard::alive_worker_resources(ports.dashboard)
-                            .await
-                            .unwrap_or_default()
-                    } else {
-                        Vec::new()
-                    };
+                    let view = head_view::look(&cluster.lease).await;
+                    let head_ready = view.down.is_none();
+                    let alive: Vec<serde_json::Value> = view
+                        .alive_workers
+                        .iter()
+                        .map(|resources| serde_json::json!(resources))
+                        .collect();
                     let mut ready = observe::ready_per_group(&cluster.object.worker_groups, &alive);
                     let mut nodes = vec![observe::NodeSeen {
                         group: None,
@@ -519,19 +521,9 @@ impl LabSession {
                     let Some(manifest) = self.applied.get(key) else {
                         continue;
                     };
-                    let ports = cluster.lease.ports;
-                    let ready = dashboard::answers_version(ports.dashboard).await
-                        && TcpStream::connect(("127.0.0.1", ports.client))
-                            .await
-                            .is_ok();
-                    let workers = if ready {
-                        dashboard::alive_nodes(ports.dashboard)
-                            .await
-                            .unwrap_or(0)
-                            .saturating_sub(1)
-                    } else {
-                        0
-                    };
+                    let view = head_view::look(&cluster.lease).await;
+                    let ready = view.down.is_none();
+                    let workers = view.alive_workers.len() as u32;
                     objects.push(observe::raycluster_object(
                         manifest,
                         &key.namespace,

@@ -435,7 +435,8 @@ fn resolve(
         None => unreachable(
             format!(
                 "Service {namespace}/{} port {}: target port {} is not served by the lab's Ray head \
-                 (it runs GCS 6379, dashboard 8265 and client 10001)",
+                 (it runs GCS 6379 and client 10001, and dashboard 8265 when a step of the scenario \
+                 may reach it: any probe but grpcReady and mtls, or a command)",
                 service.name, port.port, port.target_port
             ),
             notes,

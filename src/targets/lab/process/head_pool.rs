@@ -11,7 +11,7 @@
 //! when its lease ends.
 
 use super::managed::tail_of_file;
-use super::ray_head::{RayHead, RayHeadConfig, RayPorts, RayTls};
+use super::ray_head::{HeadComponents, RayHead, RayHeadConfig, RayPorts, RayTls};
 use super::venv::RayVenv;
 use crate::targets::lab::LabError;
 use std::path::{Path, PathBuf};
@@ -30,6 +30,8 @@ pub struct HeadKey {
     pub tls: Option<RayTls>,
     /// `--num-cpus`.
     pub num_cpus: u32,
+    /// It runs Ray's dashboard (see [`HeadComponents`]).
+    pub dashboard: bool,
 }
 
 /// One scenario's use of a head.
@@ -51,6 +53,9 @@ pub struct HeadLease {
     pub startup_time: Duration,
     /// TLS files the head serves with.
     pub tls: Option<RayTls>,
+    /// It runs Ray's dashboard: without one, nothing listens on
+    /// `ports.dashboard`.
+    pub dashboard: bool,
 }
 
 impl HeadLease {
@@ -188,6 +193,7 @@ impl HeadPool {
                 work_dir,
                 tls: key.tls.clone(),
                 num_cpus: key.num_cpus,
+                components: HeadComponents::lab(key.dashboard),
             };
             match RayHead::start(cfg, timeout).await {
                 Ok(head) => break head,
@@ -329,6 +335,7 @@ fn lease(entry: &Entry, reused: bool) -> HeadLease {
             entry.head.startup_time
         },
         tls: entry.key.tls.clone(),
+        dashboard: entry.key.dashboard,
     }
 }
 
@@ -385,6 +392,7 @@ mod tests {
         let key = HeadKey {
             tls: None,
             num_cpus: 1,
+            dashboard: true,
         };
         assert!(pool.acquire(key, Duration::from_secs(10)).await.is_err());
         pool.shutdown(false).await;

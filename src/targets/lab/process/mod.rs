@@ -4,6 +4,7 @@
 
 pub mod dashboard;
 pub mod head_pool;
+pub mod head_view;
 pub mod managed;
 pub mod nginx;
 pub mod pids;

@@ -41,6 +41,47 @@ pub struct RayHeadConfig {
     pub tls: Option<RayTls>,
     /// `--num-cpus`.
     pub num_cpus: u32,
+    /// Which of Ray's optional head processes run.
+    pub components: HeadComponents,
+}
+
+/// Ray's optional head processes: what runs besides the GCS, the raylet
+/// (with its dashboard agent and runtime env agent) and the Ray client
+/// server, which every head has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeadComponents {
+    /// The dashboard (`--include-dashboard`): the web UI and its HTTP API
+    /// on the dashboard port, about 4.5 CPU-seconds per head on the 2-core
+    /// machine, most of it in its module processes.
+    pub dashboard: bool,
+    /// The autoscaler monitor and the log monitor (`--no-monitor`,
+    /// `--include-log-monitor=false` when off): nothing the probes reach,
+    /// about 2 CPU-seconds per head.
+    pub monitors: bool,
+}
+
+impl HeadComponents {
+    /// What `ray start --head` starts by default (a KubeRay head pod without
+    /// in-tree autoscaling runs these too).
+    pub const RAY_DEFAULTS: HeadComponents = HeadComponents {
+        dashboard: true,
+        monitors: true,
+    };
+
+    /// A lab head: the dashboard when asked for, never the monitors.
+    pub fn lab(dashboard: bool) -> HeadComponents {
+        HeadComponents {
+            dashboard,
+            monitors: false,
+        }
+    }
+}
+
+impl Default for HeadComponents {
+    /// A lab head with its dashboard.
+    fn default() -> Self {
+        HeadComponents::lab(true)
+    }
 }
 
 /// The ports a head listens on that callers connect to.
@@ -64,6 +105,8 @@ pub struct RayHead {
     log_dir: PathBuf,
     /// How long `start` took until the head was ready.
     pub startup_time: Duration,
+    /// Which optional processes it runs.
+    pub components: HeadComponents,
 }
 
 /// What `ray start --block` prints once it has started everything (Ray
@@ -78,8 +121,9 @@ pub fn says_it_blocks(out_log: &Path) -> bool {
 }
 
 impl RayHead {
-    /// Starts a head and waits (at most `timeout`) until the dashboard answers
-    /// `/api/version`, the client port accepts TCP and `ray start` says it
+    /// Starts a head and waits (at most `timeout`) until the dashboard (when
+    /// it has one) answers `/api/version`, the client port accepts TCP and
+    /// `ray start` says it
     /// has entered its `--block` loop. On timeout or early exit the process
     /// is stopped and the error carries its log tail.
     pub async fn start(cfg: RayHeadConfig, timeout: Duration) -> Result<RayHead, LabError> {
@@ -128,6 +172,12 @@ impl RayHead {
             .arg("--object-store-memory=200000000")
             .env("RAY_USAGE_STATS_ENABLED", "0")
             .env("TMPDIR", &tmp);
+        if !cfg.components.dashboard {
+            cmd.arg("--include-dashboard=false");
+        }
+        if !cfg.components.monitors {
+            cmd.args(["--no-monitor", "--include-log-monitor=false"]);
+        }
         if let Some(tls) = &cfg.tls {
             // With TLS on, Ray otherwise swaps 127.0.0.1 for the primary
             // address, which is not in the cert, and hangs.
@@ -146,6 +196,7 @@ impl RayHead {
             temp_dir,
             log_dir,
             startup_time: Duration::ZERO,
+            components: cfg.components,
         };
 
         let deadline = started + timeout;
@@ -170,7 +221,8 @@ impl RayHead {
     }
 
     async fn wait_ready(&mut self, deadline: Instant) -> Result<(), LabError> {
-        let mut dashboard_ok = false;
+        // A head without a dashboard has nothing on its dashboard port.
+        let mut dashboard_ok = !self.components.dashboard;
         loop {
             if let Some(process) = self.process.as_mut()
                 && let Some(status) = process.exit_status()
@@ -292,6 +344,7 @@ mod tests {
             work_dir: dir.path().join("logs"),
             tls: None,
             num_cpus: 1,
+            components: HeadComponents::default(),
         };
         let err = RayHead::start(cfg, Duration::from_secs(10))
             .await
@@ -315,6 +368,7 @@ mod tests {
             work_dir: dir.path().join("logs"),
             tls: None,
             num_cpus: 1,
+            components: HeadComponents::default(),
         };
         let started = Instant::now();
         let err = RayHead::start(cfg, Duration::from_millis(800))
@@ -375,6 +429,7 @@ threading.Event().wait()
             work_dir: dir.path().join("logs"),
             tls: None,
             num_cpus: 1,
+            components: HeadComponents::default(),
         };
         let err = RayHead::start(cfg, Duration::from_secs(3))
             .await
@@ -393,6 +448,7 @@ threading.Event().wait()
             work_dir: dir.path().join("logs"),
             tls: None,
             num_cpus: 1,
+            components: HeadComponents::default(),
         };
         let mut head = RayHead::start(cfg, Duration::from_secs(10))
             .await

@@ -72,7 +72,14 @@ impl RayWorker {
         std::fs::create_dir_all(&tmp)
             .map_err(|e| LabError::io(format!("creating {}", tmp.display()), e))?;
         let mut cmd = Command::new(&venv.ray);
-        cmd.args(["start", "--block", "--disable-usage-stats"])
+        // No log monitor: nothing reads worker logs through Ray here (as
+        // for heads; see `HeadComponents`).
+        cmd.args([
+            "start",
+            "--block",
+            "--disable-usage-stats",
+            "--include-log-monitor=false",
+        ])
             .arg(format!("--address=127.0.0.1:{gcs_port}"))
             .arg("--node-ip-address=127.0.0.1")
             .arg(format!("--num-cpus={}", shape.num_cpus))
