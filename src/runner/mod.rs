@@ -108,17 +108,22 @@ pub async fn run_all(
             targets.push(target.clone());
         }
     }
-    let mut indexed: Vec<(usize, ScenarioOutcome)> =
-        futures::stream::iter(work.into_iter().enumerate())
-            .map(|(i, (target, scenario))| async move {
-                (
-                    i,
-                    run_scenario(target.as_ref(), scenario, opts, cancel).await,
-                )
-            })
-            .buffer_unordered(opts.jobs.max(1))
-            .collect()
-            .await;
+    // The costliest start first (outcomes are put back in order below).
+    let mut ordered: Vec<(usize, (Arc<dyn Target>, Arc<Scenario>))> =
+        work.into_iter().enumerate().collect();
+    ordered.sort_by_cached_key(|(_, (target, scenario))| {
+        std::cmp::Reverse(target.expected_cost(scenario, &opts.project_root))
+    });
+    let mut indexed: Vec<(usize, ScenarioOutcome)> = futures::stream::iter(ordered)
+        .map(|(i, (target, scenario))| async move {
+            (
+                i,
+                run_scenario(target.as_ref(), scenario, opts, cancel).await,
+            )
+        })
+        .buffer_unordered(opts.jobs.max(1))
+        .collect()
+        .await;
     indexed.sort_by_key(|(i, _)| *i);
     let any_failed = indexed
         .iter()

@@ -90,6 +90,14 @@ pub trait Target: Send + Sync {
     /// [`TargetOptions::k8s_version`]).
     fn plan(&self, scenario: &Scenario, project_root: &Path) -> Result<TargetPlan, PlanError>;
 
+    /// How long the scenario is expected to take here, relative to the
+    /// target's other scenarios (0 when unknown). Only for ordering: with
+    /// `--jobs` above 1 the runner starts the costliest first, so the long
+    /// ones do not end up running alone at the end of the run.
+    fn expected_cost(&self, _scenario: &Scenario, _project_root: &Path) -> u32 {
+        0
+    }
+
     /// Prepares everything the scenario needs (cluster, installs, lab
     /// processes) and opens a session. An `Err` is broken infrastructure.
     async fn open(&self, run: &ScenarioRun) -> Result<Box<dyn Session>, StepError>;

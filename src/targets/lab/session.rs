@@ -2,13 +2,13 @@
 //! standing in for them, and the nginx routing to them.
 
 use super::LabError;
+use super::dashboard_need;
 use super::model::config::{IngressPorts, LabModel, PortText, tcp_service_ports};
 use super::model::objects::{
     LabObject, ObjectKey, RayClusterObject, RayPort, TranslateError, WorkerGroup, translate,
 };
 use super::model::routes::{self, LocalHead};
 use super::observe;
-use super::dashboard_need;
 use super::process::head_pool::{HeadKey, HeadLease, HeadPool};
 use super::process::head_view;
 use super::process::managed::{StopOutcome, tail_of_file};

@@ -4,7 +4,7 @@
 use super::model::objects::{LabObject, TranslateError, translate};
 use super::model::routes::parse_tcp_service;
 use crate::scenario::{
-    Action, IngressNginxInstall, Install, Scenario, Step, WaitTarget, manifests,
+    Action, IngressNginxInstall, Install, Probe, Scenario, Step, WaitTarget, manifests,
 };
 use crate::targets::Manifest;
 use std::path::Path;
@@ -129,4 +129,29 @@ pub fn planned_objects(scenario: &Scenario, project_root: &Path) -> Vec<LabObjec
         .flatten()
         .filter_map(|m| translate(&m, "<NAMESPACE>").ok())
         .collect()
+}
+
+/// The lab's [`crate::targets::Target::expected_cost`]: what the scenario
+/// starts that takes seconds of CPU each on the 2-core machine. A RayCluster
+/// with workers gets a Ray head of its own (counted 2: a head starts more
+/// processes than a worker) and one Ray node per worker; a browser probe
+/// starts Chromium. A RayCluster on a shared head, nginx and the other
+/// probes cost next to nothing. A scenario the lab skips costs 0.
+pub fn expected_cost(scenario: &Scenario, project_root: &Path) -> u32 {
+    if unsupported_reason(scenario, project_root).is_some() {
+        return 0;
+    }
+    let nodes: u32 = planned_objects(scenario, project_root)
+        .iter()
+        .map(|o| match o {
+            LabObject::RayCluster(rc) if rc.worker_replicas > 0 => 2 + rc.worker_replicas,
+            _ => 0,
+        })
+        .sum();
+    let browsers = scenario
+        .steps
+        .iter()
+        .filter(|s| matches!(s.action, Action::Probe(Probe::Browser(_))))
+        .count() as u32;
+    nodes + browsers
 }

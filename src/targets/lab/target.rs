@@ -7,7 +7,7 @@ use super::model::routes::LocalHead;
 use super::process::head_pool::HeadPool;
 use super::process::venv::RAY_VERSION;
 use super::session::LabSession;
-use super::support::{planned_objects, unsupported_reason};
+use super::support::{expected_cost, planned_objects, unsupported_reason};
 use crate::scenario::{Scenario, TargetKind};
 use crate::targets::{PlanError, ScenarioRun, Session, StepError, Target, TargetPlan};
 use crate::tools::{NGINX, PYTHON3};
@@ -64,6 +64,10 @@ impl Target for LabTarget {
 
     fn unsupported_reason(&self, scenario: &Scenario, project_root: &Path) -> Option<String> {
         unsupported_reason(scenario, project_root)
+    }
+
+    fn expected_cost(&self, scenario: &Scenario, project_root: &Path) -> u32 {
+        expected_cost(scenario, project_root)
     }
 
     fn plan(&self, scenario: &Scenario, project_root: &Path) -> Result<TargetPlan, PlanError> {

@@ -80,20 +80,20 @@ impl RayWorker {
             "--disable-usage-stats",
             "--include-log-monitor=false",
         ])
-            .arg(format!("--address=127.0.0.1:{gcs_port}"))
-            .arg("--node-ip-address=127.0.0.1")
-            .arg(format!("--num-cpus={}", shape.num_cpus))
-            .arg(format!("--node-manager-port={}", p[0]))
-            .arg(format!("--object-manager-port={}", p[1]))
-            .arg(format!("--dashboard-agent-listen-port={}", p[2]))
-            .arg(format!("--dashboard-agent-grpc-port={}", p[3]))
-            .arg(format!("--runtime-env-agent-port={}", p[4]))
-            .arg(format!("--metrics-export-port={}", p[5]))
-            .arg(format!("--min-worker-port={workers}"))
-            .arg(format!("--max-worker-port={}", workers + WORKER_PORTS - 1))
-            .arg("--object-store-memory=100000000")
-            .env("RAY_USAGE_STATS_ENABLED", "0")
-            .env("TMPDIR", &tmp);
+        .arg(format!("--address=127.0.0.1:{gcs_port}"))
+        .arg("--node-ip-address=127.0.0.1")
+        .arg(format!("--num-cpus={}", shape.num_cpus))
+        .arg(format!("--node-manager-port={}", p[0]))
+        .arg(format!("--object-manager-port={}", p[1]))
+        .arg(format!("--dashboard-agent-listen-port={}", p[2]))
+        .arg(format!("--dashboard-agent-grpc-port={}", p[3]))
+        .arg(format!("--runtime-env-agent-port={}", p[4]))
+        .arg(format!("--metrics-export-port={}", p[5]))
+        .arg(format!("--min-worker-port={workers}"))
+        .arg(format!("--max-worker-port={}", workers + WORKER_PORTS - 1))
+        .arg("--object-store-memory=100000000")
+        .env("RAY_USAGE_STATS_ENABLED", "0")
+        .env("TMPDIR", &tmp);
         if let Some(resources) = &shape.resources {
             cmd.arg(format!("--resources={resources}"));
         }
