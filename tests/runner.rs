@@ -54,6 +54,14 @@ impl Target for ScriptedTarget {
     fn plan(&self, _: &Scenario, _: &Path) -> Result<TargetPlan, PlanError> {
         Ok(TargetPlan::default())
     }
+    /// `N` for a scenario named `...-cost-N`, else 0.
+    fn expected_cost(&self, scenario: &Scenario, _: &Path) -> u32 {
+        scenario
+            .name
+            .rsplit_once("-cost-")
+            .and_then(|(_, n)| n.parse().ok())
+            .unwrap_or(0)
+    }
     async fn open(&self, run: &ScenarioRun) -> Result<Box<dyn Session>, StepError> {
         self.log
             .lock()
@@ -748,6 +756,46 @@ async fn jobs_run_scenarios_at_once_and_keep_report_order() {
         "the report keeps input order"
     );
     assert!(run.success());
+}
+
+#[tokio::test]
+async fn the_costliest_scenarios_start_first_and_the_report_keeps_input_order() {
+    let f = fixture();
+    let costs = [0, 5, 2, 5];
+    let work: Vec<(Arc<dyn Target>, Arc<Scenario>)> = costs
+        .iter()
+        .enumerate()
+        .map(|(i, cost)| {
+            let mut s = scenario(f.root.path(), &[step(&format!("s{i}"), "", "")], &[], false);
+            s.name = format!("ordered-{i}-cost-{cost}");
+            (f.target.clone() as Arc<dyn Target>, Arc::new(s))
+        })
+        .collect();
+    let run = runner::run_all(work, &options(f.root.path()), &Cancel::new()).await;
+    let started: Vec<String> = f
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|line| line.starts_with("apply "))
+        .cloned()
+        .collect();
+    assert_eq!(
+        started,
+        ["apply s1 #1", "apply s3 #1", "apply s2 #1", "apply s0 #1"],
+        "costliest first; equal costs in input order"
+    );
+    let names: Vec<&str> = run.scenarios.iter().map(|o| o.scenario.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "ordered-0-cost-0",
+            "ordered-1-cost-5",
+            "ordered-2-cost-2",
+            "ordered-3-cost-5"
+        ],
+        "the report keeps input order"
+    );
 }
 
 #[tokio::test]
