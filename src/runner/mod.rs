@@ -109,8 +109,7 @@ pub async fn run_all(
         }
     }
     // The costliest start first (outcomes are put back in order below).
-    let mut ordered: Vec<(usize, (Arc<dyn Target>, Arc<Scenario>))> =
-        work.into_iter().enumerate().collect();
+    let mut ordered: Vec<_> = work.into_iter().enumerate().collect();
     ordered.sort_by_cached_key(|(_, (target, scenario))| {
         std::cmp::Reverse(target.expected_cost(scenario, &opts.project_root))
     });
