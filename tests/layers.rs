@@ -35,9 +35,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "install",
             "k8s",
             "manifest",
-            // The lab asks its Ray heads' dashboards with the probes' HTTP
-            // client: `probe` is a leaf library.
+            // The lab asks its Ray heads' GCS and dashboards with the probes'
+            // clients (`probe` is a leaf library), and reads the probe
+            // shapes a scenario's steps carry to size its heads.
+            "probe::gcs_nodes",
             "probe::http_client",
+            "probe::spec",
             "process_groups",
             "scenario",
             "tls",
