@@ -118,9 +118,10 @@ struct RunArgs {
     /// JUnit XML output.
     #[arg(long, default_value = "reports/junit.xml")]
     junit: PathBuf,
-    /// Scenarios run at once (at least 1).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-    jobs: u32,
+    /// Scenarios run at once (at least 1). Default: the target's (lab: the
+    /// number of CPUs plus one, at most 4; the cluster targets: 1).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    jobs: Option<u32>,
     /// Leave clusters, namespaces and processes in place, and say how to
     /// reach them: always (also plain `--keep`), on-failure, never.
     #[arg(long, value_enum, value_name = "WHEN", default_value = "never", num_args = 0..=1, default_missing_value = "always")]
@@ -331,7 +332,9 @@ async fn run(root: &std::path::Path, args: RunArgs) -> i32 {
         k8s_version: topts.k8s_version.clone(),
         keep: args.keep == KeepPolicy::Always,
         keep_failed: args.keep == KeepPolicy::OnFailure,
-        jobs: args.jobs as usize,
+        jobs: args
+            .jobs
+            .map_or_else(|| target.default_jobs(), |j| j as usize),
         retry_backoff: Duration::from_secs(1),
         certificates: Arc::new(runner::RunCertificates::new(
             args.keep == KeepPolicy::Always,

@@ -12,6 +12,7 @@
 //! Exits 0 with any ratio; 2 when something broke (a head that never
 //! answered, a suite that did not exit 0, a JUnit that cannot be read).
 
+mod cpu;
 mod phases;
 
 use rayconform::probe::grpc_ready;
@@ -70,7 +71,9 @@ fn median(mut values: Vec<f64>) -> f64 {
     }
 }
 
-/// One bare head: `ray start --head` the way the lab starts it, until the
+/// One bare head: `ray start --head` with Ray's default processes
+/// (dashboard, autoscaler and log monitors: what a KubeRay head pod runs,
+/// and more than a lab head does) on the lab's loopback ports, until the
 /// project's gRPC probe gets a PING answer on the client port; then
 /// stopped by pid. Returns (seconds to PING answered, seconds the lab's
 /// readiness took, seconds the stop took).
@@ -170,13 +173,19 @@ async fn run() -> Result<(), String> {
         opts.samples
     );
     let mut starts = Vec::new();
+    let mut head_cpu = Vec::new();
     for i in 0..opts.samples {
+        let sampler = cpu::start();
         let (answered, _, _) =
             head_cold_start(&venv, &work.path().join(format!("head-{i}"))).await?;
         starts.push(answered);
+        head_cpu.push(sampler.finish().machine.as_secs_f64());
     }
     let head = median(starts);
-    println!("  median: {head:.2} s");
+    let head_cpu = median(head_cpu);
+    println!(
+        "  median: {head:.2} s; the machine's CPU from launch to stopped: {head_cpu:.1} CPU-s (median)"
+    );
 
     println!(
         "lab suite: {} run --target lab scenarios/{}",
@@ -186,11 +195,23 @@ async fn run() -> Result<(), String> {
             .map(|j| format!(" --jobs {j}"))
             .unwrap_or_default()
     );
+    let sampler = cpu::start();
     let (wall, xml) = lab_suite(&root, &opts, work.path()).await?;
+    let suite_cpu = sampler.finish();
     println!("  wall: {wall:.2} s");
     let breakdown = phases::breakdown(&xml)?;
     println!("per-phase breakdown (from the run's JUnit step logs):");
     print!("{}", breakdown.render((wall * 1000.0).round() as u64));
+
+    println!("CPU by process kind during the suite (/proc sampled every 200 ms):");
+    print!("{}", suite_cpu.render());
+    let floor = suite_cpu.floor().as_secs_f64();
+    println!(
+        "  the suite's CPU is {:.1} head cold starts' worth; on {} cores it cannot take less than {floor:.1} s ({:.2} x a head cold start)",
+        suite_cpu.machine.as_secs_f64() / head_cpu,
+        suite_cpu.cores,
+        floor / head
+    );
 
     let ratio = wall / head;
     println!(

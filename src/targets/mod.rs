@@ -90,6 +90,11 @@ pub trait Target: Send + Sync {
     /// [`TargetOptions::k8s_version`]).
     fn plan(&self, scenario: &Scenario, project_root: &Path) -> Result<TargetPlan, PlanError>;
 
+    /// How many scenarios run at once when `--jobs` is not given.
+    fn default_jobs(&self) -> usize {
+        1
+    }
+
     /// How long the scenario is expected to take here, relative to the
     /// target's other scenarios (0 when unknown). Only for ordering: with
     /// `--jobs` above 1 the runner starts the costliest first, so the long
