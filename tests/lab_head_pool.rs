@@ -32,6 +32,7 @@ fn tls_key(dir: &std::path::Path, ca: &str) -> HeadKey {
         }),
         num_cpus: 1,
         dashboard: true,
+        hosts_workers: false,
     }
 }
 
@@ -47,6 +48,7 @@ async fn heads_with_the_same_key_are_shared_until_shutdown_and_other_tls_files_g
         tls: None,
         num_cpus: 1,
         dashboard: true,
+        hosts_workers: false,
     };
 
     let first = pool
@@ -167,6 +169,7 @@ async fn an_exclusive_head_is_never_shared_and_stops_with_its_lease() {
         tls: None,
         num_cpus: 1,
         dashboard: true,
+        hosts_workers: false,
     };
     let own = pool
         .acquire_exclusive(plain.clone(), timeout)
@@ -218,6 +221,7 @@ async fn a_starting_head_does_not_hold_the_pool() {
         tls: None,
         num_cpus: 1,
         dashboard: true,
+        hosts_workers: false,
     };
     let starting = {
         let pool = pool.clone();

@@ -1,9 +1,11 @@
 //! Lean lab heads against real Ray 2.60.0, started without their dashboard
 //! and without Ray's monitors, observed through their GCS
 //! (`GetAllNodeInfo`): a TLS head (mutual TLS with its own certificate) is
-//! up; a plain head is up with no worker, then with the worker that joined
-//! and what it offers, then without it once it stopped. Nothing listens on
-//! their dashboard ports and no monitor process runs.
+//! up; a plain head is up with no worker, then two workers of two
+//! RayClusters join it and each RayCluster's view holds its own labelled
+//! worker and what it offers, then one RayCluster's worker stops and only
+//! its view loses it. Nothing listens on their dashboard ports and no
+//! monitor process runs.
 //!
 //! One test function: heads and worker are stopped by pid before the
 //! assertions, so nothing outlives a failing check.
@@ -21,10 +23,14 @@ mod real_ray_turn;
 use real_ray_turn::real_ray_turn;
 
 /// Looks until `done` holds or 60 s passed; the last look either way.
-async fn look_until(lease: &HeadLease, done: impl Fn(&HeadView) -> bool) -> HeadView {
+async fn look_until(
+    lease: &HeadLease,
+    raycluster: &str,
+    done: impl Fn(&HeadView) -> bool,
+) -> HeadView {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let view = head_view::look(lease).await;
+        let view = head_view::look(lease, raycluster).await;
         if done(&view) || Instant::now() >= deadline {
             return view;
         }
@@ -86,7 +92,7 @@ async fn a_head_without_dashboard_or_monitors_is_observed_through_its_gcs() {
     let mut tls_head = start(Some(tls.clone()), "tls-head")
         .await
         .unwrap_or_else(|e| panic!("TLS Ray head did not start: {e}"));
-    let tls_view = look_until(&lease_of(&tls_head, Some(tls.clone())), |v| {
+    let tls_view = look_until(&lease_of(&tls_head, Some(tls.clone())), "1.a", |v| {
         v.down.is_none()
     })
     .await;
@@ -101,40 +107,76 @@ async fn a_head_without_dashboard_or_monitors_is_observed_through_its_gcs() {
     let processes = processes_mentioning(head.temp_dir());
     let dashboard_port_open = std::net::TcpStream::connect(("127.0.0.1", head.ports.dashboard));
 
-    let alone = look_until(&lease, |v| v.down.is_none()).await;
-    let mut worker = RayWorker::spawn_shaped(
-        &venv,
-        head.ports.gcs,
-        None,
-        &work.path().join("worker"),
-        "ray-worker-0",
-        &WorkerShape {
-            group: "small".into(),
-            num_cpus: 2,
-            resources: None,
-        },
-    )
-    .expect("worker spawned");
-    let started = worker
+    let alone = look_until(&lease, "1.a", |v| v.down.is_none()).await;
+    let join = |raycluster: &str, num_cpus: u32| {
+        RayWorker::spawn_shaped(
+            &venv,
+            head.ports.gcs,
+            None,
+            &work.path().join("worker"),
+            &format!("ray-worker-{raycluster}"),
+            &WorkerShape {
+                group: "small".into(),
+                num_cpus,
+                resources: None,
+                raycluster: Some(raycluster.to_string()),
+            },
+        )
+        .expect("worker spawned")
+    };
+    // One after the other, as workers joining one head take turns.
+    let mut worker_a = join("1.a", 2);
+    let started_a = worker_a
         .wait_started(Instant::now() + Duration::from_secs(120))
         .await;
-    let joined = look_until(&lease, |v| v.alive_workers.len() == 1).await;
-    worker.stop().await;
-    let left = look_until(&lease, |v| v.alive_workers.is_empty()).await;
+    let mut worker_b = join("2.b", 1);
+    let started_b = worker_b
+        .wait_started(Instant::now() + Duration::from_secs(120))
+        .await;
+    let joined_a = look_until(&lease, "1.a", |v| v.alive_workers.len() == 1).await;
+    let joined_b = look_until(&lease, "2.b", |v| v.alive_workers.len() == 1).await;
+    worker_a.stop().await;
+    let left_a = look_until(&lease, "1.a", |v| v.alive_workers.is_empty()).await;
+    let still_b = head_view::look(&lease, "2.b").await;
+    worker_b.stop().await;
     head.stop().await;
 
-    started.unwrap_or_else(|e| panic!("the worker did not start: {e}"));
+    started_a.unwrap_or_else(|e| panic!("worker a did not start: {e}"));
+    started_b.unwrap_or_else(|e| panic!("worker b did not start: {e}"));
     assert_eq!(tls_view.down, None, "the TLS head is up: {tls_view:?}");
     assert!(tls_dashboard.is_err(), "no dashboard on the TLS head");
     assert_eq!(alone.down, None, "the head is up: {alone:?}");
     assert!(alone.alive_workers.is_empty(), "{alone:?}");
-    assert_eq!(joined.down, None, "{joined:?}");
-    assert_eq!(joined.alive_workers.len(), 1, "{joined:?}");
-    assert_eq!(joined.alive_workers[0].get("CPU"), Some(&2.0), "{joined:?}");
-    assert_eq!(left.down, None, "{left:?}");
+    assert_eq!(joined_a.down, None, "{joined_a:?}");
+    assert_eq!(
+        joined_a.alive_workers.len(),
+        1,
+        "only its own: {joined_a:?}"
+    );
+    assert_eq!(
+        joined_a.alive_workers[0].get("CPU"),
+        Some(&2.0),
+        "{joined_a:?}"
+    );
+    assert_eq!(
+        joined_b.alive_workers.len(),
+        1,
+        "only its own: {joined_b:?}"
+    );
+    assert_eq!(
+        joined_b.alive_workers[0].get("CPU"),
+        Some(&1.0),
+        "{joined_b:?}"
+    );
+    assert_eq!(left_a.down, None, "{left_a:?}");
     assert!(
-        left.alive_workers.is_empty(),
-        "a stopped worker is listed dead, not alive: {left:?}"
+        left_a.alive_workers.is_empty(),
+        "a stopped worker is listed dead, not alive: {left_a:?}"
+    );
+    assert_eq!(
+        still_b.alive_workers.len(),
+        1,
+        "the other RayCluster keeps its worker: {still_b:?}"
     );
     assert!(
         dashboard_port_open.is_err(),
@@ -175,7 +217,7 @@ async fn a_head_that_does_not_answer_is_down_with_the_reason() {
         tls: None,
         dashboard: false,
     };
-    let view = head_view::look(&lease).await;
+    let view = head_view::look(&lease, "1.a").await;
     let why = view.down.expect("down");
     assert!(
         why.contains("its GCS does not list its nodes") && why.contains("TCP"),

@@ -36,11 +36,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "k8s",
             "manifest",
             // The lab asks its Ray heads' GCS and dashboards with the probes'
-            // clients (`probe` is a leaf library), and reads the probe
-            // shapes a scenario's steps carry to size its heads.
+            // clients: `probe` is a leaf library.
             "probe::gcs_nodes",
             "probe::http_client",
-            "probe::spec",
             "process_groups",
             "scenario",
             "tls",

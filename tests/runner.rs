@@ -62,6 +62,13 @@ impl Target for ScriptedTarget {
             .and_then(|(_, n)| n.parse().ok())
             .unwrap_or(0)
     }
+    fn prepare(&self, scenarios: &[&Scenario], _: &Path) {
+        let names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("prepare {}", names.join(",")));
+    }
     async fn open(&self, run: &ScenarioRun) -> Result<Box<dyn Session>, StepError> {
         self.log
             .lock()
@@ -759,7 +766,7 @@ async fn jobs_run_scenarios_at_once_and_keep_report_order() {
 }
 
 #[tokio::test]
-async fn the_costliest_scenarios_start_first_and_the_report_keeps_input_order() {
+async fn the_target_is_told_its_scenarios_then_the_costliest_start_first_and_the_report_keeps_input_order() {
     let f = fixture();
     let costs = [0, 5, 2, 5];
     let work: Vec<(Arc<dyn Target>, Arc<Scenario>)> = costs
@@ -772,10 +779,13 @@ async fn the_costliest_scenarios_start_first_and_the_report_keeps_input_order() 
         })
         .collect();
     let run = runner::run_all(work, &options(f.root.path()), &Cancel::new()).await;
-    let started: Vec<String> = f
-        .log
-        .lock()
-        .unwrap()
+    let log = f.log.lock().unwrap().clone();
+    assert_eq!(
+        log.first().map(String::as_str),
+        Some("prepare ordered-0-cost-0,ordered-1-cost-5,ordered-2-cost-2,ordered-3-cost-5"),
+        "the target is told every scenario before the first opens: {log:?}"
+    );
+    let started: Vec<String> = log
         .iter()
         .filter(|line| line.starts_with("apply "))
         .cloned()

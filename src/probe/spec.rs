@@ -466,6 +466,18 @@ impl Probe {
         specs
     }
 
+    /// Whether the probe speaks only Ray's gRPC (`grpcReady`, `mtls`),
+    /// which no Ray dashboard serves.
+    pub fn speaks_only_rays_grpc(&self) -> bool {
+        matches!(self, Probe::GrpcReady(_) | Probe::Mtls(_))
+    }
+
+    /// Whether the probe reads a Ray head's node list
+    /// (`grpcReady.expectAliveNodes`).
+    pub fn reads_ray_node_list(&self) -> bool {
+        matches!(self, Probe::GrpcReady(p) if p.expect_alive_nodes.is_some())
+    }
+
     /// The probe's kind as written in scenarios (`grpcReady`, `mtls`, ...).
     pub fn kind(&self) -> &'static str {
         match self {

@@ -108,6 +108,14 @@ pub async fn run_all(
             targets.push(target.clone());
         }
     }
+    for target in &targets {
+        let theirs: Vec<&Scenario> = work
+            .iter()
+            .filter(|(t, _)| t.kind() == target.kind())
+            .map(|(_, scenario)| scenario.as_ref())
+            .collect();
+        target.prepare(&theirs, &opts.project_root);
+    }
     // The costliest start first (outcomes are put back in order below).
     let mut ordered: Vec<_> = work.into_iter().enumerate().collect();
     ordered.sort_by_cached_key(|(_, (target, scenario))| {

@@ -103,6 +103,11 @@ pub trait Target: Send + Sync {
         0
     }
 
+    /// Told, before the first scenario opens, every scenario the run gives
+    /// this target (the lab sizes the Ray heads scenarios share from them).
+    /// Running a scenario it was not told of stays correct, only costlier.
+    fn prepare(&self, _scenarios: &[&Scenario], _project_root: &Path) {}
+
     /// Prepares everything the scenario needs (cluster, installs, lab
     /// processes) and opens a session. An `Err` is broken infrastructure.
     async fn open(&self, run: &ScenarioRun) -> Result<Box<dyn Session>, StepError>;

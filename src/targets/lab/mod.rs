@@ -7,8 +7,8 @@
 //! heads and workers, nginx) that stand in for the cluster. [`target`] and
 //! [`session`] join them; [`support`] decides what the lab can run.
 
-pub mod dashboard_need;
 pub mod error;
+pub mod head_needs;
 pub mod model;
 pub mod observe;
 pub mod process;

@@ -33,8 +33,9 @@ use std::collections::BTreeMap;
 
 /// Evidence line of every lab `assert`: what is observed and what modelled.
 pub const LAB_OBJECTS_NOTE: &str = "[lab] RayCluster status.state and status.readyWorkerReplicas observed \
-     (head dashboard and client port answer; the head's own node list); Pod phase and Ready observed \
-     (the node's process; the head's node list); metadata and spec as applied; \
+     (the head's GCS lists it alive, its client port and any dashboard answer; the GCS's alive nodes \
+     labelled as the RayCluster's workers); Pod phase and Ready observed (the node's process; the \
+     same node list); metadata and spec as applied; \
      Pods and the head Service [modelled] by the lab (no KubeRay operator runs)";
 
 /// Evidence line of every lab `logs`: what the log is.

@@ -2,7 +2,7 @@
 //! standing in for them, and the nginx routing to them.
 
 use super::LabError;
-use super::dashboard_need;
+use super::head_needs::{self, SharedDashboards};
 use super::model::config::{IngressPorts, LabModel, PortText, tcp_service_ports};
 use super::model::objects::{
     LabObject, ObjectKey, RayClusterObject, RayPort, TranslateError, WorkerGroup, translate,
@@ -16,7 +16,7 @@ use super::process::nginx::Nginx;
 use super::process::ports::free_ports;
 use super::process::ray_head::RayTls;
 use super::process::venv::{RAY_VERSION, RayVenv};
-use super::process::worker::{RayWorker, WorkerShape};
+use super::process::worker::{RAYCLUSTER_LABEL, RayWorker, WorkerShape};
 use crate::k8s::assert::judge;
 use crate::scenario::{
     AssertSpec, LogsSince, LogsSpec, ObjectSelector, RayClusterCondition, WaitSpec, WaitTarget,
@@ -35,6 +35,8 @@ const HEAD_START_TIMEOUT: Duration = Duration::from_secs(90);
 struct RunningCluster {
     object: RayClusterObject,
     lease: HeadLease,
+    /// Its workers' [`RAYCLUSTER_LABEL`] value, unique in the run.
+    label: String,
     workers: Vec<RayWorker>,
     local: LocalHead,
 }
@@ -43,6 +45,7 @@ struct RunningCluster {
 pub struct LabSession {
     run: ScenarioRun,
     pool: Arc<HeadPool>,
+    shared_dashboards: SharedDashboards,
     lab: LabModel,
     nginx: Option<Nginx>,
     conf: String,
@@ -59,8 +62,14 @@ pub struct LabSession {
 
 impl LabSession {
     /// Chooses the ports, starts nginx with no routes (every request meets
-    /// the default backend) and returns the session.
-    pub async fn open(run: &ScenarioRun, pool: Arc<HeadPool>) -> Result<LabSession, StepError> {
+    /// the default backend) and returns the session. A RayCluster without
+    /// workers takes a head from `pool` with a dashboard as
+    /// `shared_dashboards` says (or when this scenario may reach it).
+    pub async fn open(
+        run: &ScenarioRun,
+        pool: Arc<HeadPool>,
+        shared_dashboards: SharedDashboards,
+    ) -> Result<LabSession, StepError> {
         let tcp_keys = tcp_service_ports(&run.scenario.install);
         let chosen = free_ports(3 + tcp_keys.len())
             .map_err(|e| StepError::broken_by("cannot choose free ports", e))?;
@@ -85,6 +94,7 @@ impl LabSession {
         let mut session = LabSession {
             run: run.clone(),
             pool,
+            shared_dashboards,
             lab,
             nginx: None,
             conf: String::new(),
@@ -140,18 +150,23 @@ impl LabSession {
         } else {
             None
         };
-        // A shared head keeps its dashboard for whoever shares it next; a
-        // head of the cluster's own starts one only when a step may reach it.
+        // Worker nodes join a head that RayClusters with workers share, each
+        // counting the workers labelled as its own; one of the cluster's own
+        // when a step could see the whole node list (other scenarios'
+        // workers would show there). A head runs the dashboard when this
+        // scenario may reach it, and a worker-less cluster's shared head
+        // also when another scenario of the run may.
+        let has_workers = rc.worker_replicas > 0;
+        let own_head = has_workers && head_needs::may_see_node_list(&self.run.scenario);
         let head_key = HeadKey {
             tls: tls.clone(),
             num_cpus: rc.head_num_cpus.unwrap_or(1).max(1),
-            dashboard: rc.worker_replicas == 0
-                || dashboard_need::may_reach_dashboard(&self.run.scenario),
+            dashboard: head_needs::may_reach_dashboard(&self.run.scenario)
+                || (!has_workers && self.shared_dashboards.with_tls(rc.tls)),
+            hosts_workers: has_workers,
         };
         (self.run.progress)(&format!("starting a Ray head for RayCluster {}", rc.name));
-        // Worker nodes join their own head: a shared one would show other
-        // scenarios' workers in its node list.
-        let acquired = if rc.worker_replicas > 0 {
+        let acquired = if own_head {
             self.pool
                 .acquire_exclusive(head_key, HEAD_START_TIMEOUT)
                 .await
@@ -160,13 +175,14 @@ impl LabSession {
         };
         let lease =
             acquired.map_err(|e| StepError::broken_by(format!("RayCluster {}", rc.name), e))?;
+        let label = raycluster_label(&rc.name);
         let wanted: Vec<WorkerShape> = rc
             .worker_groups
             .iter()
-            .flat_map(|g| std::iter::repeat_n(shape_of(g), g.replicas as usize))
+            .flat_map(|g| std::iter::repeat_n(shape_of(g, &label), g.replicas as usize))
             .collect();
         let workers = match self
-            .spawn_workers(&rc.name, &wanted, 0, lease.ports.gcs, tls.as_ref())
+            .spawn_workers(&rc.name, &wanted, 0, &lease, tls.as_ref())
             .await
         {
             Ok(workers) => workers,
@@ -191,7 +207,7 @@ impl LabSession {
         };
         let head_service = self.lab.head_service(&rc.name, &rc.namespace);
         let summary = format!(
-            "RayCluster {}/{} → Ray head pid {} (gcs {}, client {}, {}; TLS {}; {}), {} worker(s); \
+            "RayCluster {}/{} → Ray head pid {} (gcs {}, client {}, {}; TLS {}; {}), {} worker(s){}; \
              Service {} synthesized ({})",
             rc.namespace,
             rc.name,
@@ -204,7 +220,7 @@ impl LabSession {
             if lease.dashboard {
                 format!("dashboard {}", lease.ports.dashboard)
             } else {
-                "no dashboard: no step reaches it".to_string()
+                "no dashboard: no scenario using this head may reach it".to_string()
             },
             if rc.tls { "on" } else { "off" },
             if lease.reused {
@@ -213,6 +229,15 @@ impl LabSession {
                 format!("started in {:.1} s", lease.startup_time.as_secs_f64())
             },
             workers.len(),
+            match (has_workers, own_head) {
+                (false, _) => String::new(),
+                (true, true) =>
+                    " on a head of its own (a step could see its whole node list)".to_string(),
+                (true, false) => format!(
+                    " labelled {RAYCLUSTER_LABEL}={label} on a head RayClusters with workers \
+                     share (each counts its own)"
+                ),
+            },
             head_service.name,
             if head_service.headless {
                 "headless, KubeRay's default since v1.2"
@@ -234,6 +259,7 @@ impl LabSession {
             RunningCluster {
                 object: rc,
                 lease,
+                label,
                 workers,
                 local,
             },
@@ -245,17 +271,16 @@ impl LabSession {
     /// joining the head's GCS; all or none: on a failure the ones started
     /// are stopped.
     ///
-    /// One after another: two raylets registering with one GCS at the same
-    /// moment on this machine left one unregistered until Ray's 30 s startup
-    /// limit (measured: 2 workers side by side 36-40 s, one at a time ~3 s
-    /// each). A worker whose `ray start` still gives up is started once
-    /// more, as the kubelet restarts a crashed container.
+    /// One after another, taking turns with other RayClusters' workers
+    /// joining the same head (see [`HeadPool::join_turn`]). A worker whose
+    /// `ray start` still gives up is started once more, as the kubelet
+    /// restarts a crashed container.
     async fn spawn_workers(
         &self,
         cluster: &str,
         shapes: &[WorkerShape],
         first: usize,
-        gcs: u16,
+        head: &HeadLease,
         tls: Option<&RayTls>,
     ) -> Result<Vec<RayWorker>, StepError> {
         let mut workers = Vec::new();
@@ -265,10 +290,15 @@ impl LabSession {
         let venv =
             RayVenv::locate(&self.run.project_root).map_err(|e| StepError::broken_by("", e))?;
         let log_dir = self.run.work_dir.join("ray-workers");
-        let deadline = Instant::now() + HEAD_START_TIMEOUT;
+        let gcs = head.ports.gcs;
+        let join_turn = self.pool.join_turn(head.id).await;
         let mut failed = None;
         for (i, shape) in shapes.iter().enumerate() {
             let name = format!("ray-worker-{cluster}-{}", first + i);
+            let _turn = join_turn.lock().await;
+            // The deadline counts from this worker's turn: waiting for
+            // another RayCluster's workers to join is not this one's start.
+            let deadline = Instant::now() + HEAD_START_TIMEOUT;
             let mut started = None;
             for attempt in [name.clone(), format!("{name}-restart")] {
                 let result =
@@ -338,19 +368,13 @@ impl LabSession {
                 have -= 1;
             }
             wanted.extend(std::iter::repeat_n(
-                shape_of(group),
+                shape_of(group, &cluster.label),
                 (group.replicas as usize).saturating_sub(have),
             ));
         }
         let first = cluster.workers.len() + stopped;
         let started = self
-            .spawn_workers(
-                &rc.name,
-                &wanted,
-                first,
-                cluster.lease.ports.gcs,
-                tls.as_ref(),
-            )
+            .spawn_workers(&rc.name, &wanted, first, &cluster.lease, tls.as_ref())
             .await;
         let summary = format!(
             "RayCluster {key} scaled: {stopped} worker(s) stopped, {} started, head pid {} kept",
@@ -379,9 +403,8 @@ impl LabSession {
             return Vec::new();
         };
         let mut problems = Vec::new();
-        for worker in &mut cluster.workers {
-            worker.stop().await;
-        }
+        // Side by side: each waits for Ray's ~1 s teardown of its node.
+        futures::future::join_all(cluster.workers.iter_mut().map(RayWorker::stop)).await;
         problems.extend(self.pool.release(cluster.lease.id).await);
         self.notes.push(format!(
             "RayCluster {key} deleted: its head lease was released"
@@ -445,7 +468,7 @@ impl LabSession {
             )));
         };
         let ports = cluster.lease.ports;
-        let view = head_view::look(&cluster.lease).await;
+        let view = head_view::look(&cluster.lease, &cluster.label).await;
         if let Some(why) = view.down {
             return Err(LabError::NotReady(format!("head not up: {why}")));
         }
@@ -486,7 +509,7 @@ impl LabSession {
                     let Some(manifest) = self.applied.get(key) else {
                         continue;
                     };
-                    let view = head_view::look(&cluster.lease).await;
+                    let view = head_view::look(&cluster.lease, &cluster.label).await;
                     let head_ready = view.down.is_none();
                     let alive: Vec<serde_json::Value> = view
                         .alive_workers
@@ -521,7 +544,7 @@ impl LabSession {
                     let Some(manifest) = self.applied.get(key) else {
                         continue;
                     };
-                    let view = head_view::look(&cluster.lease).await;
+                    let view = head_view::look(&cluster.lease, &cluster.label).await;
                     let ready = view.down.is_none();
                     let workers = view.alive_workers.len() as u32;
                     objects.push(observe::raycluster_object(
@@ -566,13 +589,26 @@ impl LabSession {
     }
 }
 
-/// The `ray start` shape of a worker group's nodes.
-fn shape_of(group: &WorkerGroup) -> WorkerShape {
+/// The `ray start` shape of a worker group's nodes, labelled `label`.
+fn shape_of(group: &WorkerGroup, label: &str) -> WorkerShape {
     WorkerShape {
         group: group.name.clone(),
         num_cpus: group.num_cpus.unwrap_or(1).max(1),
         resources: group.resources.clone(),
+        raycluster: Some(label.to_string()),
     }
+}
+
+/// A [`RAYCLUSTER_LABEL`] value unique in the process for one start of the
+/// RayCluster `name` (a Ray label value: at most 63 characters, alphanumeric
+/// at both ends).
+fn raycluster_label(name: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let label: String = format!("{n}.{name}").chars().take(63).collect();
+    label
+        .trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string()
 }
 
 /// Whether a process (not a zombie) has this pid.

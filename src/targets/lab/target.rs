@@ -1,5 +1,6 @@
 //! [`LabTarget`]: the `lab` target's entry point.
 
+use super::head_needs::SharedDashboards;
 use super::model::config::{IngressPorts, LabModel, PortText, tcp_service_ports};
 use super::model::nginx_conf::STREAM_MODULE;
 use super::model::objects::{LabObject, ObjectKey, RayPort};
@@ -15,7 +16,7 @@ use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The title of the plan's section holding the nginx config.
 pub const PLANNED_CONFIG_SECTION: &str = "nginx.conf after every apply (example ports: http 18080, \
@@ -25,13 +26,18 @@ pub const PLANNED_CONFIG_SECTION: &str = "nginx.conf after every apply (example 
 pub struct LabTarget {
     project_root: PathBuf,
     pool: Arc<HeadPool>,
+    shared_dashboards: Mutex<SharedDashboards>,
 }
 
 impl LabTarget {
     /// A lab target whose Ray venv lives under `project_root/.lab`.
     pub fn new(project_root: PathBuf) -> Self {
         let pool = Arc::new(HeadPool::new(&project_root));
-        LabTarget { project_root, pool }
+        LabTarget {
+            project_root,
+            pool,
+            shared_dashboards: Mutex::new(SharedDashboards::default()),
+        }
     }
 
     /// The project root it was built with.
@@ -78,6 +84,17 @@ impl Target for LabTarget {
 
     fn expected_cost(&self, scenario: &Scenario, project_root: &Path) -> u32 {
         expected_cost(scenario, project_root)
+    }
+
+    /// Shared heads run the dashboard only where a scenario of the run may
+    /// reach it (see [`SharedDashboards`]).
+    fn prepare(&self, scenarios: &[&Scenario], project_root: &Path) {
+        let needs = SharedDashboards::for_run(scenarios, project_root);
+        tracing::debug!(?needs, "lab: dashboards of the shared Ray heads");
+        *self
+            .shared_dashboards
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = needs;
     }
 
     fn plan(&self, scenario: &Scenario, project_root: &Path) -> Result<TargetPlan, PlanError> {
@@ -167,7 +184,11 @@ impl Target for LabTarget {
     }
 
     async fn open(&self, run: &ScenarioRun) -> Result<Box<dyn Session>, StepError> {
-        let session = LabSession::open(run, self.pool.clone()).await?;
+        let shared_dashboards = *self
+            .shared_dashboards
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let session = LabSession::open(run, self.pool.clone(), shared_dashboards).await?;
         Ok(Box::new(session))
     }
 

@@ -6,9 +6,13 @@
 //! same files, see `runner::RunCertificates`; a scenario with a CA of its own
 //! gets a head of its own). Shared heads stay up between scenarios and stop
 //! at [`HeadPool::shutdown`], concurrently, which waits for every stop so
-//! nothing outlives the run. A RayCluster with workers gets an exclusive
-//! head ([`HeadPool::acquire_exclusive`]) that stops, in the background,
-//! when its lease ends.
+//! nothing outlives the run. RayClusters with worker nodes share heads of
+//! their own kind ([`HeadKey::hosts_workers`]), never one a worker-less
+//! cluster uses, and their workers join one at a time
+//! ([`HeadPool::join_turn`]). A RayCluster whose scenario could see the
+//! head's whole node list gets an exclusive head
+//! ([`HeadPool::acquire_exclusive`]) that stops, in the background, when its
+//! lease ends.
 
 use super::managed::tail_of_file;
 use super::ray_head::{HeadComponents, RayHead, RayHeadConfig, RayPorts, RayTls};
@@ -32,6 +36,10 @@ pub struct HeadKey {
     pub num_cpus: u32,
     /// It runs Ray's dashboard (see [`HeadComponents`]).
     pub dashboard: bool,
+    /// RayClusters with worker nodes use it: their workers join it, each
+    /// labelled with its RayCluster (see `session`), so a worker-less
+    /// RayCluster's node list never shows them.
+    pub hosts_workers: bool,
 }
 
 /// One scenario's use of a head.
@@ -111,6 +119,7 @@ pub struct HeadPool {
     entries: Mutex<Vec<Entry>>,
     stopping: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     start_turns: Mutex<Vec<(HeadKey, Arc<Mutex<()>>)>>,
+    join_turns: Mutex<Vec<(u64, Arc<Mutex<()>>)>>,
     next_id: std::sync::atomic::AtomicU64,
 }
 
@@ -123,6 +132,7 @@ impl HeadPool {
             entries: Mutex::new(Vec::new()),
             stopping: Mutex::new(Vec::new()),
             start_turns: Mutex::new(Vec::new()),
+            join_turns: Mutex::new(Vec::new()),
             next_id: std::sync::atomic::AtomicU64::new(1),
         }
     }
@@ -134,8 +144,8 @@ impl HeadPool {
     }
 
     /// A new head for one RayCluster alone, stopped when its lease ends:
-    /// a cluster with worker nodes needs a head whose node list holds only
-    /// its own workers (a shared head would count other scenarios' too).
+    /// a cluster with worker nodes whose scenario could see the head's
+    /// whole node list needs one that holds only its own workers.
     pub async fn acquire_exclusive(
         &self,
         key: HeadKey,
@@ -231,6 +241,20 @@ impl HeadPool {
         }
         let lock = Arc::new(Mutex::new(()));
         turns.push((key.clone(), lock.clone()));
+        lock
+    }
+
+    /// The lock worker nodes joining head `id` take turns on: two raylets
+    /// registering with one GCS at the same moment on the 2-core machine
+    /// left one unregistered until Ray's 30 s startup limit (measured: 2
+    /// workers side by side 36-40 s, one at a time ~3 s each).
+    pub async fn join_turn(&self, id: u64) -> Arc<Mutex<()>> {
+        let mut turns = self.join_turns.lock().await;
+        if let Some((_, lock)) = turns.iter().find(|(head, _)| *head == id) {
+            return lock.clone();
+        }
+        let lock = Arc::new(Mutex::new(()));
+        turns.push((id, lock.clone()));
         lock
     }
 
@@ -393,6 +417,7 @@ mod tests {
             tls: None,
             num_cpus: 1,
             dashboard: true,
+            hosts_workers: false,
         };
         assert!(pool.acquire(key, Duration::from_secs(10)).await.is_err());
         pool.shutdown(false).await;

@@ -12,6 +12,10 @@ use std::time::{Duration, Instant};
 /// Worker ports per node (bounded so nodes never collide).
 const WORKER_PORTS: u16 = 20;
 
+/// The Ray node label naming the RayCluster a worker node belongs to: on
+/// a head that RayClusters share, each counts the workers carrying its own.
+pub const RAYCLUSTER_LABEL: &str = "rayconform.dev/raycluster";
+
 /// A running worker node. Dropping it kills its process group.
 #[derive(Debug)]
 pub struct RayWorker {
@@ -28,6 +32,8 @@ pub struct WorkerShape {
     pub num_cpus: u32,
     /// `--resources` (a JSON object), when the group declares any.
     pub resources: Option<String>,
+    /// The value of its [`RAYCLUSTER_LABEL`] node label, when set.
+    pub raycluster: Option<String>,
 }
 
 impl Default for WorkerShape {
@@ -36,6 +42,7 @@ impl Default for WorkerShape {
             group: String::new(),
             num_cpus: 1,
             resources: None,
+            raycluster: None,
         }
     }
 }
@@ -55,7 +62,7 @@ impl RayWorker {
     }
 
     /// [`RayWorker::spawn`] with the worker group's `--num-cpus` and
-    /// `--resources`.
+    /// `--resources`, and its RayCluster's node label.
     pub fn spawn_shaped(
         venv: &RayVenv,
         gcs_port: u16,
@@ -96,6 +103,9 @@ impl RayWorker {
         .env("TMPDIR", &tmp);
         if let Some(resources) = &shape.resources {
             cmd.arg(format!("--resources={resources}"));
+        }
+        if let Some(raycluster) = &shape.raycluster {
+            cmd.arg(format!("--labels={RAYCLUSTER_LABEL}={raycluster}"));
         }
         match tls {
             Some(tls) => {
@@ -259,6 +269,7 @@ mod tests {
             group: "large".into(),
             num_cpus: 2,
             resources: Some("{\"large\":1}".into()),
+            raycluster: Some("raycluster-7".into()),
         };
         let mut worker =
             RayWorker::spawn_shaped(&venv, 7, None, &dir.path().join("logs"), "w", &shape).unwrap();
@@ -275,6 +286,10 @@ mod tests {
         assert!(text.contains("--num-cpus=2"), "{text}");
         assert!(text.contains("--resources={\"large\":1}"), "{text}");
         assert!(text.contains("--address=127.0.0.1:7"), "{text}");
+        assert!(
+            text.contains("--labels=rayconform.dev/raycluster=raycluster-7"),
+            "{text}"
+        );
         assert!(worker.running());
         worker.stop().await;
         assert!(!worker.running());
