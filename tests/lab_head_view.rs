@@ -1,13 +1,13 @@
 //! Lean lab heads against real Ray 2.60.0, started without their dashboard
 //! and without Ray's monitors, observed through their GCS
 //! (`GetAllNodeInfo`): a TLS head (mutual TLS with its own certificate) is
-//! up; a plain head is up with no worker, then two workers of two
-//! RayClusters join it and each RayCluster's view holds its own labelled
-//! worker and what it offers, then one RayCluster's worker stops and only
-//! its view loses it. Nothing listens on their dashboard ports and no
+//! up; a plain head is up with no worker, then three workers of three
+//! RayClusters join it side by side and each RayCluster's view holds its
+//! own labelled worker and what it offers, then one RayCluster's worker
+//! stops and only its view loses it. Nothing listens on their dashboard ports and no
 //! monitor process runs.
 //!
-//! One test function: heads and worker are stopped by pid before the
+//! One test function: heads and workers are stopped by pid before the
 //! assertions, so nothing outlives a failing check.
 
 use rayconform::targets::lab::process::head_pool::HeadLease;
@@ -124,15 +124,20 @@ async fn a_head_without_dashboard_or_monitors_is_observed_through_its_gcs() {
         )
         .expect("worker spawned")
     };
-    // One after the other, as workers joining one head take turns.
+    // Three side by side (each node has a Ray temp dir of its own; in one
+    // shared dir, three nodes starting at once raced for socket names and
+    // one failed to bind, every time it was tried).
     let mut worker_a = join("1.a", 2);
-    let started_a = worker_a
-        .wait_started(Instant::now() + Duration::from_secs(120))
-        .await;
     let mut worker_b = join("2.b", 1);
-    let started_b = worker_b
-        .wait_started(Instant::now() + Duration::from_secs(120))
-        .await;
+    let mut worker_c = join("3.c", 1);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let (started_a, started_b, started_c) = tokio::join!(
+        worker_a.wait_started(deadline),
+        worker_b.wait_started(deadline),
+        worker_c.wait_started(deadline)
+    );
+    let joined_c = look_until(&lease, "3.c", |v| v.alive_workers.len() == 1).await;
+    worker_c.stop().await;
     let joined_a = look_until(&lease, "1.a", |v| v.alive_workers.len() == 1).await;
     let joined_b = look_until(&lease, "2.b", |v| v.alive_workers.len() == 1).await;
     worker_a.stop().await;
@@ -143,6 +148,12 @@ async fn a_head_without_dashboard_or_monitors_is_observed_through_its_gcs() {
 
     started_a.unwrap_or_else(|e| panic!("worker a did not start: {e}"));
     started_b.unwrap_or_else(|e| panic!("worker b did not start: {e}"));
+    started_c.unwrap_or_else(|e| panic!("worker c did not start: {e}"));
+    assert_eq!(
+        joined_c.alive_workers.len(),
+        1,
+        "only its own: {joined_c:?}"
+    );
     assert_eq!(tls_view.down, None, "the TLS head is up: {tls_view:?}");
     assert!(tls_dashboard.is_err(), "no dashboard on the TLS head");
     assert_eq!(alone.down, None, "the head is up: {alone:?}");

@@ -766,7 +766,8 @@ async fn jobs_run_scenarios_at_once_and_keep_report_order() {
 }
 
 #[tokio::test]
-async fn the_target_is_told_its_scenarios_then_the_costliest_start_first_and_the_report_keeps_input_order() {
+async fn the_target_is_told_its_scenarios_then_the_costliest_start_first_and_the_report_keeps_input_order()
+ {
     let f = fixture();
     let costs = [0, 5, 2, 5];
     let work: Vec<(Arc<dyn Target>, Arc<Scenario>)> = costs

@@ -267,14 +267,10 @@ impl LabSession {
         Ok(summary)
     }
 
-    /// Starts one worker node per shape (named from `first` on), each
-    /// joining the head's GCS; all or none: on a failure the ones started
-    /// are stopped.
-    ///
-    /// One after another, taking turns with other RayClusters' workers
-    /// joining the same head (see [`HeadPool::join_turn`]). A worker whose
-    /// `ray start` still gives up is started once more, as the kubelet
-    /// restarts a crashed container.
+    /// Starts one worker node per shape (named from `first` on), side by
+    /// side, each joining the head's GCS; all or none: on a failure the
+    /// ones started are stopped. A worker whose `ray start` gives up is
+    /// started once more, as the kubelet restarts a crashed container.
     async fn spawn_workers(
         &self,
         cluster: &str,
@@ -283,47 +279,52 @@ impl LabSession {
         head: &HeadLease,
         tls: Option<&RayTls>,
     ) -> Result<Vec<RayWorker>, StepError> {
-        let mut workers = Vec::new();
         if shapes.is_empty() {
-            return Ok(workers);
+            return Ok(Vec::new());
         }
         let venv =
             RayVenv::locate(&self.run.project_root).map_err(|e| StepError::broken_by("", e))?;
         let log_dir = self.run.work_dir.join("ray-workers");
-        let gcs = head.ports.gcs;
-        let join_turn = self.pool.join_turn(head.id).await;
-        let mut failed = None;
-        for (i, shape) in shapes.iter().enumerate() {
+        let deadline = Instant::now() + HEAD_START_TIMEOUT;
+        let starts = shapes.iter().enumerate().map(|(i, shape)| {
             let name = format!("ray-worker-{cluster}-{}", first + i);
-            let _turn = join_turn.lock().await;
-            // The deadline counts from this worker's turn: waiting for
-            // another RayCluster's workers to join is not this one's start.
-            let deadline = Instant::now() + HEAD_START_TIMEOUT;
-            let mut started = None;
-            for attempt in [name.clone(), format!("{name}-restart")] {
-                let result =
-                    match RayWorker::spawn_shaped(&venv, gcs, tls, &log_dir, &attempt, shape) {
+            let (venv, log_dir) = (&venv, &log_dir);
+            async move {
+                let mut result = Err(LabError::Missing("not started".into()));
+                for attempt in [name.clone(), format!("{name}-restart")] {
+                    result = match RayWorker::spawn_shaped(
+                        venv,
+                        head.ports.gcs,
+                        tls,
+                        log_dir,
+                        &attempt,
+                        shape,
+                    ) {
                         Ok(mut w) => w.wait_started(deadline).await.map(|()| w),
                         Err(e) => Err(e),
                     };
-                let gave_up = result.is_err();
-                started = Some(result);
-                if !gave_up {
-                    break;
+                    if result.is_ok() {
+                        break;
+                    }
                 }
+                result
             }
-            match started.expect("one attempt at least") {
+        });
+        let mut workers = Vec::new();
+        let mut failed = None;
+        for (i, result) in futures::future::join_all(starts)
+            .await
+            .into_iter()
+            .enumerate()
+        {
+            match result {
                 Ok(w) => workers.push(w),
-                Err(e) => {
-                    failed = Some((first + i, e));
-                    break;
-                }
+                Err(e) if failed.is_none() => failed = Some((first + i, e)),
+                Err(_) => {}
             }
         }
         if let Some((i, e)) = failed {
-            for mut w in workers {
-                w.stop().await;
-            }
+            futures::future::join_all(workers.iter_mut().map(RayWorker::stop)).await;
             return Err(StepError::broken_by(
                 format!("RayCluster {cluster}: worker {i}"),
                 e,

@@ -8,8 +8,7 @@
 //! at [`HeadPool::shutdown`], concurrently, which waits for every stop so
 //! nothing outlives the run. RayClusters with worker nodes share heads of
 //! their own kind ([`HeadKey::hosts_workers`]), never one a worker-less
-//! cluster uses, and their workers join one at a time
-//! ([`HeadPool::join_turn`]). A RayCluster whose scenario could see the
+//! cluster uses. A RayCluster whose scenario could see the
 //! head's whole node list gets an exclusive head
 //! ([`HeadPool::acquire_exclusive`]) that stops, in the background, when its
 //! lease ends.
@@ -119,7 +118,6 @@ pub struct HeadPool {
     entries: Mutex<Vec<Entry>>,
     stopping: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     start_turns: Mutex<Vec<(HeadKey, Arc<Mutex<()>>)>>,
-    join_turns: Mutex<Vec<(u64, Arc<Mutex<()>>)>>,
     next_id: std::sync::atomic::AtomicU64,
 }
 
@@ -132,7 +130,6 @@ impl HeadPool {
             entries: Mutex::new(Vec::new()),
             stopping: Mutex::new(Vec::new()),
             start_turns: Mutex::new(Vec::new()),
-            join_turns: Mutex::new(Vec::new()),
             next_id: std::sync::atomic::AtomicU64::new(1),
         }
     }
@@ -241,20 +238,6 @@ impl HeadPool {
         }
         let lock = Arc::new(Mutex::new(()));
         turns.push((key.clone(), lock.clone()));
-        lock
-    }
-
-    /// The lock worker nodes joining head `id` take turns on: two raylets
-    /// registering with one GCS at the same moment on the 2-core machine
-    /// left one unregistered until Ray's 30 s startup limit (measured: 2
-    /// workers side by side 36-40 s, one at a time ~3 s each).
-    pub async fn join_turn(&self, id: u64) -> Arc<Mutex<()>> {
-        let mut turns = self.join_turns.lock().await;
-        if let Some((_, lock)) = turns.iter().find(|(head, _)| *head == id) {
-            return lock.clone();
-        }
-        let lock = Arc::new(Mutex::new(()));
-        turns.push((id, lock.clone()));
         lock
     }
 

@@ -16,10 +16,14 @@ const WORKER_PORTS: u16 = 20;
 /// a head that RayClusters share, each counts the workers carrying its own.
 pub const RAYCLUSTER_LABEL: &str = "rayconform.dev/raycluster";
 
-/// A running worker node. Dropping it kills its process group.
+/// A running worker node. Dropping it kills its process group and removes
+/// its Ray temp dir.
 #[derive(Debug)]
 pub struct RayWorker {
+    // Declared first: dropped (its process group killed) before the temp
+    // dir its processes use is removed.
     process: Option<ManagedProcess>,
+    temp_dir: Option<tempfile::TempDir>,
     group: String,
 }
 
@@ -78,6 +82,15 @@ impl RayWorker {
         let tmp = log_dir.join("tmp");
         std::fs::create_dir_all(&tmp)
             .map_err(|e| LabError::io(format!("creating {}", tmp.display()), e))?;
+        // A Ray temp dir of its own ("can be specified per node"): in the
+        // head's, nodes starting side by side pick their raylet and plasma
+        // socket names racily (the first free `plasma_store.N`), and one
+        // fails to bind and misses Ray's 30 s registration. Short, under
+        // /tmp, as Ray's unix socket paths are length-limited.
+        let temp_dir = tempfile::Builder::new()
+            .prefix("rc-w")
+            .tempdir_in("/tmp")
+            .map_err(|e| LabError::io("creating a Ray temp dir under /tmp", e))?;
         let mut cmd = Command::new(&venv.ray);
         // No log monitor: nothing reads worker logs through Ray here (as
         // for heads; see `HeadComponents`).
@@ -88,6 +101,7 @@ impl RayWorker {
             "--include-log-monitor=false",
         ])
         .arg(format!("--address=127.0.0.1:{gcs_port}"))
+        .arg(format!("--temp-dir={}", temp_dir.path().display()))
         .arg("--node-ip-address=127.0.0.1")
         .arg(format!("--num-cpus={}", shape.num_cpus))
         .arg(format!("--node-manager-port={}", p[0]))
@@ -122,6 +136,7 @@ impl RayWorker {
         let process = ManagedProcess::spawn(name, cmd, log_dir)?;
         Ok(RayWorker {
             process: Some(process),
+            temp_dir: Some(temp_dir),
             group: shape.group.clone(),
         })
     }
@@ -184,10 +199,18 @@ impl RayWorker {
             .unwrap_or_default()
     }
 
-    /// SIGTERM to its pid, SIGKILL to its group after 15 s. Idempotent.
+    /// SIGTERM to its pid, SIGKILL to its group after 15 s, then its Ray
+    /// temp dir removed. Idempotent.
     pub async fn stop(&mut self) -> Option<StopOutcome> {
         let mut process = self.process.take()?;
-        Some(process.stop(Duration::from_secs(15)).await)
+        let outcome = process.stop(Duration::from_secs(15)).await;
+        self.temp_dir.take();
+        Some(outcome)
+    }
+
+    /// Its Ray temp dir (`--temp-dir`), while it has one.
+    pub fn temp_dir(&self) -> Option<&Path> {
+        self.temp_dir.as_ref().map(tempfile::TempDir::path)
     }
 }
 
@@ -290,8 +313,18 @@ mod tests {
             text.contains("--labels=rayconform.dev/raycluster=raycluster-7"),
             "{text}"
         );
+        let temp_dir = worker.temp_dir().expect("a temp dir").to_path_buf();
+        assert!(
+            text.contains(&format!("--temp-dir={}", temp_dir.display())),
+            "{text}"
+        );
+        assert!(temp_dir.is_dir());
         assert!(worker.running());
         worker.stop().await;
         assert!(!worker.running());
+        assert!(
+            !temp_dir.exists(),
+            "its temp dir is removed once it stopped"
+        );
     }
 }
