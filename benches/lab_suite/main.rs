@@ -1,7 +1,9 @@
-//! Issue 12's benchmark: in one run, a bare Ray head cold start (launch
-//! until a Ray client PING is answered on its client port), the lab suite
-//! as users run it (`rayconform run --target lab scenarios/`), their ratio
-//! and where the suite's time went, read from its JUnit.
+//! Issue 12's benchmark: in one run, a bare Ray head cold start with Ray's
+//! default processes (launch until a Ray client PING is answered on its
+//! client port), the lab suite as users run it (`rayconform run --target
+//! lab scenarios/`), their ratio, where the suite's time went (read from its
+//! JUnit) and its CPU by process kind with the floor that CPU sets on this
+//! machine's cores.
 //!
 //! `scripts/bench` runs it (and the gRPC probe vs grpcio bench). Directly:
 //! `cargo bench --locked --bench lab_suite -- [--samples N] [--jobs N]
