@@ -245,15 +245,15 @@ impl HeadPool {
     /// [`HeadPool::shutdown`]; an exclusive one stops, in the background (its
     /// scenario's verdict does not wait for Ray's ~3 s teardown; shutdown
     /// waits for it).
-    pub async fn release(&self, id: u64) -> Vec<String> {
+    pub async fn release(&self, id: u64) {
         let mut entries = self.entries.lock().await;
         let Some(pos) = entries.iter().position(|e| e.id == id) else {
-            return Vec::new();
+            return;
         };
         let entry = &mut entries[pos];
         entry.leases = entry.leases.saturating_sub(1);
         if entry.leases > 0 || !entry.exclusive {
-            return Vec::new();
+            return;
         }
         let mut entry = entries.remove(pos);
         drop(entries);
@@ -261,7 +261,6 @@ impl HeadPool {
         let mut stopping = self.stopping.lock().await;
         stopping.retain(|h| !h.is_finished());
         stopping.push(handle);
-        Vec::new()
     }
 
     /// Waits until every background stop has finished.
