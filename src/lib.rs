@@ -20,6 +20,7 @@ pub mod progress;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod scratch_dirs;
 pub mod targets;
 pub mod tls;
 pub mod tools;

@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 mod procs;
 use procs::alive;
 
+#[path = "support/real_ray_turn.rs"]
+mod real_ray_turn;
+use real_ray_turn::real_ray_turn;
+
 /// pid → parent pid for every live process.
 fn process_parents() -> BTreeMap<u32, u32> {
     procs::live_processes()
@@ -191,6 +195,9 @@ fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn a_second_sigint_still_removes_the_work_dir_with_the_private_keys_and_names_it() {
     use std::os::unix::fs::PermissionsExt;
+    // It starts a real Ray head (whose scratch dirs the second signal
+    // removes too).
+    let _turn = real_ray_turn();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     // The run's temporary folders go here, so this test sees only its own.
@@ -210,6 +217,7 @@ spec:
   targets: [lab]
   certificates: {{ ca: ca-tls }}
   steps:
+    - apply: fixtures/raycluster-basic.yaml
     - name: long step
       command: {{ argv: [sh, -c, 'touch {marker}; exec sleep 300'] }}
       timeout: 10m
@@ -242,7 +250,7 @@ spec:
                 panic!("rayconform exited early ({status})");
             }
             assert!(
-                started.elapsed() < Duration::from_secs(60),
+                started.elapsed() < Duration::from_secs(120),
                 "{} never appeared",
                 path.display()
             );
@@ -300,4 +308,29 @@ spec:
         );
         assert!(!dir.exists(), "{} is left behind", dir.display());
     }
+    // The lab's head folder (under TMPDIR) and the head's Ray temp dir
+    // (short, under /tmp) are named and gone as well.
+    let scratch: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("scratch dir removed "))
+        .collect();
+    assert!(
+        scratch
+            .iter()
+            .any(|d| d.starts_with(&format!("{}/rayconform-lab-", tmp.display()))),
+        "the lab's head folder: {stderr}"
+    );
+    assert!(
+        scratch.iter().any(|d| d.starts_with("/tmp/rc-")),
+        "the Ray head's temp dir: {stderr}"
+    );
+    for dir in &scratch {
+        assert!(!Path::new(dir).exists(), "{dir} is left behind");
+    }
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "left in TMPDIR: {left:?}");
 }

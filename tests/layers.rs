@@ -22,6 +22,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "probe",
             "process_groups",
             "scenario",
+            "scratch_dirs",
             "targets",
             "tls",
             "verdict",
@@ -41,6 +42,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "probe::http_client",
             "process_groups",
             "scenario",
+            "scratch_dirs",
             "tls",
             "tools",
         ],
@@ -73,6 +75,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("json_match", &[]),
     ("tools", &[]),
     ("process_groups", &[]),
+    ("scratch_dirs", &[]),
 ];
 
 fn src_dir() -> PathBuf {

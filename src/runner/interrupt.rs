@@ -1,8 +1,9 @@
 //! SIGINT/SIGTERM as typed [`Signal`] events. The binary decides what they
 //! do: the first asks the run to stop starting new steps and unwind (a
 //! [`super::CancelReason`]); the second kills every process group we started
-//! and removes the private work dirs (they hold private keys) through
-//! [`hard_stop`], then exits at once.
+//! and removes the private work dirs (they hold private keys) and the
+//! scratch dirs of the processes it killed through [`hard_stop`], then
+//! exits at once.
 
 use super::cancel::Signal;
 use crate::process_groups::kill_registered_groups;
@@ -109,6 +110,11 @@ pub fn hard_stop() -> Vec<String> {
         remove_private_dirs()
             .into_iter()
             .map(|line| format!("work dir {line}")),
+    );
+    lines.extend(
+        crate::scratch_dirs::remove_live()
+            .into_iter()
+            .map(|line| format!("scratch dir {line}")),
     );
     lines
 }

@@ -16,6 +16,7 @@
 use super::managed::tail_of_file;
 use super::ray_head::{HeadComponents, RayHead, RayHeadConfig, RayPorts, RayTls};
 use super::venv::RayVenv;
+use crate::scratch_dirs::ScratchDir;
 use crate::targets::lab::LabError;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -114,7 +115,7 @@ struct Entry {
 /// The heads of one lab target.
 pub struct HeadPool {
     project_root: PathBuf,
-    dir: Mutex<Option<PathBuf>>,
+    dir: Mutex<Option<ScratchDir>>,
     entries: Mutex<Vec<Entry>>,
     stopping: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     start_turns: Mutex<Vec<(HeadKey, Arc<Mutex<()>>)>>,
@@ -293,11 +294,15 @@ impl HeadPool {
             let _ = handle.await;
         }
         self.stops_finished().await;
-        if !keep
-            && let Some(dir) = self.dir.lock().await.take()
-            && let Err(e) = std::fs::remove_dir_all(&dir)
-        {
-            problems.push(format!("cannot remove {}: {e}", dir.display()));
+        if let Some(dir) = self.dir.lock().await.take() {
+            if keep {
+                dir.keep();
+            } else {
+                let path = dir.path().to_path_buf();
+                if let Err(e) = dir.remove() {
+                    problems.push(format!("cannot remove {}: {e}", path.display()));
+                }
+            }
         }
         problems
     }
@@ -315,15 +320,13 @@ impl HeadPool {
     async fn dir(&self) -> Result<PathBuf, LabError> {
         let mut dir = self.dir.lock().await;
         if let Some(d) = dir.as_ref() {
-            return Ok(d.clone());
+            return Ok(d.path().to_path_buf());
         }
-        let created = tempfile::Builder::new()
-            .prefix("rayconform-lab-")
-            .tempdir()
-            .map_err(|e| LabError::io("creating the lab's head folder", e))?
-            .keep();
-        *dir = Some(created.clone());
-        Ok(created)
+        let created = ScratchDir::new("rayconform-lab-")
+            .map_err(|e| LabError::io("creating the lab's head folder", e))?;
+        let path = created.path().to_path_buf();
+        *dir = Some(created);
+        Ok(path)
     }
 }
 

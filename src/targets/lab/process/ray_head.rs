@@ -4,6 +4,7 @@ use super::dashboard;
 use super::managed::{ManagedProcess, StopOutcome};
 use super::ports::{free_port_range, free_ports};
 use super::venv::RayVenv;
+use crate::scratch_dirs::ScratchDir;
 use crate::targets::lab::LabError;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -101,7 +102,7 @@ pub struct RayHead {
     /// Where to reach it.
     pub ports: RayPorts,
     process: Option<ManagedProcess>,
-    temp_dir: tempfile::TempDir,
+    temp_dir: ScratchDir,
     log_dir: PathBuf,
     /// How long `start` took until the head was ready.
     pub startup_time: Duration,
@@ -130,9 +131,7 @@ impl RayHead {
         let started = Instant::now();
         let log_dir = cfg.work_dir.clone();
         // Ray's unix socket paths are length-limited: keep its temp dir short.
-        let temp_dir = tempfile::Builder::new()
-            .prefix("rc-")
-            .tempdir_in("/tmp")
+        let temp_dir = ScratchDir::new_in(Path::new("/tmp"), "rc-")
             .map_err(|e| LabError::io("creating Ray temp dir under /tmp", e))?;
         let p = free_ports(9).map_err(|e| LabError::io("choosing free ports", e))?;
         let worker_start =

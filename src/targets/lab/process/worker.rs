@@ -4,6 +4,7 @@ use super::managed::{ManagedProcess, StopOutcome};
 use super::ports::{free_port_range, free_ports};
 use super::ray_head::{RayTls, says_it_blocks};
 use super::venv::RayVenv;
+use crate::scratch_dirs::ScratchDir;
 use crate::targets::lab::LabError;
 use std::path::Path;
 use std::process::Command;
@@ -23,7 +24,7 @@ pub struct RayWorker {
     // Declared first: dropped (its process group killed) before the temp
     // dir its processes use is removed.
     process: Option<ManagedProcess>,
-    temp_dir: Option<tempfile::TempDir>,
+    temp_dir: Option<ScratchDir>,
     group: String,
 }
 
@@ -87,9 +88,7 @@ impl RayWorker {
         // socket names racily (the first free `plasma_store.N`), and one
         // fails to bind and misses Ray's 30 s registration. Short, under
         // /tmp, as Ray's unix socket paths are length-limited.
-        let temp_dir = tempfile::Builder::new()
-            .prefix("rc-w")
-            .tempdir_in("/tmp")
+        let temp_dir = ScratchDir::new_in(Path::new("/tmp"), "rc-w")
             .map_err(|e| LabError::io("creating a Ray temp dir under /tmp", e))?;
         let mut cmd = Command::new(&venv.ray);
         // No log monitor: nothing reads worker logs through Ray here (as
@@ -210,7 +209,7 @@ impl RayWorker {
 
     /// Its Ray temp dir (`--temp-dir`), while it has one.
     pub fn temp_dir(&self) -> Option<&Path> {
-        self.temp_dir.as_ref().map(tempfile::TempDir::path)
+        self.temp_dir.as_ref().map(ScratchDir::path)
     }
 }
 
