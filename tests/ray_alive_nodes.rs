@@ -33,6 +33,28 @@ async fn probe(address: &str, expected: u32) -> Verdict {
     v
 }
 
+/// What Ray's proxier answers when the server it started for a new client
+/// session exited at once. Its log shows "Other threads are currently
+/// calling into gRPC, skipping fork() handlers" right before: a gRPC fork
+/// hazard inside Ray, seen in 5 of 21 runs of this test on the 2-core
+/// machine, at any of its sessions (the real Ray client fails the same way;
+/// a scenario's `retries` cover it).
+const RAYS_SESSION_SERVER_FAILED: &str = "Starting Ray client server failed";
+
+/// [`probe`], asked again (at most 5 times) while Ray's proxier fails to
+/// start the session's server.
+async fn probe_past_rays_session_server_failures(address: &str, expected: u32) -> Verdict {
+    let mut attempt = 1;
+    loop {
+        let v = probe(address, expected).await;
+        if attempt == 5 || !v.to_string().contains(RAYS_SESSION_SERVER_FAILED) {
+            return v;
+        }
+        attempt += 1;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
 /// The worker registers with the GCS a moment after `ray start` blocks:
 /// ask until the count is right or 60 s passed.
 async fn probe_until_passed(address: &str, expected: u32) -> Verdict {
@@ -66,7 +88,7 @@ async fn the_head_lists_its_alive_nodes_through_a_client_session() {
     .unwrap_or_else(|e| panic!("Ray head did not start: {e}"));
     let address = format!("127.0.0.1:{}", head.ports.client);
 
-    let head_only = probe(&address, 1).await;
+    let head_only = probe_past_rays_session_server_failures(&address, 1).await;
 
     let mut worker = RayWorker::spawn(
         &venv,
@@ -81,7 +103,10 @@ async fn the_head_lists_its_alive_nodes_through_a_client_session() {
         .await;
     let (with_worker, too_many) = if worker_started.is_ok() {
         let with_worker = probe_until_passed(&address, 2).await;
-        (Some(with_worker), Some(probe(&address, 3).await))
+        (
+            Some(with_worker),
+            Some(probe_past_rays_session_server_failures(&address, 3).await),
+        )
     } else {
         (None, None)
     };
