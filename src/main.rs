@@ -403,6 +403,9 @@ fn plan_cmd(root: &std::path::Path, args: PlanArgs) -> i32 {
     let scenarios = rayconform::targets::kind::run_order_for(kind, &topts, scenarios);
     let overview = rayconform::targets::kind::plan_overview(kind, &topts, &scenarios);
     let run_id = runner::new_run_id();
+    // As a run does: the target sees every scenario first (the lab decides
+    // from them which shared Ray heads run a dashboard).
+    target.prepare(&scenarios.iter().collect::<Vec<_>>(), root);
     let plans: Vec<_> = scenarios
         .iter()
         .map(|s| {

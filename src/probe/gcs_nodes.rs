@@ -19,8 +19,6 @@ use tokio::time::Instant;
 /// One node as the GCS lists it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GcsNode {
-    /// The node id (hex).
-    pub id: String,
     /// State ALIVE (else DEAD).
     pub alive: bool,
     /// The head node.
@@ -62,7 +60,6 @@ pub async fn list(
         .node_info_list
         .into_iter()
         .map(|n| GcsNode {
-            id: n.node_id.iter().map(|b| format!("{b:02x}")).collect(),
             alive: n.state == GcsNodeState::Alive as i32,
             is_head: n.is_head_node,
             resources: n.resources_total.into_iter().collect(),

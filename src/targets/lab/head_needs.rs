@@ -18,7 +18,7 @@
 //! reach the dashboard could read its node list too, and so could a
 //! `grpcReady` probe counting alive nodes.
 
-use super::model::objects::LabObject;
+use super::model::objects::{LabObject, RayClusterObject};
 use super::support::{planned_objects, unsupported_reason};
 use crate::scenario::{Action, Scenario, Step};
 use std::path::Path;
@@ -46,6 +46,39 @@ pub fn may_see_node_list(scenario: &Scenario) -> bool {
     may_reach_dashboard(scenario)
         || steps(scenario)
             .any(|step| matches!(&step.action, Action::Probe(probe) if probe.reads_ray_node_list()))
+}
+
+/// The head a RayCluster of a scenario gets: one decision for the session
+/// (which acquires it) and the plan (which shows it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeadChoice {
+    /// A head of the cluster's own, never shared: the cluster has workers
+    /// and a step could see the whole node list ([`may_see_node_list`]).
+    pub own: bool,
+    /// It runs Ray's dashboard.
+    pub dashboard: bool,
+    /// The cluster has worker nodes, so its head is one only RayClusters
+    /// with workers use (shared among them unless [`HeadChoice::own`]).
+    pub hosts_workers: bool,
+}
+
+/// Where the RayCluster `rc` of `scenario` runs. Worker nodes join a head
+/// that RayClusters with workers share, each counting the workers labelled
+/// as its own; a head of the cluster's own when a step could see the whole
+/// node list (other scenarios' workers would show there). A head runs the
+/// dashboard when this scenario may reach it, and a worker-less cluster's
+/// shared head also when another scenario of the run may (`shared`).
+pub fn head_for(
+    scenario: &Scenario,
+    rc: &RayClusterObject,
+    shared: SharedDashboards,
+) -> HeadChoice {
+    let hosts_workers = rc.worker_replicas > 0;
+    HeadChoice {
+        own: hosts_workers && may_see_node_list(scenario),
+        dashboard: may_reach_dashboard(scenario) || (!hosts_workers && shared.with_tls(rc.tls)),
+        hosts_workers,
+    }
 }
 
 fn steps(scenario: &Scenario) -> impl Iterator<Item = &Step> {
@@ -87,12 +120,14 @@ impl SharedDashboards {
                 continue;
             }
             for object in planned_objects(scenario, project_root) {
-                match object {
-                    LabObject::RayCluster(rc) if rc.worker_replicas == 0 && rc.tls => {
-                        needs.tls = true
+                if let LabObject::RayCluster(rc) = object
+                    && rc.worker_replicas == 0
+                {
+                    if rc.tls {
+                        needs.tls = true;
+                    } else {
+                        needs.plain = true;
                     }
-                    LabObject::RayCluster(rc) if rc.worker_replicas == 0 => needs.plain = true,
-                    _ => {}
                 }
             }
         }

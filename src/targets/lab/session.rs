@@ -150,23 +150,15 @@ impl LabSession {
         } else {
             None
         };
-        // Worker nodes join a head that RayClusters with workers share, each
-        // counting the workers labelled as its own; one of the cluster's own
-        // when a step could see the whole node list (other scenarios'
-        // workers would show there). A head runs the dashboard when this
-        // scenario may reach it, and a worker-less cluster's shared head
-        // also when another scenario of the run may.
-        let has_workers = rc.worker_replicas > 0;
-        let own_head = has_workers && head_needs::may_see_node_list(&self.run.scenario);
+        let choice = head_needs::head_for(&self.run.scenario, &rc, self.shared_dashboards);
         let head_key = HeadKey {
             tls: tls.clone(),
             num_cpus: rc.head_num_cpus.unwrap_or(1).max(1),
-            dashboard: head_needs::may_reach_dashboard(&self.run.scenario)
-                || (!has_workers && self.shared_dashboards.with_tls(rc.tls)),
-            hosts_workers: has_workers,
+            dashboard: choice.dashboard,
+            hosts_workers: choice.hosts_workers,
         };
         (self.run.progress)(&format!("starting a Ray head for RayCluster {}", rc.name));
-        let acquired = if own_head {
+        let acquired = if choice.own {
             self.pool
                 .acquire_exclusive(head_key, HEAD_START_TIMEOUT)
                 .await
@@ -182,7 +174,7 @@ impl LabSession {
             .flat_map(|g| std::iter::repeat_n(shape_of(g, &label), g.replicas as usize))
             .collect();
         let workers = match self
-            .spawn_workers(&rc.name, &wanted, 0, &lease, tls.as_ref())
+            .spawn_workers(&rc.name, &wanted, 0, lease.ports.gcs, tls.as_ref())
             .await
         {
             Ok(workers) => workers,
@@ -229,7 +221,7 @@ impl LabSession {
                 format!("started in {:.1} s", lease.startup_time.as_secs_f64())
             },
             workers.len(),
-            match (has_workers, own_head) {
+            match (choice.hosts_workers, choice.own) {
                 (false, _) => String::new(),
                 (true, true) =>
                     " on a head of its own (a step could see its whole node list)".to_string(),
@@ -276,7 +268,7 @@ impl LabSession {
         cluster: &str,
         shapes: &[WorkerShape],
         first: usize,
-        head: &HeadLease,
+        gcs: u16,
         tls: Option<&RayTls>,
     ) -> Result<Vec<RayWorker>, StepError> {
         if shapes.is_empty() {
@@ -286,28 +278,17 @@ impl LabSession {
             RayVenv::locate(&self.run.project_root).map_err(|e| StepError::broken_by("", e))?;
         let log_dir = self.run.work_dir.join("ray-workers");
         let deadline = Instant::now() + HEAD_START_TIMEOUT;
+        let (venv, log_dir) = (&venv, &log_dir);
         let starts = shapes.iter().enumerate().map(|(i, shape)| {
             let name = format!("ray-worker-{cluster}-{}", first + i);
-            let (venv, log_dir) = (&venv, &log_dir);
             async move {
-                let mut result = Err(LabError::Missing("not started".into()));
-                for attempt in [name.clone(), format!("{name}-restart")] {
-                    result = match RayWorker::spawn_shaped(
-                        venv,
-                        head.ports.gcs,
-                        tls,
-                        log_dir,
-                        &attempt,
-                        shape,
-                    ) {
-                        Ok(mut w) => w.wait_started(deadline).await.map(|()| w),
-                        Err(e) => Err(e),
-                    };
-                    if result.is_ok() {
-                        break;
+                match start_worker(venv, gcs, tls, log_dir, &name, shape, deadline).await {
+                    Ok(worker) => Ok(worker),
+                    Err(_) => {
+                        let again = format!("{name}-restart");
+                        start_worker(venv, gcs, tls, log_dir, &again, shape, deadline).await
                     }
                 }
-                result
             }
         });
         let mut workers = Vec::new();
@@ -375,7 +356,13 @@ impl LabSession {
         }
         let first = cluster.workers.len() + stopped;
         let started = self
-            .spawn_workers(&rc.name, &wanted, first, &cluster.lease, tls.as_ref())
+            .spawn_workers(
+                &rc.name,
+                &wanted,
+                first,
+                cluster.lease.ports.gcs,
+                tls.as_ref(),
+            )
             .await;
         let summary = format!(
             "RayCluster {key} scaled: {stopped} worker(s) stopped, {} started, head pid {} kept",
@@ -586,6 +573,21 @@ impl LabSession {
             .map(str::to_string)
             .collect()
     }
+}
+
+/// Spawns a worker node and waits (until `deadline`) for its `ray start`
+/// to say it blocks.
+async fn start_worker(
+    venv: &RayVenv,
+    gcs: u16,
+    tls: Option<&RayTls>,
+    log_dir: &Path,
+    name: &str,
+    shape: &WorkerShape,
+    deadline: Instant,
+) -> Result<RayWorker, LabError> {
+    let mut worker = RayWorker::spawn_shaped(venv, gcs, tls, log_dir, name, shape)?;
+    worker.wait_started(deadline).await.map(|()| worker)
 }
 
 /// The `ray start` shape of a worker group's nodes, labelled `label`.

@@ -1,6 +1,6 @@
 //! [`LabTarget`]: the `lab` target's entry point.
 
-use super::head_needs::SharedDashboards;
+use super::head_needs::{SharedDashboards, head_for};
 use super::model::config::{IngressPorts, LabModel, PortText, tcp_service_ports};
 use super::model::nginx_conf::STREAM_MODULE;
 use super::model::objects::{LabObject, ObjectKey, RayPort};
@@ -43,6 +43,15 @@ impl LabTarget {
     /// The project root it was built with.
     pub fn project_root(&self) -> &Path {
         &self.project_root
+    }
+
+    /// What [`Target::prepare`] decided (every shared head runs the
+    /// dashboard when it was not called).
+    fn shared_dashboards(&self) -> SharedDashboards {
+        *self
+            .shared_dashboards
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -108,6 +117,7 @@ impl Target for LabTarget {
         )
         .map_err(|e| PlanError::Unresolved(e.to_string()))?;
         let objects = planned_objects(scenario, project_root);
+        let shared_dashboards = self.shared_dashboards();
         let mut processes = String::new();
         let _ = writeln!(
             processes,
@@ -131,21 +141,33 @@ impl Target for LabTarget {
         for (i, object) in objects.into_iter().enumerate() {
             if let LabObject::RayCluster(rc) = &object {
                 let head_service = lab.head_service(&rc.name, &rc.namespace);
+                let choice = head_for(scenario, rc, shared_dashboards);
                 let _ = writeln!(
                     processes,
-                    "Ray {} head for RayCluster {} (TLS {}, --num-cpus {}){}; Service {} {}",
+                    "Ray {} head for RayCluster {} (TLS {}, --num-cpus {}, {}){}; Service {} {}",
                     RAY_VERSION,
                     rc.name,
                     if rc.tls {
                         "on, from the run's CA"
                     } else {
-                        "off; shared with other scenarios"
+                        "off"
                     },
                     rc.head_num_cpus.unwrap_or(1).max(1),
-                    if rc.worker_replicas > 0 {
-                        format!(" + {} worker node(s)", rc.worker_replicas)
+                    if choice.dashboard {
+                        "dashboard"
                     } else {
-                        String::new()
+                        "no dashboard: no step reaches it"
+                    },
+                    match (choice.hosts_workers, choice.own) {
+                        (false, _) => ", shared with other scenarios".to_string(),
+                        (true, true) => format!(
+                            " + {} worker node(s), on a head of its own",
+                            rc.worker_replicas
+                        ),
+                        (true, false) => format!(
+                            " + {} worker node(s), on the head RayClusters with workers share",
+                            rc.worker_replicas
+                        ),
                     },
                     head_service.name,
                     if head_service.headless {
@@ -161,11 +183,12 @@ impl Target for LabTarget {
                         cluster: rc.name.clone(),
                         namespace: rc.namespace.clone(),
                         ports: [
-                            (RayPort::Gcs, base),
-                            (RayPort::Client, base + 1),
-                            (RayPort::Dashboard, base + 2),
+                            Some((RayPort::Gcs, base)),
+                            Some((RayPort::Client, base + 1)),
+                            choice.dashboard.then_some((RayPort::Dashboard, base + 2)),
                         ]
                         .into_iter()
+                        .flatten()
                         .collect(),
                     },
                 );
@@ -184,11 +207,7 @@ impl Target for LabTarget {
     }
 
     async fn open(&self, run: &ScenarioRun) -> Result<Box<dyn Session>, StepError> {
-        let shared_dashboards = *self
-            .shared_dashboards
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let session = LabSession::open(run, self.pool.clone(), shared_dashboards).await?;
+        let session = LabSession::open(run, self.pool.clone(), self.shared_dashboards()).await?;
         Ok(Box::new(session))
     }
 

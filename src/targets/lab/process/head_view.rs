@@ -92,7 +92,6 @@ mod tests {
 
     fn node(alive: bool, is_head: bool, cpus: f64, raycluster: Option<&str>) -> GcsNode {
         GcsNode {
-            id: "n".into(),
             alive,
             is_head,
             resources: [("CPU".to_string(), cpus)].into_iter().collect(),
