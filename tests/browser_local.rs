@@ -12,6 +12,7 @@ use rayconform::probe::browser::{self, SCREENSHOT_FILE, screenshots_in};
 use rayconform::probe::browser_process::find_chromium;
 use rayconform::probe::spec::BrowserProbe;
 use rayconform::verdict::{Stage, Verdict};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -171,6 +172,19 @@ fn our_chromium_children() -> Vec<i32> {
     found
 }
 
+/// Chromium's own folders in the temp dir (`org.chromium.Chromium.*`).
+fn chromium_temp_folders() -> BTreeSet<PathBuf> {
+    std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("org.chromium."))
+        })
+        .collect()
+}
+
 fn is_png(path: &Path) -> bool {
     std::fs::read(path).is_ok_and(|b| b.starts_with(b"\x89PNG\r\n\x1a\n") && b.len() > 1000)
 }
@@ -182,9 +196,15 @@ async fn a_rendering_page_passes_with_its_api_and_a_screenshot_and_chromium_is_g
     let port = serve().await;
     let artifacts = tempfile::tempdir().unwrap();
     let p = probe(format!("http://127.0.0.1:{port}/app/"), &["api/data"]);
+    let temp_before = chromium_temp_folders();
     let v = browser::check(&p, &exe, TIMEOUT, Some(artifacts.path())).await;
     println!("{v}");
     assert!(v.passed, "{v}");
+    let left: Vec<_> = chromium_temp_folders()
+        .difference(&temp_before)
+        .cloned()
+        .collect();
+    assert!(left.is_empty(), "Chromium's temp folders left: {left:?}");
     assert!(
         v.actual.contains("Nodes: 3"),
         "the rendered text is reported: {v}"

@@ -65,8 +65,18 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("install", &["gateway_api", "k8s", "manifest", "tools"]),
     ("k8s", &["json_match", "manifest"]),
-    // The browser probe's Chromium runs in a process group a hard exit kills.
-    ("probe", &["json_match", "process_groups", "tls", "verdict"]),
+    // The browser probe's Chromium runs in a process group a hard exit kills,
+    // with a profile folder it removes.
+    (
+        "probe",
+        &[
+            "json_match",
+            "process_groups",
+            "scratch_dirs",
+            "tls",
+            "verdict",
+        ],
+    ),
     // Our typed Gateway API model: a leaf the install and the lab read.
     ("gateway_api", &[]),
     ("tls", &[]),

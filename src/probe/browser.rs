@@ -281,7 +281,12 @@ async fn record(mut events: BoxStream<'static, PageEvent>, log: Arc<Mutex<PageLo
         match event {
             PageEvent::Sent(e) => {
                 let kind = e.r#type.as_ref().map_or("Other", |t| t.as_ref());
-                log.sent(e.request_id.inner(), &e.request.url, kind);
+                log.sent(
+                    e.request_id.inner(),
+                    *e.timestamp.inner(),
+                    &e.request.url,
+                    kind,
+                );
             }
             PageEvent::Answered(e) => {
                 log.answered(e.request_id.inner(), e.response.status, e.r#type.as_ref())

@@ -6,6 +6,7 @@
 //! folder goes with it either way.
 
 use crate::process_groups;
+use crate::scratch_dirs::ScratchDir;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
@@ -85,7 +86,7 @@ pub struct Chromium {
     pub devtools_url: String,
     stderr: Arc<Mutex<Vec<String>>>,
     // Dropped after the group is killed (field order): the profile goes last.
-    profile: Option<tempfile::TempDir>,
+    profile: Option<ScratchDir>,
 }
 
 impl Chromium {
@@ -96,9 +97,7 @@ impl Chromium {
             path: executable.to_path_buf(),
             why,
         };
-        let profile = tempfile::Builder::new()
-            .prefix("rayconform-chromium-")
-            .tempdir()
+        let profile = ScratchDir::new("rayconform-chromium-")
             .map_err(|e| launch_error(format!("cannot create a profile folder: {e}")))?;
         let mut command = tokio::process::Command::new(executable);
         command
@@ -108,6 +107,9 @@ impl Chromium {
             .arg("--remote-debugging-port=0")
             .arg(format!("--window-size={},{}", window.0, window.1))
             .arg("about:blank")
+            // Chromium's own temp folders (its singleton socket) go into the
+            // profile: a killed Chromium does not remove them itself.
+            .env("TMPDIR", profile.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -186,7 +188,7 @@ impl Drop for Chromium {
         let _ = killpg(Pid::from_raw(self.pgid), Signal::SIGKILL);
         process_groups::unregister_group(self.pgid);
         if let Some(profile) = self.profile.take() {
-            let _ = profile.close();
+            let _ = profile.remove();
         }
     }
 }
