@@ -14,8 +14,11 @@ static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
 
 /// Where port ranges are taken from: below Linux's default ephemeral range
 /// (32768–60999), so ports the kernel picks for `bind(0)` and outgoing
-/// connections do not land inside a range.
-const RANGE_AREA: std::ops::Range<u16> = 20000..32000;
+/// connections do not land inside a range, and above 23000–23999, where
+/// each head's Ray client proxier starts a server per client session
+/// (Ray's `MIN_SPECIFIC_SERVER_PORT`..`MAX_SPECIFIC_SERVER_PORT`): a Ray
+/// worker on one of those ports would take a session's port.
+const RANGE_AREA: std::ops::Range<u16> = 24000..32000;
 
 /// A port that was free on 127.0.0.1 a moment ago and that this process has
 /// not handed out before.
@@ -106,6 +109,10 @@ mod tests {
         for p in (a..a + 10).chain(b..b + 10) {
             TcpListener::bind(("127.0.0.1", p)).expect("range port must be bindable");
             assert!(!RANGE_AREA.is_empty() && RANGE_AREA.contains(&p));
+            assert!(
+                !(23000..24000).contains(&p),
+                "{p} is where Ray's proxier puts client session servers"
+            );
         }
     }
 }
