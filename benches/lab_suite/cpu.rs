@@ -19,6 +19,7 @@ pub struct Sampler {
     stop: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<BTreeMap<(u32, u64), (String, u64)>>,
     busy_before: u64,
+    own_before: u64,
     started: Instant,
 }
 
@@ -32,6 +33,9 @@ pub struct CpuUse {
     pub cores: usize,
     /// CPU time and process count by kind of process started in the span.
     pub by_kind: BTreeMap<String, (Duration, usize)>,
+    /// CPU time of this process in the span: the sampler's own cost (the
+    /// bench does nothing else while it waits).
+    pub sampler: Duration,
 }
 
 /// Starts sampling now.
@@ -52,8 +56,26 @@ pub fn start() -> Sampler {
         stop,
         thread,
         busy_before: machine_busy_ticks(),
+        own_before: own_ticks(),
         started: Instant::now(),
     }
+}
+
+/// Waits (at most `limit`) until the whole machine has been under 10 %
+/// busy for a second, so a span starts on an idle machine; returns how
+/// long that took and whether it settled.
+pub fn settle(limit: Duration) -> (Duration, bool) {
+    let started = Instant::now();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    while started.elapsed() < limit {
+        let before = machine_busy_ticks();
+        std::thread::sleep(Duration::from_secs(1));
+        let busy = (machine_busy_ticks() - before) as f64 / TICKS_PER_SECOND;
+        if busy < 0.1 * cores {
+            return (started.elapsed(), true);
+        }
+    }
+    (started.elapsed(), false)
 }
 
 impl Sampler {
@@ -63,6 +85,7 @@ impl Sampler {
         let wall = self.started.elapsed();
         self.stop.store(true, Ordering::Relaxed);
         let seen = self.thread.join().unwrap_or_default();
+        let sampler = ticks_to_duration(own_ticks().saturating_sub(self.own_before));
         let mut by_kind: BTreeMap<String, (Duration, usize)> = BTreeMap::new();
         for (kind, ticks) in seen.into_values() {
             let entry = by_kind.entry(kind).or_default();
@@ -74,6 +97,7 @@ impl Sampler {
             machine: ticks_to_duration(busy),
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             by_kind,
+            sampler,
         }
     }
 }
@@ -101,6 +125,10 @@ impl CpuUse {
             100.0 * self.machine.as_secs_f64() / self.wall.as_secs_f64() / self.cores as f64,
             self.cores
         ));
+        out.push_str(&format!(
+            "  of which the sampler itself (this bench) {:.1} CPU-s\n",
+            self.sampler.as_secs_f64()
+        ));
         out
     }
 }
@@ -121,6 +149,17 @@ fn machine_busy_ticks() -> u64 {
         .filter_map(|v| v.parse().ok())
         .collect();
     [0, 1, 2, 5, 6].iter().filter_map(|&i| f.get(i)).sum()
+}
+
+/// This process's user + system ticks.
+fn own_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+        return 0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    num(11) + num(12)
 }
 
 fn ticks_since_boot() -> u64 {

@@ -27,6 +27,9 @@ use std::time::{Duration, Instant};
 /// The goal for suite / head cold start (printed, never asserted).
 const GOAL_RATIO: f64 = 4.0;
 
+/// How long the bench waits for an idle machine before the suite.
+const SETTLE_LIMIT: Duration = Duration::from_secs(20);
+
 /// How long one head may take to answer PING before the bench gives up.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -196,6 +199,14 @@ async fn run() -> Result<(), String> {
             .as_ref()
             .map(|j| format!(" --jobs {j}"))
             .unwrap_or_default()
+    );
+    // The heads' processes end after their stop returns (Ray's idle
+    // workers leave on their own): start the suite on an idle machine.
+    let (waited, settled) = cpu::settle(SETTLE_LIMIT);
+    println!(
+        "  machine {} after {:.1} s",
+        if settled { "idle" } else { "still busy" },
+        waited.as_secs_f64()
     );
     let sampler = cpu::start();
     let (wall, xml) = lab_suite(&root, &opts, work.path()).await?;
