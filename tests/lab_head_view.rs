@@ -112,7 +112,6 @@ async fn a_head_without_dashboard_or_monitors_is_observed_through_its_gcs() {
         RayWorker::spawn_shaped(
             &venv,
             head.ports.gcs,
-            None,
             &work.path().join("worker"),
             &format!("ray-worker-{raycluster}"),
             &WorkerShape {

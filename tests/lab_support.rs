@@ -128,6 +128,16 @@ fn unsupported_annotations_and_kinds_in_applied_manifests_are_named() {
     let r =
         reason(&scenario("    - ingressNginx: {}", steps)).expect("Deployment wait unsupported");
     assert!(r.contains("Deployment"), "{r}");
+
+    // Ray TLS with worker nodes: skipped with the reason, not failed after
+    // a worker that cannot join.
+    let rc = "          apiVersion: ray.io/v1\n          kind: RayCluster\n          metadata: { name: tls-workers }\n          spec:\n            headGroupSpec:\n              template:\n                spec:\n                  containers: [{ name: ray-head, env: [{ name: RAY_USE_TLS, value: \"1\" }] }]\n            workerGroupSpecs: [{ groupName: w, replicas: 1 }]";
+    let steps = format!("    - apply:\n        inline: |\n{rc}");
+    let r = reason(&scenario("    - kuberayOperator: {}", &steps)).expect("TLS with workers");
+    assert!(
+        r.contains("RayCluster `tls-workers` with Ray TLS and 1 worker replica(s)"),
+        "{r}"
+    );
 }
 
 #[test]

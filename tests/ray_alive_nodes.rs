@@ -93,7 +93,6 @@ async fn the_head_lists_its_alive_nodes_through_a_client_session() {
     let mut worker = RayWorker::spawn(
         &venv,
         head.ports.gcs,
-        None,
         &work.path().join("worker"),
         "ray-worker-0",
     )

@@ -174,7 +174,7 @@ impl LabSession {
             .flat_map(|g| std::iter::repeat_n(shape_of(g, &label), g.replicas as usize))
             .collect();
         let workers = match self
-            .spawn_workers(&rc.name, &wanted, 0, lease.ports.gcs, tls.as_ref())
+            .spawn_workers(&rc.name, &wanted, 0, lease.ports.gcs)
             .await
         {
             Ok(workers) => workers,
@@ -269,7 +269,6 @@ impl LabSession {
         shapes: &[WorkerShape],
         first: usize,
         gcs: u16,
-        tls: Option<&RayTls>,
     ) -> Result<Vec<RayWorker>, StepError> {
         if shapes.is_empty() {
             return Ok(Vec::new());
@@ -282,11 +281,11 @@ impl LabSession {
         let starts = shapes.iter().enumerate().map(|(i, shape)| {
             let name = format!("ray-worker-{cluster}-{}", first + i);
             async move {
-                match start_worker(venv, gcs, tls, log_dir, &name, shape, deadline).await {
+                match start_worker(venv, gcs, log_dir, &name, shape, deadline).await {
                     Ok(worker) => Ok(worker),
                     Err(_) => {
                         let again = format!("{name}-restart");
-                        start_worker(venv, gcs, tls, log_dir, &again, shape, deadline).await
+                        start_worker(venv, gcs, log_dir, &again, shape, deadline).await
                     }
                 }
             }
@@ -325,11 +324,6 @@ impl LabSession {
         let Some(mut cluster) = self.clusters.remove(key) else {
             return Err(StepError::broken(format!("{key} is not running")));
         };
-        let tls = if rc.tls {
-            Some(self.authority_tls(&rc.name)?)
-        } else {
-            None
-        };
         let mut stopped = 0;
         let mut wanted = Vec::new();
         for group in &rc.worker_groups {
@@ -356,13 +350,7 @@ impl LabSession {
         }
         let first = cluster.workers.len() + stopped;
         let started = self
-            .spawn_workers(
-                &rc.name,
-                &wanted,
-                first,
-                cluster.lease.ports.gcs,
-                tls.as_ref(),
-            )
+            .spawn_workers(&rc.name, &wanted, first, cluster.lease.ports.gcs)
             .await;
         let summary = format!(
             "RayCluster {key} scaled: {stopped} worker(s) stopped, {} started, head pid {} kept",
@@ -580,13 +568,12 @@ impl LabSession {
 async fn start_worker(
     venv: &RayVenv,
     gcs: u16,
-    tls: Option<&RayTls>,
     log_dir: &Path,
     name: &str,
     shape: &WorkerShape,
     deadline: Instant,
 ) -> Result<RayWorker, LabError> {
-    let mut worker = RayWorker::spawn_shaped(venv, gcs, tls, log_dir, name, shape)?;
+    let mut worker = RayWorker::spawn_shaped(venv, gcs, log_dir, name, shape)?;
     worker.wait_started(deadline).await.map(|()| worker)
 }
 

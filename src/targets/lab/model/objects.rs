@@ -428,6 +428,16 @@ fn ray_cluster(
              {LAB_MAX_WORKERS} real worker nodes per RayCluster, ~0.3 GiB each)"
         )));
     }
+    if tls && worker_replicas > 0 {
+        // Tried by hand with Ray 2.60: with the head's
+        // RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 (which keeps a TLS head on
+        // 127.0.0.1) `ray start --address` refuses multi-node clusters;
+        // without it the worker dials the GCS at the machine's address.
+        return Err(TranslateError::Unsupported(format!(
+            "RayCluster `{name}` with Ray TLS and {worker_replicas} worker replica(s) (the lab's \
+             worker nodes do not join a TLS head on loopback; TLS RayClusters run head-only)"
+        )));
+    }
     let head_num_cpus = head.pointer("/rayStartParams/num-cpus").and_then(count);
     if m.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true) {
         return Err(TranslateError::Unsupported(format!(
@@ -688,7 +698,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn ray_cluster_tls_and_workers_are_read() {
+    fn ray_cluster_tls_is_read_and_tls_with_workers_refused() {
         let m = json!({
             "apiVersion": "ray.io/v1", "kind": "RayCluster",
             "metadata": {"name": "rc"},
@@ -699,11 +709,18 @@ mod tests {
                 "workerGroupSpecs": [{"replicas": 2, "groupName": "w"}]
             }
         });
-        let LabObject::RayCluster(rc) = translate(&m, "ns").unwrap() else {
+        let err = translate(&m, "ns").unwrap_err().to_string();
+        assert!(
+            err.contains("lab cannot stand in for RayCluster `rc` with Ray TLS and 2 worker"),
+            "{err}"
+        );
+        let mut head_only = m.clone();
+        head_only["spec"]["workerGroupSpecs"][0]["replicas"] = json!(0);
+        let LabObject::RayCluster(rc) = translate(&head_only, "ns").unwrap() else {
             panic!("not a RayCluster")
         };
         assert!(rc.tls);
-        assert_eq!(rc.worker_replicas, 2);
+        assert_eq!(rc.worker_replicas, 0);
         assert_eq!(rc.head_num_cpus, Some(2));
         assert_eq!(rc.namespace, "ns");
     }

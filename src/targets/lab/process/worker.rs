@@ -2,7 +2,7 @@
 
 use super::managed::{ManagedProcess, StopOutcome};
 use super::ports::{free_port_range, free_ports};
-use super::ray_head::{RayTls, says_it_blocks};
+use super::ray_head::says_it_blocks;
 use super::venv::RayVenv;
 use crate::scratch_dirs::ScratchDir;
 use crate::targets::lab::LabError;
@@ -53,17 +53,17 @@ impl Default for WorkerShape {
 }
 
 impl RayWorker {
-    /// Spawns a worker node that joins the head's GCS at `gcs_port`, with
-    /// the head's TLS files when it has TLS. Returns once spawned; see
+    /// Spawns a worker node that joins the plaintext head's GCS at
+    /// `gcs_port` (the lab has no worker nodes for TLS heads: see
+    /// `model::objects`). Returns once spawned; see
     /// [`RayWorker::wait_started`] (several workers start side by side).
     pub fn spawn(
         venv: &RayVenv,
         gcs_port: u16,
-        tls: Option<&RayTls>,
         log_dir: &Path,
         name: &str,
     ) -> Result<RayWorker, LabError> {
-        Self::spawn_shaped(venv, gcs_port, tls, log_dir, name, &WorkerShape::default())
+        Self::spawn_shaped(venv, gcs_port, log_dir, name, &WorkerShape::default())
     }
 
     /// [`RayWorker::spawn`] with the worker group's `--num-cpus` and
@@ -71,7 +71,6 @@ impl RayWorker {
     pub fn spawn_shaped(
         venv: &RayVenv,
         gcs_port: u16,
-        tls: Option<&RayTls>,
         log_dir: &Path,
         name: &str,
         shape: &WorkerShape,
@@ -120,18 +119,7 @@ impl RayWorker {
         if let Some(raycluster) = &shape.raycluster {
             cmd.arg(format!("--labels={RAYCLUSTER_LABEL}={raycluster}"));
         }
-        match tls {
-            Some(tls) => {
-                cmd.env("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-                    .env("RAY_USE_TLS", "1")
-                    .env("RAY_TLS_SERVER_CERT", &tls.server_cert)
-                    .env("RAY_TLS_SERVER_KEY", &tls.server_key)
-                    .env("RAY_TLS_CA_CERT", &tls.ca_cert);
-            }
-            None => {
-                cmd.env_remove("RAY_USE_TLS");
-            }
-        }
+        cmd.env_remove("RAY_USE_TLS");
         let process = ManagedProcess::spawn(name, cmd, log_dir)?;
         Ok(RayWorker {
             process: Some(process),
@@ -237,7 +225,7 @@ mod tests {
         // Running but still starting up: not started.
         let dir = tempfile::tempdir().unwrap();
         let venv = fake_venv(dir.path(), "echo joining the cluster\nexec sleep 60");
-        let mut worker = RayWorker::spawn(&venv, 1, None, &dir.path().join("logs"), "w").unwrap();
+        let mut worker = RayWorker::spawn(&venv, 1, &dir.path().join("logs"), "w").unwrap();
         let pid = worker.pid().unwrap();
         let started = Instant::now();
         let err = worker
@@ -257,7 +245,7 @@ mod tests {
         // An early exit is reported as such, with the log tail.
         let dir = tempfile::tempdir().unwrap();
         let venv = fake_venv(dir.path(), "echo \"no head at $*\" >&2\nexit 1");
-        let mut worker = RayWorker::spawn(&venv, 1, None, &dir.path().join("logs"), "w").unwrap();
+        let mut worker = RayWorker::spawn(&venv, 1, &dir.path().join("logs"), "w").unwrap();
         let err = worker
             .wait_started(Instant::now() + Duration::from_secs(10))
             .await
@@ -275,7 +263,7 @@ mod tests {
                 super::super::ray_head::BLOCKING_LINE
             ),
         );
-        let mut worker = RayWorker::spawn(&venv, 1, None, &dir.path().join("logs"), "w").unwrap();
+        let mut worker = RayWorker::spawn(&venv, 1, &dir.path().join("logs"), "w").unwrap();
         worker
             .wait_started(Instant::now() + Duration::from_secs(10))
             .await
@@ -294,7 +282,7 @@ mod tests {
             raycluster: Some("raycluster-7".into()),
         };
         let mut worker =
-            RayWorker::spawn_shaped(&venv, 7, None, &dir.path().join("logs"), "w", &shape).unwrap();
+            RayWorker::spawn_shaped(&venv, 7, &dir.path().join("logs"), "w", &shape).unwrap();
         assert_eq!(worker.group(), "large");
         let out = dir.path().join("logs").join("w.out");
         let deadline = Instant::now() + Duration::from_secs(10);
