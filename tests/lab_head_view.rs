@@ -158,26 +158,14 @@ async fn a_head_without_dashboard_or_monitors_is_observed_through_its_gcs() {
     assert_eq!(alone.down, None, "the head is up: {alone:?}");
     assert!(alone.alive_workers.is_empty(), "{alone:?}");
     assert_eq!(joined_a.down, None, "{joined_a:?}");
-    assert_eq!(
-        joined_a.alive_workers.len(),
-        1,
-        "only its own: {joined_a:?}"
-    );
-    assert_eq!(
-        joined_a.alive_workers[0].get("CPU"),
-        Some(&2.0),
-        "{joined_a:?}"
-    );
-    assert_eq!(
-        joined_b.alive_workers.len(),
-        1,
-        "only its own: {joined_b:?}"
-    );
-    assert_eq!(
-        joined_b.alive_workers[0].get("CPU"),
-        Some(&1.0),
-        "{joined_b:?}"
-    );
+    for (joined, cpus) in [(&joined_a, 2.0), (&joined_b, 1.0)] {
+        assert_eq!(joined.alive_workers.len(), 1, "only its own: {joined:?}");
+        assert_eq!(
+            joined.alive_workers[0].get("CPU"),
+            Some(&cpus),
+            "{joined:?}"
+        );
+    }
     assert_eq!(left_a.down, None, "{left_a:?}");
     assert!(
         left_a.alive_workers.is_empty(),

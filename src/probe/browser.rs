@@ -98,10 +98,7 @@ pub async fn check(
     timeline.note(format!(
         "Chromium pid {} (own process group), profile {}, DevTools {}",
         chromium.pid(),
-        chromium
-            .profile_dir()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default(),
+        chromium.profile_dir().display(),
         chromium.devtools_url
     ));
     let verdict = drive(

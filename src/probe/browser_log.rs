@@ -2,7 +2,6 @@
 //! request with its kind and how it ended, uncaught exceptions and
 //! console errors. The `browser` probe's assertions are questions to it.
 
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use url::Url;
 
@@ -129,7 +128,10 @@ impl PageLog {
     /// Every request seen being sent, in the order sent.
     pub fn requests(&self) -> Vec<&PageRequest> {
         let mut sent: Vec<&PageRequest> = self.by_id.values().filter(|r| r.url.is_some()).collect();
-        sent.sort_by(|a, b| a.sent_at.partial_cmp(&b.sent_at).unwrap_or(Ordering::Equal));
+        sent.sort_by(|a, b| {
+            let at = |r: &PageRequest| r.sent_at.unwrap_or_default();
+            at(a).total_cmp(&at(b))
+        });
         sent
     }
 

@@ -86,7 +86,7 @@ pub struct Chromium {
     pub devtools_url: String,
     stderr: Arc<Mutex<Vec<String>>>,
     // Dropped after the group is killed (field order): the profile goes last.
-    profile: Option<ScratchDir>,
+    profile: ScratchDir,
 }
 
 impl Chromium {
@@ -128,7 +128,7 @@ impl Chromium {
             pgid,
             devtools_url: String::new(),
             stderr: Arc::default(),
-            profile: Some(profile),
+            profile,
         };
         let stderr = chromium.child.stderr.take().expect("stderr is piped");
         let (url_tx, url_rx) = tokio::sync::oneshot::channel();
@@ -156,8 +156,8 @@ impl Chromium {
     }
 
     /// The private profile folder (removed when Chromium stops).
-    pub fn profile_dir(&self) -> Option<&Path> {
-        self.profile.as_ref().map(|p| p.path())
+    pub fn profile_dir(&self) -> &Path {
+        self.profile.path()
     }
 
     /// The last lines Chromium wrote to stderr.
@@ -187,9 +187,7 @@ impl Drop for Chromium {
         // its group and end with it.
         let _ = killpg(Pid::from_raw(self.pgid), Signal::SIGKILL);
         process_groups::unregister_group(self.pgid);
-        if let Some(profile) = self.profile.take() {
-            let _ = profile.remove();
-        }
+        // The profile (a `ScratchDir`) is removed as the field drops next.
     }
 }
 

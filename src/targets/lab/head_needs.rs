@@ -81,6 +81,10 @@ pub fn head_for(
     }
 }
 
+/// How the session's evidence and the plan say a head runs without Ray's
+/// dashboard.
+pub const NO_DASHBOARD: &str = "no dashboard: no scenario using this head may reach it";
+
 fn steps(scenario: &Scenario) -> impl Iterator<Item = &Step> {
     scenario.steps.iter().chain(&scenario.finally)
 }

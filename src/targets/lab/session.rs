@@ -212,7 +212,7 @@ impl LabSession {
             if lease.dashboard {
                 format!("dashboard {}", lease.ports.dashboard)
             } else {
-                "no dashboard: no scenario using this head may reach it".to_string()
+                head_needs::NO_DASHBOARD.to_string()
             },
             if rc.tls { "on" } else { "off" },
             if lease.reused {

@@ -1,7 +1,7 @@
 //! What the lab can stand in for, decided from the scenario alone (no side
 //! effects): installs, step kinds, and every manifest the steps apply.
 
-use super::head_needs;
+use super::head_needs::{self, SharedDashboards};
 use super::model::objects::{LabObject, TranslateError, translate};
 use super::model::routes::parse_tcp_service;
 use crate::scenario::{
@@ -136,22 +136,20 @@ pub fn planned_objects(scenario: &Scenario, project_root: &Path) -> Vec<LabObjec
 /// starts that takes seconds of CPU each on the 2-core machine: one Ray node
 /// per worker of a RayCluster, a Ray head of its own when the RayCluster
 /// needs one (counted 2: a head starts more processes than a worker; see
-/// [`head_needs::may_see_node_list`]), Chromium per browser probe. A
+/// [`head_needs::head_for`]), Chromium per browser probe. A
 /// RayCluster on a shared head, nginx and the other probes cost next to
 /// nothing. A scenario the lab skips costs 0.
 pub fn expected_cost(scenario: &Scenario, project_root: &Path) -> u32 {
     if unsupported_reason(scenario, project_root).is_some() {
         return 0;
     }
-    let own_head = if head_needs::may_see_node_list(scenario) {
-        2
-    } else {
-        0
-    };
     let nodes: u32 = planned_objects(scenario, project_root)
         .iter()
         .map(|o| match o {
-            LabObject::RayCluster(rc) if rc.worker_replicas > 0 => own_head + rc.worker_replicas,
+            LabObject::RayCluster(rc) => {
+                let head = head_needs::head_for(scenario, rc, SharedDashboards::default());
+                rc.worker_replicas + if head.own { 2 } else { 0 }
+            }
             _ => 0,
         })
         .sum();

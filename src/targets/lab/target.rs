@@ -1,6 +1,6 @@
 //! [`LabTarget`]: the `lab` target's entry point.
 
-use super::head_needs::{SharedDashboards, head_for};
+use super::head_needs::{NO_DASHBOARD, SharedDashboards, head_for};
 use super::model::config::{IngressPorts, LabModel, PortText, tcp_service_ports};
 use super::model::nginx_conf::STREAM_MODULE;
 use super::model::objects::{LabObject, ObjectKey, RayPort};
@@ -156,7 +156,7 @@ impl Target for LabTarget {
                     if choice.dashboard {
                         "dashboard"
                     } else {
-                        "no dashboard: no step reaches it"
+                        NO_DASHBOARD
                     },
                     match (choice.hosts_workers, choice.own) {
                         (false, _) => ", shared with other scenarios".to_string(),
